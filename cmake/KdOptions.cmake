@@ -1,0 +1,17 @@
+# Build options. All carry the KD_ prefix; see docs/DEVELOPING.md.
+option(KD_BUILD_TESTS "Build the GoogleTest suites" ON)
+option(KD_BUILD_BENCH "Build the bench/ programs" ON)
+option(KD_WARNINGS_AS_ERRORS "Treat compiler warnings as errors" OFF)
+option(KD_SANITIZE_ADDRESS "Build with AddressSanitizer" OFF)
+option(KD_SANITIZE_UNDEFINED "Build with UndefinedBehaviorSanitizer" OFF)
+option(KD_SANITIZE_THREAD "Build with ThreadSanitizer" OFF)
+option(KD_WITH_CUDA "Build against a CUDA-enabled LibTorch when one is found (device chosen at run time)" OFF)
+option(KD_USE_CCACHE "Use ccache when it is installed" ON)
+option(KD_USE_PCH "Use a precompiled header for LibTorch" ON)
+
+if(KD_USE_CCACHE)
+  find_program(KD_CCACHE ccache)
+  if(KD_CCACHE)
+    set(CMAKE_CXX_COMPILER_LAUNCHER ${KD_CCACHE})
+  endif()
+endif()
