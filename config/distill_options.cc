@@ -1,0 +1,164 @@
+#include "config/distill_options.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace kd::config {
+namespace {
+
+// Reads one typed key from a table, recording it as known; wrong types are errors.
+class TableReader {
+ public:
+  TableReader(const toml::table& t, std::string prefix) : table_(t), prefix_(std::move(prefix)) {}
+
+  template <typename T>
+  Status Get(const char* key, T* out) {
+    known_.insert(key);
+    const toml::node* n = table_.get(key);
+    if (!n) return Status::Ok();
+    if constexpr (std::is_same_v<T, bool>) {
+      if (auto v = n->value_exact<bool>()) {
+        *out = *v;
+        return Status::Ok();
+      }
+    } else if constexpr (std::is_integral_v<T>) {
+      if (auto v = n->value_exact<int64_t>()) {
+        *out = static_cast<T>(*v);
+        return Status::Ok();
+      }
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (auto v = n->value<double>()) {
+        *out = *v;
+        return Status::Ok();
+      }
+    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+      if (const auto* arr = n->as_array()) {
+        out->clear();
+        for (const auto& e : *arr) {
+          auto s = e.value<std::string>();
+          if (!s) return Status::InvalidArgument(prefix_ + key + ": expected an array of strings");
+          out->push_back(*s);
+        }
+        return Status::Ok();
+      }
+    }
+    return Status::InvalidArgument(prefix_ + key + ": wrong type");
+  }
+
+  Status CheckUnknown(const std::set<std::string>& subtables = {}) const {
+    for (const auto& [k, _] : table_) {
+      const std::string key(k.str());
+      if (!known_.count(key) && !subtables.count(key)) return Status::InvalidArgument("unknown config key '" + prefix_ + key + "'");
+    }
+    return Status::Ok();
+  }
+
+ private:
+  const toml::table& table_;
+  std::string prefix_;
+  std::set<std::string> known_;
+};
+
+}  // namespace
+
+Status DistillOptions::Validate() const {
+  auto range = [](bool ok, const char* what) { return ok ? Status::Ok() : Status::InvalidArgument(what); };
+  KD_RETURN_IF_ERROR(range(student.width >= 8 && student.width <= 64, "student.width must be in 8..64"));
+  KD_RETURN_IF_ERROR(range(student.head_channels >= 8 && student.head_channels <= 256, "student.head_channels must be in 8..256"));
+  KD_RETURN_IF_ERROR(range(!student.classes.empty(), "student.classes must not be empty"));
+  KD_RETURN_IF_ERROR(range(student.input_long_side >= 64 && student.input_long_side <= 2048 && student.input_long_side % 32 == 0,
+                           "student.input_long_side must be a multiple of 32 in 64..2048"));
+  KD_RETURN_IF_ERROR(range(teacher_long_side >= 64 && teacher_long_side <= 2048 && teacher_long_side % 32 == 0,
+                           "teacher_long_side must be a multiple of 32 in 64..2048"));
+  KD_RETURN_IF_ERROR(range(iterations >= 1, "iterations must be >= 1"));
+  KD_RETURN_IF_ERROR(range(batch_size >= 1 && batch_size <= 256, "batch_size must be in 1..256"));
+  KD_RETURN_IF_ERROR(range(lr > 0 && lr < 1, "lr must be in (0,1)"));
+  KD_RETURN_IF_ERROR(range(weight_decay >= 0, "weight_decay must be >= 0"));
+  KD_RETURN_IF_ERROR(range(warmup >= 0, "warmup must be >= 0"));
+  KD_RETURN_IF_ERROR(range(grad_clip > 0, "grad_clip must be > 0"));
+  KD_RETURN_IF_ERROR(range(pseudo_threshold > 0 && pseudo_threshold < 1, "pseudo_threshold must be in (0,1)"));
+  KD_RETURN_IF_ERROR(range(ignore_threshold >= 0 && ignore_threshold <= pseudo_threshold,
+                           "ignore_threshold must be in [0, pseudo_threshold]"));
+  KD_RETURN_IF_ERROR(range(cakd_alpha >= 0 && cakd_beta >= 0, "cakd_alpha and cakd_beta must be >= 0"));
+  KD_RETURN_IF_ERROR(range(!cakd || crosskd, "cakd assigns on cross-head predictions: it needs crosskd = true"));
+  KD_RETURN_IF_ERROR(range(pseudo_labels || mimic || crosskd, "at least one of pseudo_labels, mimic, crosskd must be on"));
+  return Status::Ok();
+}
+
+Result<DistillOptions> ParseDistillOptions(const std::string& text, DistillOptions o) {
+  toml::table root;
+  try {
+    root = toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << "TOML parse error at line " << e.source().begin.line << ": " << e.description();
+    return Status::InvalidArgument(msg.str());
+  }
+  TableReader r(root, "");
+  KD_RETURN_IF_ERROR(r.Get("teacher_long_side", &o.teacher_long_side));
+  KD_RETURN_IF_ERROR(r.Get("iterations", &o.iterations));
+  KD_RETURN_IF_ERROR(r.Get("batch_size", &o.batch_size));
+  KD_RETURN_IF_ERROR(r.Get("lr", &o.lr));
+  KD_RETURN_IF_ERROR(r.Get("weight_decay", &o.weight_decay));
+  KD_RETURN_IF_ERROR(r.Get("warmup", &o.warmup));
+  KD_RETURN_IF_ERROR(r.Get("grad_clip", &o.grad_clip));
+  KD_RETURN_IF_ERROR(r.Get("hflip", &o.hflip));
+  KD_RETURN_IF_ERROR(r.Get("seed", &o.seed));
+  KD_RETURN_IF_ERROR(r.Get("pseudo_labels", &o.pseudo_labels));
+  KD_RETURN_IF_ERROR(r.Get("pseudo_threshold", &o.pseudo_threshold));
+  KD_RETURN_IF_ERROR(r.Get("ignore_threshold", &o.ignore_threshold));
+  KD_RETURN_IF_ERROR(r.Get("mimic", &o.mimic));
+  KD_RETURN_IF_ERROR(r.Get("crosskd", &o.crosskd));
+  KD_RETURN_IF_ERROR(r.Get("cakd", &o.cakd));
+  KD_RETURN_IF_ERROR(r.Get("cakd_alpha", &o.cakd_alpha));
+  KD_RETURN_IF_ERROR(r.Get("cakd_beta", &o.cakd_beta));
+  KD_RETURN_IF_ERROR(r.Get("lad", &o.lad));
+  KD_RETURN_IF_ERROR(r.Get("adaptive", &o.adaptive));
+  KD_RETURN_IF_ERROR(r.Get("adaptive_lambda", &o.adaptive_lambda));
+  KD_RETURN_IF_ERROR(r.Get("w_det_cls", &o.w_det_cls));
+  KD_RETURN_IF_ERROR(r.Get("w_det_box", &o.w_det_box));
+  KD_RETURN_IF_ERROR(r.Get("w_kd_cls", &o.w_kd_cls));
+  KD_RETURN_IF_ERROR(r.Get("w_kd_box", &o.w_kd_box));
+  KD_RETURN_IF_ERROR(r.Get("w_o2o", &o.w_o2o));
+  if (const toml::node* s = root.get("student")) {
+    const toml::table* st = s->as_table();
+    if (!st) return Status::InvalidArgument("student: expected a table");
+    TableReader sr(*st, "student.");
+    KD_RETURN_IF_ERROR(sr.Get("width", &o.student.width));
+    KD_RETURN_IF_ERROR(sr.Get("head_channels", &o.student.head_channels));
+    KD_RETURN_IF_ERROR(sr.Get("classes", &o.student.classes));
+    KD_RETURN_IF_ERROR(sr.Get("input_long_side", &o.student.input_long_side));
+    KD_RETURN_IF_ERROR(sr.CheckUnknown());
+  }
+  KD_RETURN_IF_ERROR(r.CheckUnknown({"student"}));
+  KD_RETURN_IF_ERROR(o.Validate());
+  return o;
+}
+
+Result<DistillOptions> LoadDistillOptions(const std::string& path, DistillOptions defaults) {
+  std::ifstream f(path);
+  if (!f) return Status::NotFound("cannot open config '" + path + "'");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  auto r = ParseDistillOptions(ss.str(), std::move(defaults));
+  if (!r.ok()) return r.status().WithContext(path);
+  return r;
+}
+
+Result<DistillOptions> AblationArm(char arm, DistillOptions o) {
+  o.pseudo_labels = true;
+  o.mimic = o.crosskd = o.cakd = o.adaptive = o.lad = false;
+  switch (arm) {
+    case 'a': break;
+    case 'b': o.mimic = true; break;
+    case 'c': o.crosskd = true; break;
+    case 'd': o.crosskd = o.cakd = true; break;
+    case 'e': o.crosskd = o.cakd = o.adaptive = true; break;
+    default: return Status::InvalidArgument(std::string("unknown ablation arm '") + arm + "' (a..e)");
+  }
+  return o;
+}
+
+}  // namespace kd::config

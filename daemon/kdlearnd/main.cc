@@ -1,0 +1,216 @@
+// kdlearnd: the learner. Offline subcommands (ahead of the daemon loop):
+//   distill  train a student from the teacher on a video range, write weights + a report
+//   label    write the teacher's detections as COCO JSON
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "base/assets.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "config/distill_options.h"
+#include "daemon/common/cli_common.h"
+#include "eval/coco_json.h"
+#include "learner/dataset.h"
+#include "learner/distiller.h"
+#include "model/weights_file.h"
+
+namespace kd {
+namespace {
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "kdlearnd: error: %s\n", s.ToString().c_str());
+  return s.IsInvalidArgument() || s.IsNotFound() ? 2 : 1;
+}
+
+torch::Device PickDevice() { return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU); }
+
+std::vector<int> LabelsFromNames(const std::vector<std::string>& names, Status* status) {
+  std::vector<int> labels;
+  for (const auto& n : names) {
+    const int l = CocoLabelFromName(n);
+    if (l < 0) *status = Status::InvalidArgument("unknown COCO class '" + n + "'");
+    labels.push_back(l);
+  }
+  return labels;
+}
+
+void PrintProgress(const char* what, size_t done, size_t total, const Stopwatch& sw) {
+  if (done % 25 != 0 && done != total) return;
+  const double secs = sw.ElapsedSeconds();
+  const double eta = done ? secs / static_cast<double>(done) * static_cast<double>(total - done) : 0;
+  std::fprintf(stderr, "%s %zu/%zu  %.1f frames/s  ETA %.0fs\n", what, done, total,
+               static_cast<double>(done) / std::max(secs, 1e-9), eta);
+}
+
+int RunDistill(const std::string& video, const std::string& frames, const std::string& out, const std::string& config_path,
+               int64_t seed, const std::string& init, int threads, int iterations, const std::string& heldout) {
+  at::set_num_threads(threads);
+  config::DistillOptions recipe;
+  if (!config_path.empty()) {
+    auto r = config::LoadDistillOptions(config_path);
+    if (!r.ok()) return Fail(r.status());
+    recipe = *r;
+  }
+  if (seed >= 0) recipe.seed = static_cast<uint64_t>(seed);
+  if (iterations > 0) recipe.iterations = iterations;
+  if (Status s = recipe.Validate(); !s.ok()) return Fail(s);
+  auto range = daemon::ParseFrameRange(frames);
+  if (!range.ok()) return Fail(range.status());
+  auto teacher = model::CenterNetTeacher::Load(AssetPath("centernet.json"), PickDevice());
+  if (!teacher.ok()) return Fail(teacher.status().WithContext("teacher (run scripts/fetch_assets.sh)"));
+  learner::DatasetOptions dopt;
+  dopt.student_long_side = recipe.student.input_long_side;
+  dopt.teacher_long_side = recipe.teacher_long_side;
+  Status ls;
+  dopt.labels = LabelsFromNames(recipe.student.classes, &ls);
+  if (!ls.ok()) return Fail(ls);
+  Stopwatch sw;
+  auto data = learner::BuildDataset(video, range->begin, range->end, **teacher, dopt,
+                                    [&](size_t d, size_t t) { PrintProgress("teacher", d, t, sw); });
+  if (!data.ok()) return Fail(data.status());
+  KD_LOG(kInfo) << "teacher labelled " << data->size() << " frames in " << sw.ElapsedSeconds() << " s";
+  auto sopt = learner::StudentOptionsFor(recipe, *data);
+  if (!sopt.ok()) return Fail(sopt.status());
+  model::Student student(*sopt);
+  uint64_t base_version = 0;
+  if (!init.empty()) {
+    auto loaded = model::LoadWeights(init);
+    if (!loaded.ok()) return Fail(loaded.status());
+    if (loaded->student->options().ArchJson() != sopt->ArchJson()) {
+      return Fail(Status::InvalidArgument("--init weights have a different architecture than the recipe"));
+    }
+    student = loaded->student;
+    base_version = loaded->meta.model_version;
+  }
+  learner::Distiller distiller(recipe, student, **teacher, (*teacher)->device());
+  std::vector<size_t> rows(data->size());
+  std::iota(rows.begin(), rows.end(), 0);
+  auto report = distiller.Train(*data, rows, [](const learner::TrainProgress& p) {
+    if (p.iteration % 50 != 0 && p.iteration != p.iterations) return;
+    std::string losses;
+    for (const auto& [k, v] : p.stats.losses) losses += " " + k + "=" + std::to_string(v).substr(0, 6);
+    std::fprintf(stderr, "iter %d/%d%s  %.1f frames/s  ETA %.0fs\n", p.iteration, p.iterations, losses.c_str(),
+                 p.frames_per_second, p.eta_seconds);
+  });
+  if (!report.ok()) return Fail(report.status());
+  model::WeightsMeta meta;
+  meta.model_version = base_version + 1;
+  meta.base_version = base_version;
+  meta.created_by = "kdlearnd distill";
+  meta.created_unix_s = SystemClock::Get().WallMicros() / 1000000;
+  if (Status s = model::SaveWeights(out, *student, meta); !s.ok()) return Fail(s);
+  nlohmann::json rep = {{"weights", out},
+                        {"video", video},
+                        {"frames", frames},
+                        {"iterations", report->iterations},
+                        {"skipped_steps", report->skipped_steps},
+                        {"train_seconds", report->seconds},
+                        {"final_losses", report->final_losses},
+                        {"seed", recipe.seed}};
+  if (!heldout.empty()) {
+    auto hr = daemon::ParseFrameRange(heldout);
+    if (!hr.ok()) return Fail(hr.status());
+    auto hdata = learner::BuildDataset(video, hr->begin, hr->end, **teacher, dopt);
+    if (!hdata.ok()) return Fail(hdata.status());
+    std::vector<size_t> hrows(hdata->size());
+    std::iota(hrows.begin(), hrows.end(), 0);
+    auto m = learner::EvaluateStudent(*student, *hdata, hrows);
+    if (!m.ok()) return Fail(m.status());
+    std::fprintf(stderr, "held-out %s vs teacher pseudo-GT:\n%s\n", heldout.c_str(), eval::FormatMetricsTable(*m).c_str());
+    rep["heldout"] = {{"frames", heldout}, {"ap", m->ap}, {"ap50", m->ap50}, {"ap75", m->ap75}, {"ar100", m->ar100}};
+  }
+  std::ofstream(out + ".report.json") << rep.dump(2) << "\n";
+  std::fprintf(stderr, "wrote %s (version %llu) and %s.report.json\n", out.c_str(),
+               static_cast<unsigned long long>(meta.model_version), out.c_str());
+  return 0;
+}
+
+int RunLabel(const std::string& video, const std::string& frames, const std::string& size, const std::string& coco_out,
+             const std::string& results_out, double min_score, int threads) {
+  at::set_num_threads(threads);
+  auto range = daemon::ParseFrameRange(frames);
+  if (!range.ok()) return Fail(range.status());
+  learner::DatasetOptions dopt;
+  dopt.labels.clear();
+  for (int l = 0; l < kCocoNumClasses; ++l) dopt.labels.push_back(l);
+  int w = 0, h = 0;
+  if (!size.empty()) {
+    if (Status s = daemon::ParseSize(size, &w, &h); !s.ok()) return Fail(s);
+    dopt.teacher_long_side = std::max(w, h);
+  }
+  auto teacher = model::CenterNetTeacher::Load(AssetPath("centernet.json"), PickDevice());
+  if (!teacher.ok()) return Fail(teacher.status().WithContext("teacher (run scripts/fetch_assets.sh)"));
+  dopt.student_long_side = 64;  // the student view is unused here; keep it small
+  Stopwatch sw;
+  auto data = learner::BuildDataset(video, range->begin, range->end, **teacher, dopt,
+                                    [&](size_t d, size_t t) { PrintProgress("teacher", d, t, sw); });
+  if (!data.ok()) return Fail(data.status());
+  if (w && (data->teacher_width != w || data->teacher_height != h)) {
+    KD_LOG(kWarn) << "--size " << size << " adjusted to the camera aspect: " << data->teacher_width << "x"
+                  << data->teacher_height;
+  }
+  std::vector<size_t> rows(data->size());
+  std::iota(rows.begin(), rows.end(), 0);
+  auto gt = learner::TeacherGroundTruth(*data, rows, static_cast<float>(min_score));
+  if (Status s = eval::WriteCocoGroundTruth(coco_out, gt, data->orig_width, data->orig_height, dopt.labels); !s.ok()) {
+    return Fail(s);
+  }
+  if (!results_out.empty()) {
+    if (Status s = eval::WriteCocoResults(results_out, data->teacher_dets); !s.ok()) return Fail(s);
+  }
+  std::fprintf(stderr, "wrote teacher labels of %zu frames (%dx%d input) to %s\n", data->size(), data->teacher_width,
+               data->teacher_height, coco_out.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace kd
+
+int main(int argc, char** argv) {
+  CLI::App app{"kdlearnd: the learner of the kd continual distillation system"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "debug|info|warn|error")->capture_default_str();
+
+  auto* distill = app.add_subcommand("distill", "Train a student from the teacher on a video range");
+  std::string video, frames, out, config, init, heldout;
+  int64_t seed = -1;
+  int threads = 2, iterations = 0;
+  distill->add_option("--video", video, "Video file, image folder or stream")->required();
+  distill->add_option("--frames", frames, "Half-open 0-based frame range A:B (default: all)");
+  distill->add_option("--out", out, "Output weights file (.kdw)")->required();
+  distill->add_option("--config", config, "TOML recipe (default: built-in, see config/examples/distill.toml)");
+  distill->add_option("--seed", seed, "Random seed (overrides the config)");
+  distill->add_option("--init", init, "Start from these weights instead of from scratch");
+  distill->add_option("--iterations", iterations, "Optimiser steps (overrides the config)");
+  distill->add_option("--heldout", heldout, "Also evaluate on this frame range against the teacher");
+  distill->add_option("--threads", threads, "CPU threads for LibTorch")->capture_default_str()->check(CLI::Range(1, 256));
+
+  auto* label = app.add_subcommand("label", "Write the teacher's detections as COCO ground-truth JSON");
+  std::string size, coco_out, results_out;
+  double min_score = 0.3;
+  label->add_option("--video", video, "Video file, image folder or stream")->required();
+  label->add_option("--frames", frames, "Half-open 0-based frame range A:B (default: all)");
+  label->add_option("--size", size, "Teacher input WxH (multiples of 32; aspect kept; default long side 512)");
+  label->add_option("--coco-out", coco_out, "COCO ground-truth JSON of teacher boxes >= --min-score")->required();
+  label->add_option("--results-out", results_out, "Also write all teacher detections (>= 0.05) as COCO results");
+  label->add_option("--min-score", min_score, "Score threshold for the ground truth")->capture_default_str();
+  label->add_option("--threads", threads, "CPU threads for LibTorch")->capture_default_str()->check(CLI::Range(1, 256));
+
+  CLI11_PARSE(app, argc, argv);
+  kd::LogLevel level;
+  if (!kd::ParseLogLevel(log_level, &level)) {
+    std::fprintf(stderr, "kdlearnd: error: bad --log-level '%s'\n", log_level.c_str());
+    return 2;
+  }
+  kd::SetLogLevel(level);
+  if (*distill) return kd::RunDistill(video, frames, out, config, seed, init, threads, iterations, heldout);
+  if (*label) return kd::RunLabel(video, frames, size, coco_out, results_out, min_score, threads);
+  return 2;
+}

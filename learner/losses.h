@@ -1,0 +1,66 @@
+// Distillation losses and label assignment, as tensor functions (no state, thread-safe).
+// Shapes: N batch, K student classes, h,w the stride-4 grid. Boxes are x1,y1,x2,y2 in
+// student-input pixels unless a name says "distances" (l,t,r,b). See docs/METHODS.md.
+#ifndef KD_LEARNER_LOSSES_H_
+#define KD_LEARNER_LOSSES_H_
+
+#include <torch/types.h>
+
+#include <vector>
+
+#include "base/detection.h"
+
+namespace kd::learner {
+
+// Quality focal loss (GFL), elementwise: BCE(logits, target) * |sigmoid(logits) - target|^beta.
+torch::Tensor QualityFocalLoss(const torch::Tensor& logits, const torch::Tensor& target, double beta = 2.0);
+
+// 1 - GIoU for matching rows of [M,4] boxes; degenerate boxes are repaired (x2 >= x1) so the
+// loss stays finite. Returns [M].
+torch::Tensor GiouLoss(const torch::Tensor& pred, const torch::Tensor& target);
+// IoU of matching rows of [M,4] boxes, [M].
+torch::Tensor PairwiseIou(const torch::Tensor& a, const torch::Tensor& b);
+
+// CrossKD align_scale: per-channel standardise `student` [N,C,h,w] with its own batch
+// statistics over (N,h,w) and re-scale to the teacher's per-channel mean/std [C].
+torch::Tensor AlignScale(const torch::Tensor& student, const torch::Tensor& teacher_mean,
+                         const torch::Tensor& teacher_std);
+
+// Dense detection targets from pseudo-boxes (one-to-many).
+struct DetTargets {
+  torch::Tensor cls;         // [N,K,h,w] soft targets in [0,1]
+  torch::Tensor cls_weight;  // [N,K,h,w] 0 = ignored (teacher-uncertain), else 1
+  torch::Tensor box;         // [N,4,h,w] assigned box (x1,y1,x2,y2)
+  torch::Tensor box_weight;  // [N,h,w] >= 0 (0 = not a positive)
+  int num_objects = 0;
+};
+
+struct AssignOptions {
+  float pseudo_threshold = 0.3f;  // teacher boxes at or above become objects
+  float ignore_threshold = 0.15f; // teacher score in [ignore, pseudo) and not an object: ignored
+  bool from_teacher = false;      // LAD: positives chosen by the teacher's own predictions
+  int lad_topk = 9;
+};
+
+// pseudo[n]: teacher detections (label = channel k, student pixels). teacher_heat/box: the
+// teacher's dense outputs on the student grid ([N,K,h,w] probs, [N,4,h,w] distances).
+DetTargets AssignOneToMany(const std::vector<std::vector<Detection>>& pseudo, const torch::Tensor& teacher_heat,
+                           const torch::Tensor& teacher_box, int stride, const AssignOptions& options);
+
+// CAKD one-to-one assignment on cross-head predictions: each object gets the single location
+// maximising t = s^alpha * IoU^beta (s: predicted probability of its class, IoU of the
+// predicted box with it), among locations inside its box within 2.5 cells of its centre;
+// greedy in descending t, each location used once.
+struct OneToOneTargets {
+  torch::Tensor cls;         // [N,K,h,w] 1 at matched (class, location), else 0
+  torch::Tensor box;         // [N,4,h,w]
+  torch::Tensor box_weight;  // [N,h,w] 1 at matched locations
+  int num_objects = 0;
+};
+OneToOneTargets AssignOneToOne(const std::vector<std::vector<Detection>>& pseudo, const torch::Tensor& cross_prob,
+                               const torch::Tensor& cross_boxes, int stride, float pseudo_threshold, double alpha,
+                               double beta);
+
+}  // namespace kd::learner
+
+#endif  // KD_LEARNER_LOSSES_H_

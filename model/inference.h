@@ -1,0 +1,23 @@
+// Student inference: uint8 frames at the student's input size -> detections in original pixels.
+// Uses the one-to-one branch without NMS when the student has it, else peak extraction + NMS.
+// Not thread-safe per student instance (module forward); callers serialise per instance.
+#ifndef KD_MODEL_INFERENCE_H_
+#define KD_MODEL_INFERENCE_H_
+
+#include <torch/types.h>
+
+#include <vector>
+
+#include "base/detection.h"
+#include "model/decode.h"
+#include "model/student.h"
+
+namespace kd::model {
+
+// images: [N,3,h,w] uint8 RGB at the student's input size. Runs in eval mode under NoGradGuard.
+std::vector<std::vector<Detection>> DetectBatch(StudentImpl& student, const torch::Tensor& images, int orig_width,
+                                                int orig_height, DecodeOptions options = {});
+
+}  // namespace kd::model
+
+#endif  // KD_MODEL_INFERENCE_H_

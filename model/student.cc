@@ -1,0 +1,146 @@
+#include "model/student.h"
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+namespace kd::model {
+namespace {
+
+namespace nn = torch::nn;
+
+nn::Sequential ConvBnRelu(int in, int out, int kernel, int stride, int groups = 1, bool relu = true) {
+  nn::Sequential s(nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).groups(groups).bias(false)),
+                   nn::BatchNorm2d(out));
+  if (relu) s->push_back(nn::ReLU(nn::ReLUOptions(/*inplace=*/true)));
+  return s;
+}
+
+// Depthwise 3x3 (stride s) + pointwise 1x1, each with BN; ReLU after each unless `last_relu` is false.
+nn::Sequential DwSeparable(int in, int out, int stride, bool last_relu = true) {
+  nn::Sequential s;
+  s->extend(*ConvBnRelu(in, in, 3, stride, /*groups=*/in));
+  s->extend(*ConvBnRelu(in, out, 1, 1, 1, last_relu));
+  return s;
+}
+
+nn::Sequential Chain(nn::Sequential a, const nn::Sequential& b) {
+  a->extend(*b);
+  return a;
+}
+
+}  // namespace
+
+Status StudentOptions::Validate() const {
+  if (width < 8 || width > 64) return Status::InvalidArgument("student width must be in 8..64");
+  if (head_channels < 8 || head_channels > 256) return Status::InvalidArgument("student head_channels must be in 8..256");
+  if (labels.empty()) return Status::InvalidArgument("student needs at least one class");
+  for (int l : labels) {
+    if (l < 0 || l >= 80) return Status::InvalidArgument("student label " + std::to_string(l) + " is not a COCO-80 index");
+  }
+  if (input_width % 32 != 0 || input_height % 32 != 0 || input_width <= 0 || input_height <= 0) {
+    return Status::InvalidArgument("student input size must be positive multiples of 32");
+  }
+  return Status::Ok();
+}
+
+std::string StudentOptions::ArchJson() const {
+  nlohmann::json j = {{"family", "kd-student-v1"}, {"width", width},
+                      {"head_channels", head_channels}, {"labels", labels},
+                      {"input_width", input_width}, {"input_height", input_height},
+                      {"one_to_one", one_to_one}};
+  return j.dump();  // keys sorted: canonical
+}
+
+Result<StudentOptions> StudentOptions::FromArchJson(const std::string& text) {
+  StudentOptions o;
+  try {
+    auto j = nlohmann::json::parse(text);
+    if (j.at("family").get<std::string>() != "kd-student-v1") {
+      return Status::InvalidArgument("unknown student family '" + j.at("family").get<std::string>() + "'");
+    }
+    o.width = j.at("width").get<int>();
+    o.head_channels = j.at("head_channels").get<int>();
+    o.labels = j.at("labels").get<std::vector<int>>();
+    o.input_width = j.at("input_width").get<int>();
+    o.input_height = j.at("input_height").get<int>();
+    o.one_to_one = j.at("one_to_one").get<bool>();
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("bad student architecture: ") + e.what());
+  }
+  KD_RETURN_IF_ERROR(o.Validate());
+  return o;
+}
+
+StudentImpl::StudentImpl(StudentOptions options) : options_(std::move(options)) {
+  KD_CHECK_MSG(options_.Validate().ok(), options_.Validate().ToString());
+  const int w = options_.width, c = options_.head_channels, k = options_.num_classes();
+  // Strides: stem /2, stage2 /4, stage3 /8, stage4 /16, stage5 /32.
+  stem_ = register_module("stem", ConvBnRelu(3, w, 3, 2));
+  stage2_ = register_module("stage2", DwSeparable(w, w * 3 / 2, 2));
+  stage3_ = register_module("stage3", Chain(DwSeparable(w * 3 / 2, w * 2, 2), DwSeparable(w * 2, w * 2, 1)));
+  stage4_ = register_module("stage4", Chain(DwSeparable(w * 2, w * 4, 2), DwSeparable(w * 4, w * 4, 1)));
+  stage5_ = register_module("stage5", Chain(DwSeparable(w * 4, w * 6, 2), DwSeparable(w * 6, w * 6, 1)));
+  lat2_ = register_module("lat2", nn::Conv2d(nn::Conv2dOptions(w * 3 / 2, c, 1)));
+  lat3_ = register_module("lat3", nn::Conv2d(nn::Conv2dOptions(w * 2, c, 1)));
+  lat4_ = register_module("lat4", nn::Conv2d(nn::Conv2dOptions(w * 4, c, 1)));
+  lat5_ = register_module("lat5", nn::Conv2d(nn::Conv2dOptions(w * 6, c, 1)));
+  tower_ = register_module("tower", DwSeparable(c, c, 1, /*last_relu=*/false));
+  cls_ = register_module("cls", nn::Conv2d(nn::Conv2dOptions(c, k, 1)));
+  box_ = register_module("box", nn::Conv2d(nn::Conv2dOptions(c, 4, 1)));
+  // Focal-loss prior: background probability 0.99 at start keeps early losses finite.
+  torch::NoGradGuard no_grad;
+  cls_->bias.fill_(-4.6f);
+  box_->bias.fill_(0.5f);
+  if (options_.one_to_one) {
+    o2o_tower_ = register_module("o2o_tower", DwSeparable(c, c, 1));
+    cls_o2o_ = register_module("cls_o2o", nn::Conv2d(nn::Conv2dOptions(c, k, 1)));
+    box_o2o_ = register_module("box_o2o", nn::Conv2d(nn::Conv2dOptions(c, 4, 1)));
+    cls_o2o_->bias.fill_(-4.6f);
+    box_o2o_->bias.fill_(0.5f);
+  }
+}
+
+StudentOutput StudentImpl::forward(const torch::Tensor& images) {
+  // Fixed normalisation (ImageNet-like statistics of 0..255 RGB).
+  auto x = (images.contiguous(at::MemoryFormat::ChannelsLast) - 114.f) * (1.f / 58.f);
+  auto c2 = stage2_->forward(stem_->forward(x));
+  auto c3 = stage3_->forward(c2);
+  auto c4 = stage4_->forward(c3);
+  auto c5 = stage5_->forward(c4);
+  namespace F = torch::nn::functional;
+  auto up = [](const torch::Tensor& t, const torch::Tensor& like) {
+    return F::interpolate(t, F::InterpolateFuncOptions()
+                                 .size(std::vector<int64_t>{like.size(2), like.size(3)})
+                                 .mode(torch::kNearest));
+  };
+  auto p5 = lat5_->forward(c5);
+  auto p4 = lat4_->forward(c4) + up(p5, c4);
+  auto p3 = lat3_->forward(c3) + up(p4, c3);
+  auto p2 = torch::relu(lat2_->forward(c2) + up(p3, c2));
+  StudentOutput out;
+  out.tap = tower_->forward(p2);
+  auto feat = torch::relu(out.tap);
+  // Box distances in input pixels: softplus keeps them positive with gradients everywhere;
+  // the scale puts a zero logit at ~11 px, the size of a small pedestrian.
+  constexpr float kBoxScale = 16.f;
+  out.cls = cls_->forward(feat);
+  out.box = F::softplus(box_->forward(feat)) * kBoxScale;
+  if (options_.one_to_one) {
+    auto f2 = o2o_tower_->forward(feat);
+    out.cls_o2o = cls_o2o_->forward(f2);
+    out.box_o2o = F::softplus(box_o2o_->forward(f2)) * kBoxScale;
+  }
+  return out;
+}
+
+std::vector<std::string> StudentPostTapParameterNames(const StudentImpl& student) {
+  std::vector<std::string> names;
+  for (const auto& p : student.named_parameters(/*recurse=*/true)) {
+    const std::string& n = p.key();
+    if (n.rfind("cls", 0) == 0 || n.rfind("box", 0) == 0 || n.rfind("o2o_tower", 0) == 0) names.push_back(n);
+  }
+  return names;
+}
+
+}  // namespace kd::model

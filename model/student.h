@@ -1,0 +1,79 @@
+// Student: a small anchor-free detector for the edge, a torch::nn module (CenterNet/FCOS-like,
+// one stride-4 output level). Backbone of depthwise-separable blocks, an FPN-lite neck back to
+// stride 4, and a head with a shared tower whose pre-ReLU output is the CrossKD tap, followed by
+// a one-to-many branch (peak extraction + NMS at inference, or the training-only auxiliary branch
+// under CAKD) and an optional one-to-one branch (NMS-free inference, top-k only).
+// Thread-safety: a module instance is not thread-safe; the edge shares a loaded student as
+// shared_ptr<const ...> and runs it under NoGradGuard in eval mode from one thread.
+#ifndef KD_MODEL_STUDENT_H_
+#define KD_MODEL_STUDENT_H_
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/pimpl.h>
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace kd::model {
+
+struct StudentOptions {
+  // Backbone base width (channels of the stride-2 stem). Default: 16. REQUIRES: 8..64.
+  int width = 16;
+  // Channels of the stride-4 head (neck output and tower). Default: 32. REQUIRES: 8..256.
+  int head_channels = 32;
+  // COCO-80 contiguous labels the student detects, in output-channel order.
+  // Default: person, bicycle, car, motorcycle, bus, truck.
+  std::vector<int> labels = {0, 1, 2, 3, 5, 7};
+  // Network input size (pixels). Default 384x288 (a 4:3 camera). REQUIRES: multiples of 32.
+  int input_width = 384;
+  int input_height = 288;
+  // Adds the one-to-one (NMS-free) branch; inference then uses it. Default: false.
+  bool one_to_one = false;
+
+  int num_classes() const { return static_cast<int>(labels.size()); }
+  Status Validate() const;
+  // Canonical JSON string of the architecture (stored in weight files; hashed for manifests).
+  std::string ArchJson() const;
+  static Result<StudentOptions> FromArchJson(const std::string& json);
+};
+
+// All tensors f32, N = batch, h = input_height/4, w = input_width/4.
+struct StudentOutput {
+  torch::Tensor cls;      // [N,K,h,w] logits, one-to-many branch
+  torch::Tensor box;      // [N,4,h,w] l,t,r,b distances in input pixels (>= 0), one-to-many
+  torch::Tensor cls_o2o;  // [N,K,h,w] logits of the one-to-one branch (undefined without it)
+  torch::Tensor box_o2o;  // [N,4,h,w]
+  torch::Tensor tap;      // [N,C,h,w] pre-ReLU tower output (the CrossKD tap)
+};
+
+class StudentImpl : public torch::nn::Module {
+ public:
+  static constexpr int kStride = 4;
+  explicit StudentImpl(StudentOptions options);
+
+  // images: [N,3,H,W] f32 RGB in 0..255 (normalised inside), H,W = options' input size.
+  StudentOutput forward(const torch::Tensor& images);
+  const StudentOptions& options() const { return options_; }
+
+ private:
+  StudentOptions options_;
+  torch::nn::Sequential stem_{nullptr}, stage2_{nullptr}, stage3_{nullptr}, stage4_{nullptr}, stage5_{nullptr};
+  torch::nn::Conv2d lat2_{nullptr}, lat3_{nullptr}, lat4_{nullptr}, lat5_{nullptr};
+  torch::nn::Sequential tower_{nullptr};  // conv + BN, no activation: its output is the tap
+  torch::nn::Conv2d cls_{nullptr}, box_{nullptr};
+  torch::nn::Sequential o2o_tower_{nullptr};
+  torch::nn::Conv2d cls_o2o_{nullptr}, box_o2o_{nullptr};
+};
+TORCH_MODULE(Student);
+
+// Parameter names of the layers after the tap (the final convs): under CrossKD these receive
+// gradients from the detection loss only.
+std::vector<std::string> StudentPostTapParameterNames(const StudentImpl& student);
+
+}  // namespace kd::model
+
+#endif  // KD_MODEL_STUDENT_H_

@@ -1,0 +1,197 @@
+#include "model/weights_file.h"
+
+#include <sodium.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace kd::model {
+namespace {
+
+constexpr char kMagic[4] = {'K', 'D', 'W', '1'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kAlign = 64;
+constexpr size_t kShaBytes = 32;
+constexpr size_t kMaxMetaBytes = 16u << 20;
+
+void PutU32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+uint32_t GetU32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
+         static_cast<uint32_t>(p[3]) << 24;
+}
+size_t AlignUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+const char* DtypeName(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat: return "f32";
+    case torch::kHalf: return "f16";
+    case torch::kLong: return "i64";
+    default: return nullptr;
+  }
+}
+Result<torch::ScalarType> DtypeFromName(const std::string& n) {
+  if (n == "f32") return torch::kFloat;
+  if (n == "f16") return torch::kHalf;
+  if (n == "i64") return torch::kLong;
+  return Status::Corruption("unknown tensor dtype '" + n + "'");
+}
+
+// Every named parameter and buffer (deterministic order: registration order).
+std::vector<std::pair<std::string, torch::Tensor>> NamedState(const StudentImpl& s) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : s.named_parameters(true)) out.emplace_back(p.key(), p.value());
+  for (const auto& b : s.named_buffers(true)) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+}  // namespace
+
+std::string Sha256Hex(const uint8_t* data, size_t size) {
+  KD_CHECK(sodium_init() >= 0);
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, data, size);
+  static const char* kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : digest) {
+    hex.push_back(kHex[c >> 4]);
+    hex.push_back(kHex[c & 15]);
+  }
+  return hex;
+}
+
+Result<std::vector<uint8_t>> EncodeWeights(const StudentImpl& student, const WeightsMeta& meta, WeightDtype dtype) {
+  torch::NoGradGuard no_grad;
+  nlohmann::json tensors = nlohmann::json::array();
+  std::vector<torch::Tensor> payloads;
+  size_t offset = 0;
+  for (auto& [name, t] : NamedState(student)) {
+    torch::Tensor v = t.detach().to(torch::kCPU).contiguous();
+    const bool is_bn_stat = name.find("running_") != std::string::npos;
+    if (v.scalar_type() == torch::kFloat && dtype == WeightDtype::kF16 && !is_bn_stat) v = v.to(torch::kHalf);
+    const char* dn = DtypeName(v.scalar_type());
+    if (!dn) return Status::InvalidArgument("tensor '" + name + "' has an unsupported dtype");
+    const size_t nbytes = static_cast<size_t>(v.numel()) * v.element_size();
+    tensors.push_back({{"name", name}, {"dtype", dn}, {"shape", v.sizes().vec()}, {"offset", offset}, {"nbytes", nbytes}});
+    payloads.push_back(v);
+    offset = AlignUp(offset + nbytes);
+  }
+  nlohmann::json meta_json = {{"arch", nlohmann::json::parse(student.options().ArchJson())},
+                              {"model_version", meta.model_version},
+                              {"base_version", meta.base_version},
+                              {"created_by", meta.created_by},
+                              {"created_unix_s", meta.created_unix_s},
+                              {"tensors", tensors}};
+  const std::string meta_text = meta_json.dump();
+  std::vector<uint8_t> out(kMagic, kMagic + 4);
+  PutU32(out, kFormatVersion);
+  PutU32(out, static_cast<uint32_t>(meta_text.size()));
+  out.insert(out.end(), meta_text.begin(), meta_text.end());
+  out.resize(AlignUp(out.size()), 0);
+  const size_t data_start = out.size();
+  out.resize(data_start + offset, 0);
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    const size_t off = tensors[i]["offset"].get<size_t>();
+    const size_t n = tensors[i]["nbytes"].get<size_t>();
+    if (n) std::memcpy(out.data() + data_start + off, payloads[i].data_ptr(), n);
+  }
+  KD_CHECK(sodium_init() >= 0);
+  uint8_t digest[kShaBytes];
+  crypto_hash_sha256(digest, out.data(), out.size());
+  out.insert(out.end(), digest, digest + kShaBytes);
+  return out;
+}
+
+Result<LoadedStudent> DecodeWeights(const std::vector<uint8_t>& bytes) {
+  if (bytes.size() < 12 + kShaBytes || std::memcmp(bytes.data(), kMagic, 4) != 0) {
+    return Status::Corruption("not a kd weight file (bad magic or too short)");
+  }
+  const uint32_t version = GetU32(bytes.data() + 4);
+  if (version != kFormatVersion) {
+    return Status::Unimplemented("weight file format version " + std::to_string(version) + " (this build reads 1)");
+  }
+  KD_CHECK(sodium_init() >= 0);
+  const size_t body = bytes.size() - kShaBytes;
+  uint8_t digest[kShaBytes];
+  crypto_hash_sha256(digest, bytes.data(), body);
+  if (std::memcmp(digest, bytes.data() + body, kShaBytes) != 0) {
+    return Status::Corruption("weight file checksum mismatch (truncated or corrupted)");
+  }
+  const uint32_t meta_len = GetU32(bytes.data() + 8);
+  if (meta_len > kMaxMetaBytes || 12 + static_cast<size_t>(meta_len) > body) {
+    return Status::Corruption("weight file metadata length out of range");
+  }
+  LoadedStudent loaded;
+  try {
+    auto meta = nlohmann::json::parse(bytes.begin() + 12, bytes.begin() + 12 + meta_len);
+    KD_ASSIGN_OR_RETURN(StudentOptions options, StudentOptions::FromArchJson(meta.at("arch").dump()));
+    loaded.meta.model_version = meta.at("model_version").get<uint64_t>();
+    loaded.meta.base_version = meta.at("base_version").get<uint64_t>();
+    loaded.meta.created_by = meta.at("created_by").get<std::string>();
+    loaded.meta.created_unix_s = meta.at("created_unix_s").get<int64_t>();
+    loaded.student = Student(options);
+    const size_t data_start = AlignUp(12 + meta_len);
+    std::map<std::string, torch::Tensor> state;
+    for (auto& [name, t] : NamedState(*loaded.student)) state[name] = t;
+    size_t seen = 0;
+    torch::NoGradGuard no_grad;
+    for (const auto& jt : meta.at("tensors")) {
+      const std::string name = jt.at("name").get<std::string>();
+      auto it = state.find(name);
+      if (it == state.end()) return Status::Corruption("weight file has unknown tensor '" + name + "'");
+      KD_ASSIGN_OR_RETURN(torch::ScalarType st, DtypeFromName(jt.at("dtype").get<std::string>()));
+      const auto shape = jt.at("shape").get<std::vector<int64_t>>();
+      if (shape != it->second.sizes().vec()) return Status::Corruption("tensor '" + name + "' has the wrong shape");
+      const size_t off = jt.at("offset").get<size_t>(), n = jt.at("nbytes").get<size_t>();
+      int64_t numel = 1;
+      for (int64_t d : shape) numel *= d;
+      if (n != static_cast<size_t>(numel) * c10::elementSize(st) || data_start + off + n > body) {
+        return Status::Corruption("tensor '" + name + "' lies outside the file");
+      }
+      auto src = torch::from_blob(const_cast<uint8_t*>(bytes.data() + data_start + off), shape, st);
+      it->second.copy_(src.to(it->second.scalar_type()));
+      ++seen;
+    }
+    if (seen != state.size()) return Status::Corruption("weight file is missing tensors");
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("malformed weight file metadata: ") + e.what());
+  }
+  loaded.student->eval();
+  loaded.sha256_hex = Sha256Hex(bytes.data(), bytes.size());
+  return loaded;
+}
+
+Status SaveWeights(const std::string& path, const StudentImpl& student, const WeightsMeta& meta, WeightDtype dtype) {
+  KD_ASSIGN_OR_RETURN(auto bytes, EncodeWeights(student, meta, dtype));
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return Status::IOError("cannot write '" + tmp + "'");
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    f.flush();
+    if (!f) {
+      std::remove(tmp.c_str());
+      return Status::IOError("short write to '" + tmp + "' (disk full?)");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status::IOError("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
+  return Status::Ok();
+}
+
+Result<LoadedStudent> LoadWeights(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Status::NotFound("cannot open weight file '" + path + "'");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), {});
+  auto r = DecodeWeights(bytes);
+  if (!r.ok()) return r.status().WithContext(path);
+  return r;
+}
+
+}  // namespace kd::model
