@@ -18,6 +18,64 @@ torch::Tensor ToTensor(const media::Frame& f) {  // -> [3,H,W] uint8
 
 }  // namespace
 
+DatasetBuilder::DatasetBuilder(const model::CenterNetTeacher& teacher, DatasetOptions options)
+    : teacher_(teacher), options_(std::move(options)) {
+  data_.labels = options_.labels;
+}
+
+Status DatasetBuilder::Add(const media::Frame& frame) {
+  auto& d = data_;
+  if (d.frame_indices.empty()) {
+    d.orig_width = frame.width;
+    d.orig_height = frame.height;
+    std::tie(d.student_width, d.student_height) = media::FitSize(frame.width, frame.height, options_.student_long_side, 32);
+    std::tie(d.teacher_width, d.teacher_height) = media::FitSize(frame.width, frame.height, options_.teacher_long_side, 32);
+  } else if (frame.width != d.orig_width || frame.height != d.orig_height) {
+    return Status::InvalidArgument("frame " + std::to_string(frame.index) + " changes the camera size");
+  }
+  const int64_t gh = d.student_height / 4, gw = d.student_width / 4;
+  auto label_index = torch::tensor(std::vector<int64_t>(options_.labels.begin(), options_.labels.end()));
+  // Teacher-input pixels -> student-input pixels, per axis (the two sizes may round differently).
+  const float sx = static_cast<float>(d.student_width) / static_cast<float>(d.teacher_width);
+  const float sy = static_cast<float>(d.student_height) / static_cast<float>(d.teacher_height);
+  images_.push_back(ToTensor(media::ResizeRgb(frame, d.student_width, d.student_height)));
+  auto tin = ToTensor(media::ResizeRgb(frame, d.teacher_width, d.teacher_height)).unsqueeze(0).to(torch::kFloat);
+  KD_ASSIGN_OR_RETURN(auto out, teacher_.Forward(tin));
+  auto heat = out.heat.index_select(1, label_index.to(out.heat.device()));               // [1,K,ht,wt]
+  auto heat_s = model::ResizeBilinearLegacy(heat, gh, gw).clamp(0, 1);                   // [1,K,gh,gw]
+  auto axis_scale = torch::tensor({sx, sy, sx, sy}, out.box.options()).view({1, 4, 1, 1});
+  auto box_s = model::ResizeBilinearLegacy(out.box, gh, gw).clamp_min(0) * axis_scale;    // [1,4,gh,gw]
+  heats_.push_back(heat_s.squeeze(0).to(torch::kCPU, torch::kHalf));
+  boxes_.push_back(box_s.squeeze(0).to(torch::kCPU, torch::kHalf));
+  auto feat = out.feature.squeeze(0).flatten(1);  // [128, ht*wt]
+  means_.push_back(feat.mean(1).to(torch::kCPU));
+  sqmeans_.push_back(feat.square().mean(1).to(torch::kCPU));
+  model::DecodeOptions dec;
+  dec.score_threshold = options_.teacher_min_score;
+  dec.nms_iou = options_.teacher_nms_iou;
+  std::vector<int> channels(options_.labels.size());
+  for (size_t k = 0; k < channels.size(); ++k) channels[k] = static_cast<int>(k);
+  // Pseudo-labels in student pixels (decoded on the teacher grid, then scaled).
+  d.pseudo.push_back(model::DecodeDense(heat[0], out.box[0], channels, model::CenterNetTeacher::kStride, sx, sy, dec));
+  // Evaluation ground truth in original pixels with COCO labels.
+  const float ox = static_cast<float>(d.orig_width) / static_cast<float>(d.teacher_width);
+  const float oy = static_cast<float>(d.orig_height) / static_cast<float>(d.teacher_height);
+  d.teacher_dets.push_back(
+      {frame.index, model::DecodeDense(heat[0], out.box[0], options_.labels, model::CenterNetTeacher::kStride, ox, oy, dec)});
+  d.frame_indices.push_back(frame.index);
+  return Status::Ok();
+}
+
+Result<DistillDataset> DatasetBuilder::Finish() && {
+  if (data_.frame_indices.empty()) return Status::InvalidArgument("no frames");
+  data_.images = torch::stack(images_);
+  data_.teacher_heat = torch::stack(heats_);
+  data_.teacher_box = torch::stack(boxes_);
+  data_.feat_mean = torch::stack(means_);
+  data_.feat_sqmean = torch::stack(sqmeans_);
+  return std::move(data_);
+}
+
 Result<DistillDataset> BuildDataset(const std::string& video, int64_t begin, int64_t end,
                                     const model::CenterNetTeacher& teacher, const DatasetOptions& options,
                                     const ProgressFn& progress) {
@@ -26,54 +84,18 @@ Result<DistillDataset> BuildDataset(const std::string& video, int64_t begin, int
   so.end = end;
   KD_ASSIGN_OR_RETURN(auto source, media::OpenSource(video, so));
   const auto info = source->info();
-  DistillDataset d;
-  d.labels = options.labels;
-  d.orig_width = info.width;
-  d.orig_height = info.height;
-  std::tie(d.student_width, d.student_height) = media::FitSize(info.width, info.height, options.student_long_side, 32);
-  std::tie(d.teacher_width, d.teacher_height) = media::FitSize(info.width, info.height, options.teacher_long_side, 32);
-  const int64_t gh = d.student_height / 4, gw = d.student_width / 4;
-  auto label_index = torch::tensor(std::vector<int64_t>(options.labels.begin(), options.labels.end()));
-  const float box_scale = static_cast<float>(d.student_width) / static_cast<float>(d.teacher_width);
-  std::vector<torch::Tensor> images, heats, boxes, means, sqmeans;
   const int64_t total = end > begin ? end - begin : (info.frame_count > 0 ? info.frame_count - begin : 0);
+  DatasetBuilder builder(teacher, options);
+  size_t done = 0;
   while (true) {
     KD_ASSIGN_OR_RETURN(auto frame, source->Next());
     if (!frame) break;
-    images.push_back(ToTensor(media::ResizeRgb(*frame, d.student_width, d.student_height)));
-    auto tin = ToTensor(media::ResizeRgb(*frame, d.teacher_width, d.teacher_height)).unsqueeze(0).to(torch::kFloat);
-    KD_ASSIGN_OR_RETURN(auto out, teacher.Forward(tin));
-    auto heat = out.heat.index_select(1, label_index.to(out.heat.device()));          // [1,K,ht,wt]
-    auto heat_s = model::ResizeBilinearLegacy(heat, gh, gw).clamp(0, 1);              // [1,K,gh,gw]
-    auto box_s = model::ResizeBilinearLegacy(out.box, gh, gw).clamp_min(0) * box_scale;  // [1,4,gh,gw]
-    heats.push_back(heat_s.squeeze(0).to(torch::kCPU, torch::kHalf));
-    boxes.push_back(box_s.squeeze(0).to(torch::kCPU, torch::kHalf));
-    auto feat = out.feature.squeeze(0).flatten(1);  // [128, ht*wt]
-    means.push_back(feat.mean(1).to(torch::kCPU));
-    sqmeans.push_back(feat.square().mean(1).to(torch::kCPU));
-    model::DecodeOptions dec;
-    dec.score_threshold = options.teacher_min_score;
-    dec.nms_iou = options.teacher_nms_iou;
-    std::vector<int> channels(options.labels.size());
-    for (size_t k = 0; k < channels.size(); ++k) channels[k] = static_cast<int>(k);
-    // Pseudo-labels in student pixels (teacher grid decoded, then scaled).
-    d.pseudo.push_back(model::DecodeDense(heat[0], out.box[0], channels, model::CenterNetTeacher::kStride, box_scale,
-                                          box_scale, dec));
-    // Evaluation ground truth in original pixels with COCO labels.
-    const float ox = static_cast<float>(d.orig_width) / static_cast<float>(d.teacher_width);
-    const float oy = static_cast<float>(d.orig_height) / static_cast<float>(d.teacher_height);
-    d.teacher_dets.push_back(
-        {frame->index, model::DecodeDense(heat[0], out.box[0], options.labels, model::CenterNetTeacher::kStride, ox, oy, dec)});
-    d.frame_indices.push_back(frame->index);
-    if (progress) progress(d.frame_indices.size(), static_cast<size_t>(std::max<int64_t>(total, 0)));
+    KD_RETURN_IF_ERROR(builder.Add(*frame));
+    if (progress) progress(++done, static_cast<size_t>(std::max<int64_t>(total, 0)));
   }
-  if (d.frame_indices.empty()) return Status::InvalidArgument("no frames in range of '" + video + "'");
-  d.images = torch::stack(images);
-  d.teacher_heat = torch::stack(heats);
-  d.teacher_box = torch::stack(boxes);
-  d.feat_mean = torch::stack(means);
-  d.feat_sqmean = torch::stack(sqmeans);
-  return d;
+  auto r = std::move(builder).Finish();
+  if (!r.ok()) return r.status().WithContext(video);
+  return r;
 }
 
 std::vector<FrameDetections> TeacherGroundTruth(const DistillDataset& data, const std::vector<size_t>& rows,

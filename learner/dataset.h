@@ -14,6 +14,7 @@
 
 #include "base/detection.h"
 #include "base/status.h"
+#include "media/frame.h"
 #include "model/teacher.h"
 
 namespace kd::learner {
@@ -44,6 +45,20 @@ struct DistillDataset {
 };
 
 using ProgressFn = std::function<void(size_t done, size_t total)>;
+
+// Builds a dataset frame by frame (teacher forward per Add). All frames must share a size.
+class DatasetBuilder {
+ public:
+  DatasetBuilder(const model::CenterNetTeacher& teacher, DatasetOptions options);
+  Status Add(const media::Frame& frame);
+  Result<DistillDataset> Finish() &&;
+
+ private:
+  const model::CenterNetTeacher& teacher_;
+  DatasetOptions options_;
+  DistillDataset data_;
+  std::vector<torch::Tensor> images_, heats_, boxes_, means_, sqmeans_;
+};
 
 // Reads frames [begin,end) of `video` and runs the teacher once on each.
 Result<DistillDataset> BuildDataset(const std::string& video, int64_t begin, int64_t end,

@@ -102,8 +102,7 @@ StudentImpl::StudentImpl(StudentOptions options) : options_(std::move(options)) 
 }
 
 StudentOutput StudentImpl::forward(const torch::Tensor& images) {
-  // Fixed normalisation (ImageNet-like statistics of 0..255 RGB).
-  auto x = (images.contiguous(at::MemoryFormat::ChannelsLast) - 114.f) * (1.f / 58.f);
+  auto x = (images.contiguous(at::MemoryFormat::ChannelsLast) - kPixelMean) * (1.f / kPixelStd);
   auto c2 = stage2_->forward(stem_->forward(x));
   auto c3 = stage3_->forward(c2);
   auto c4 = stage4_->forward(c3);
@@ -121,15 +120,109 @@ StudentOutput StudentImpl::forward(const torch::Tensor& images) {
   StudentOutput out;
   out.tap = tower_->forward(p2);
   auto feat = torch::relu(out.tap);
-  // Box distances in input pixels: softplus keeps them positive with gradients everywhere;
-  // the scale puts a zero logit at ~11 px, the size of a small pedestrian.
-  constexpr float kBoxScale = 16.f;
   out.cls = cls_->forward(feat);
-  out.box = F::softplus(box_->forward(feat)) * kBoxScale;
+  out.box = F::softplus(box_->forward(feat)) * StudentImpl::kBoxScale;
   if (options_.one_to_one) {
     auto f2 = o2o_tower_->forward(feat);
     out.cls_o2o = cls_o2o_->forward(f2);
-    out.box_o2o = F::softplus(box_o2o_->forward(f2)) * kBoxScale;
+    out.box_o2o = F::softplus(box_o2o_->forward(f2)) * StudentImpl::kBoxScale;
+  }
+  return out;
+}
+
+FusedStudent::Chain FusedStudent::Fuse(const torch::nn::Sequential& seq) {
+  torch::NoGradGuard no_grad;
+  Chain chain;
+  for (const auto& child : seq->children()) {
+    if (auto* conv = child->as<nn::Conv2d>()) {
+      Conv c;
+      const auto& o = conv->options;
+      c.weight = conv->weight.detach().clone();
+      c.bias = conv->bias.defined() ? conv->bias.detach().clone() : torch::zeros({c.weight.size(0)});
+      c.stride = (*o.stride())[0];
+      c.padding = c.weight.size(2) / 2;  // every student conv is "same" padded (kernel / 2)
+      c.groups = o.groups();
+      chain.push_back(c);
+    } else if (auto* bn = child->as<nn::BatchNorm2d>()) {
+      KD_CHECK_MSG(!chain.empty(), "BatchNorm without a preceding convolution");
+      Conv& c = chain.back();
+      // y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta, folded into the conv.
+      auto scale = bn->weight.detach() / (bn->running_var.detach() + bn->options.eps()).sqrt();
+      c.weight = c.weight * scale.view({-1, 1, 1, 1});
+      c.bias = (c.bias - bn->running_mean.detach()) * scale + bn->bias.detach();
+    } else if (child->as<nn::ReLU>()) {
+      KD_CHECK(!chain.empty());
+      chain.back().relu = true;
+    } else {
+      KD_CHECK_MSG(false, "FusedStudent: unexpected layer " + child->name());
+    }
+  }
+  for (auto& c : chain) c.weight = c.weight.contiguous(at::MemoryFormat::ChannelsLast);
+  return chain;
+}
+
+torch::Tensor FusedStudent::Run(const Chain& chain, torch::Tensor x) {
+  for (const Conv& c : chain) {
+    x = torch::conv2d(x, c.weight, c.bias, c.stride, c.padding, 1, c.groups);
+    if (c.relu) x = torch::relu_(x);
+  }
+  return x;
+}
+
+FusedStudent::FusedStudent(const StudentImpl& s) : options_(s.options_) {
+  KD_CHECK_MSG(!s.is_training(), "FusedStudent needs a student in eval mode (BN running statistics)");
+  auto single = [](const nn::Conv2d& conv) {
+    Chain ch = Fuse(nn::Sequential(conv));
+    return ch[0];
+  };
+  stem_ = Fuse(s.stem_);
+  stage2_ = Fuse(s.stage2_);
+  stage3_ = Fuse(s.stage3_);
+  stage4_ = Fuse(s.stage4_);
+  stage5_ = Fuse(s.stage5_);
+  tower_ = Fuse(s.tower_);
+  lat2_ = single(s.lat2_);
+  lat3_ = single(s.lat3_);
+  lat4_ = single(s.lat4_);
+  lat5_ = single(s.lat5_);
+  cls_ = single(s.cls_);
+  box_ = single(s.box_);
+  if (options_.one_to_one) {
+    o2o_tower_ = Fuse(s.o2o_tower_);
+    cls_o2o_ = single(s.cls_o2o_);
+    box_o2o_ = single(s.box_o2o_);
+  }
+}
+
+StudentOutput FusedStudent::Forward(const torch::Tensor& images) const {
+  torch::NoGradGuard no_grad;
+  namespace F = torch::nn::functional;
+  auto x = (images.to(torch::kFloat).contiguous(at::MemoryFormat::ChannelsLast) - StudentImpl::kPixelMean) *
+           (1.f / StudentImpl::kPixelStd);
+  auto c2 = Run(stage2_, Run(stem_, x));
+  auto c3 = Run(stage3_, c2);
+  auto c4 = Run(stage4_, c3);
+  auto c5 = Run(stage5_, c4);
+  auto up = [](const torch::Tensor& t, const torch::Tensor& like) {
+    return F::interpolate(t, F::InterpolateFuncOptions()
+                                 .size(std::vector<int64_t>{like.size(2), like.size(3)})
+                                 .mode(torch::kNearest));
+  };
+  auto conv = [](const Conv& c, const torch::Tensor& t) { return torch::conv2d(t, c.weight, c.bias); };
+  auto p5 = conv(lat5_, c5);
+  auto p4 = conv(lat4_, c4) + up(p5, c4);
+  auto p3 = conv(lat3_, c3) + up(p4, c3);
+  auto p2 = torch::relu(conv(lat2_, c2) + up(p3, c2));
+  auto feat = torch::relu(Run(tower_, p2));
+  StudentOutput out;
+  if (options_.one_to_one) {
+    // NMS-free inference needs only the one-to-one branch.
+    auto f2 = Run(o2o_tower_, feat);
+    out.cls_o2o = conv(cls_o2o_, f2);
+    out.box_o2o = F::softplus(conv(box_o2o_, f2)) * StudentImpl::kBoxScale;
+  } else {
+    out.cls = conv(cls_, feat);
+    out.box = F::softplus(conv(box_, feat)) * StudentImpl::kBoxScale;
   }
   return out;
 }

@@ -53,6 +53,11 @@ struct StudentOutput {
 class StudentImpl : public torch::nn::Module {
  public:
   static constexpr int kStride = 4;
+  // Fixed input normalisation of 0..255 RGB: (x - kPixelMean) / kPixelStd.
+  static constexpr float kPixelMean = 114.f, kPixelStd = 58.f;
+  // Box distances are softplus(logit) * kBoxScale pixels: positive with gradients everywhere;
+  // a zero logit gives ~11 px, the size of a small pedestrian at 384x288.
+  static constexpr float kBoxScale = 16.f;
   explicit StudentImpl(StudentOptions options);
 
   // images: [N,3,H,W] f32 RGB in 0..255 (normalised inside), H,W = options' input size.
@@ -60,6 +65,7 @@ class StudentImpl : public torch::nn::Module {
   const StudentOptions& options() const { return options_; }
 
  private:
+  friend class FusedStudent;
   StudentOptions options_;
   torch::nn::Sequential stem_{nullptr}, stage2_{nullptr}, stage3_{nullptr}, stage4_{nullptr}, stage5_{nullptr};
   torch::nn::Conv2d lat2_{nullptr}, lat3_{nullptr}, lat4_{nullptr}, lat5_{nullptr};
@@ -69,6 +75,32 @@ class StudentImpl : public torch::nn::Module {
   torch::nn::Conv2d cls_o2o_{nullptr}, box_o2o_{nullptr};
 };
 TORCH_MODULE(Student);
+
+// FusedStudent: an inference-only snapshot of a Student with every BatchNorm folded into the
+// preceding convolution and all weights in channels-last layout (about 2x faster on CPU than the
+// training module in eval mode). Immutable after construction: safe to share between threads
+// as shared_ptr<const FusedStudent>; Forward() allocates only its activations.
+class FusedStudent {
+ public:
+  explicit FusedStudent(const StudentImpl& student);
+  // Same contract as StudentImpl::forward in eval mode (tap is left undefined).
+  StudentOutput Forward(const torch::Tensor& images) const;
+  const StudentOptions& options() const { return options_; }
+
+ private:
+  struct Conv {
+    torch::Tensor weight, bias;
+    int64_t stride = 1, padding = 0, groups = 1;
+    bool relu = false;
+  };
+  using Chain = std::vector<Conv>;
+  static Chain Fuse(const torch::nn::Sequential& seq);
+  static torch::Tensor Run(const Chain& chain, torch::Tensor x);
+
+  StudentOptions options_;
+  Chain stem_, stage2_, stage3_, stage4_, stage5_, tower_, o2o_tower_;
+  Conv lat2_, lat3_, lat4_, lat5_, cls_, box_, cls_o2o_, box_o2o_;
+};
 
 // Parameter names of the layers after the tap (the final convs): under CrossKD these receive
 // gradients from the detection loss only.

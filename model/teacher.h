@@ -49,6 +49,7 @@ class CenterNetTeacher {
 
   const torch::Device& device() const { return device_; }
   int64_t NumParameters() const { return graph_->NumParameters(); }
+  const TfjsGraph& graph() const { return *graph_; }
 
  private:
   CenterNetTeacher(std::unique_ptr<TfjsGraph> graph, torch::Device device)

@@ -464,6 +464,17 @@ torch::Tensor TfjsGraph::Constant(const std::string& name) const {
   return impl_->nodes[static_cast<size_t>(it->second)].value;
 }
 
+std::vector<torch::Tensor> TfjsGraph::Constants() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& n : impl_->nodes) {
+    if (n.value.defined()) out.push_back(n.value);
+    for (const auto& c : n.const_inputs) {
+      if (c.defined()) out.push_back(c);
+    }
+  }
+  return out;
+}
+
 void TfjsGraph::To(const torch::Device& device) {
   for (auto& n : impl_->nodes) {
     if (n.value.defined()) n.value = n.value.to(device);

@@ -36,6 +36,8 @@ class TfjsGraph {
 
   // A constant weight by node name (converted layout), or an undefined tensor.
   torch::Tensor Constant(const std::string& name) const;
+  // Every constant the loaded subgraph uses (for freeze checks and checksums).
+  std::vector<torch::Tensor> Constants() const;
   // Moves every constant to `device` (the graph runs where its inputs are).
   void To(const torch::Device& device);
   int64_t NumParameters() const;

@@ -45,7 +45,7 @@ int RunDetect(const std::string& weights, const std::string& video, const std::s
     if (!file) return Fail(Status::IOError("cannot write '" + jsonl + "'"));
     lines = &file;
   }
-  auto& student = *loaded->student;
+  const model::FusedStudent student(*loaded->student);  // BN folded, channels-last
   const auto& opt = student.options();
   model::DecodeOptions dec;
   dec.score_threshold = static_cast<float>(min_score);

@@ -1,0 +1,107 @@
+// bench_speed: teacher vs student inference time on the same vtest.avi frames, at 1 and 2
+// threads. Prints a table and writes JSON (--json). Not a test: timings are measurements.
+//   bench_speed [--frames 20] [--weights student.kdw] [--json out/bench_speed.json]
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "base/assets.h"
+#include "base/clock.h"
+#include "media/image_ops.h"
+#include "media/video_source.h"
+#include "model/inference.h"
+#include "model/teacher.h"
+#include "model/weights_file.h"
+
+namespace {
+
+torch::Tensor ToInput(const kd::media::Frame& f, int w, int h) {
+  auto r = kd::media::ResizeRgb(f, w, h);
+  return torch::from_blob(r.rgb.data(), {1, h, w, 3}, torch::kUInt8).permute({0, 3, 1, 2}).clone();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Teacher vs student inference speed on the sample video"};
+  int frames = 20;
+  std::string weights, json_path;
+  app.add_option("--frames", frames, "Frames timed per configuration")->capture_default_str();
+  app.add_option("--weights", weights, "Student weights (default: a fresh student of the default architecture)");
+  app.add_option("--json", json_path, "Write the results as JSON here");
+  CLI11_PARSE(app, argc, argv);
+
+  auto teacher = kd::model::CenterNetTeacher::Load(kd::AssetPath("centernet.json"));
+  if (!teacher.ok()) {
+    std::fprintf(stderr, "bench_speed: %s\n", teacher.status().ToString().c_str());
+    return 1;
+  }
+  kd::model::StudentOptions sopt;
+  sopt.one_to_one = true;  // the default recipe (arm e) is NMS-free
+  kd::model::Student student(sopt);
+  if (!weights.empty()) {
+    auto l = kd::model::LoadWeights(weights);
+    if (!l.ok()) {
+      std::fprintf(stderr, "bench_speed: %s\n", l.status().ToString().c_str());
+      return 1;
+    }
+    student = l->student;
+  }
+  student->eval();
+  const kd::model::FusedStudent fused(*student);  // what kdedge runs
+  kd::media::SourceOptions so;
+  so.begin = 300;
+  so.end = 300 + frames;
+  auto src = kd::media::OpenSource(kd::AssetPath("vtest.avi"), so);
+  if (!src.ok()) {
+    std::fprintf(stderr, "bench_speed: %s\n", src.status().ToString().c_str());
+    return 1;
+  }
+  std::vector<kd::media::Frame> video;
+  while (true) {
+    auto f = (*src)->Next();
+    if (!f.ok() || !f->has_value()) break;
+    video.push_back(**f);
+  }
+  const auto [tw, th] = kd::media::FitSize(video[0].width, video[0].height, 512, 32);
+  const auto& so_ = student->options();
+  nlohmann::json results = nlohmann::json::array();
+  std::printf("%-8s %-10s %10s %10s %10s\n", "threads", "model", "input", "ms/frame", "fps");
+  for (int threads : {1, 2}) {
+    at::set_num_threads(threads);
+    std::vector<double> t_ms, s_ms;
+    for (size_t i = 0; i < video.size(); ++i) {
+      auto tin = ToInput(video[i], tw, th).to(torch::kFloat);
+      auto sin = ToInput(video[i], so_.input_width, so_.input_height);
+      kd::Stopwatch a;
+      auto out = (*teacher)->Forward(tin);
+      if (i > 0) t_ms.push_back(a.ElapsedMillis());  // first frame is warm-up
+      kd::Stopwatch b;
+      auto dets = kd::model::DetectBatch(fused, sin, video[i].width, video[i].height);
+      if (i > 0) s_ms.push_back(b.ElapsedMillis());
+    }
+    const double tm = Median(t_ms), sm = Median(s_ms);
+    std::printf("%-8d %-10s %6dx%-4d %10.2f %10.1f\n", threads, "teacher", tw, th, tm, 1000 / tm);
+    std::printf("%-8d %-10s %6dx%-4d %10.2f %10.1f\n", threads, "student", so_.input_width, so_.input_height, sm, 1000 / sm);
+    std::printf("%-8d %-10s %10s %10.1fx\n", threads, "ratio", "", tm / sm);
+    results.push_back({{"threads", threads},
+                       {"teacher_ms", tm},
+                       {"student_ms", sm},
+                       {"speedup", tm / sm},
+                       {"teacher_input", std::to_string(tw) + "x" + std::to_string(th)},
+                       {"student_input", std::to_string(so_.input_width) + "x" + std::to_string(so_.input_height)},
+                       {"frames", t_ms.size()}});
+  }
+  if (!json_path.empty()) std::ofstream(json_path) << nlohmann::json{{"bench", "speed"}, {"results", results}}.dump(2) << "\n";
+  return 0;
+}

@@ -1,0 +1,146 @@
+// Mechanism tests of the distillation engine on two real frames with the real teacher
+// (small input sizes keep them fast). Skipped when the assets are absent.
+#include "learner/distiller.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "base/assets.h"
+#include "media/video_source.h"
+
+namespace kd::learner {
+namespace {
+
+class DistillerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!FileExists(AssetPath("centernet.json")) || !FileExists(AssetPath("vtest.avi"))) return;
+    auto t = model::CenterNetTeacher::Load(AssetPath("centernet.json"));
+    ASSERT_TRUE(t.ok());
+    teacher_ = std::move(t).value().release();
+    DatasetOptions o;
+    o.student_long_side = 192;
+    o.teacher_long_side = 256;
+    auto d = BuildDataset(AssetPath("vtest.avi"), 300, 302, *teacher_, o);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    data_ = new DistillDataset(std::move(d).value());
+  }
+  static void TearDownTestSuite() {
+    delete data_;
+    delete teacher_;
+  }
+  void SetUp() override {
+    if (!teacher_) GTEST_SKIP() << "assets missing: run scripts/fetch_assets.sh";
+  }
+  static std::unique_ptr<Distiller> Make(char arm) {
+    auto recipe = *config::AblationArm(arm, {});
+    recipe.student.width = 8;
+    recipe.student.head_channels = 16;
+    recipe.iterations = 40;
+    recipe.warmup = 5;
+    recipe.batch_size = 2;
+    recipe.pseudo_threshold = 0.2;
+    recipe.ignore_threshold = 0.1;
+    model::Student s(*StudentOptionsFor(recipe, *data_));
+    return std::make_unique<Distiller>(recipe, s, *teacher_, torch::kCPU);
+  }
+  static model::CenterNetTeacher* teacher_;
+  static DistillDataset* data_;
+};
+model::CenterNetTeacher* DistillerTest::teacher_ = nullptr;
+DistillDataset* DistillerTest::data_ = nullptr;
+
+TEST_F(DistillerTest, DatasetAlignsTeacherOutputsToTheStudentGrid) {
+  EXPECT_EQ(data_->student_width, 192);
+  EXPECT_EQ(data_->student_height, 160);  // 768x576 fitted to long side 192: 144 rounds up to 160
+  EXPECT_EQ(data_->teacher_height, 192);
+  EXPECT_EQ(data_->teacher_heat.sizes(), (std::vector<int64_t>{2, 6, 40, 48}));
+  EXPECT_EQ(data_->teacher_box.sizes(), (std::vector<int64_t>{2, 4, 40, 48}));
+  // Pseudo-boxes live in student pixels: inside the 192x160 image.
+  for (const auto& d : data_->pseudo[0]) {
+    EXPECT_LE(d.box.x2, 192.f + 8.f);
+    EXPECT_LE(d.box.y2, 160.f + 8.f);
+  }
+  EXPECT_EQ(data_->feat_mean.sizes(), (std::vector<int64_t>{2, 128}));
+  ASSERT_FALSE(data_->pseudo[0].empty());
+  EXPECT_EQ(data_->frame_indices[0], 300);
+}
+
+TEST_F(DistillerTest, CrossKdSendsNoKdGradientToLayersAfterTheTap) {
+  auto d = Make('c');
+  auto grads = d->KdGradients(*data_, {0, 1});
+  const auto post = model::StudentPostTapParameterNames(*d->student());
+  ASSERT_FALSE(post.empty());
+  for (const auto& name : post) EXPECT_EQ(grads.at(name).abs().sum().item<float>(), 0.f) << name;
+  EXPECT_GT(grads.at("tower.0.weight").abs().sum().item<float>(), 0.f);  // the tap's own conv learns from KD
+  EXPECT_GT(grads.at("stem.0.weight").abs().sum().item<float>(), 0.f);
+}
+
+TEST_F(DistillerTest, MimickingSendsKdGradientToTheFinalLayers) {
+  auto d = Make('b');
+  auto grads = d->KdGradients(*data_, {0, 1});
+  EXPECT_GT(grads.at("cls.weight").abs().sum().item<float>(), 0.f);
+  EXPECT_GT(grads.at("box.weight").abs().sum().item<float>(), 0.f);
+}
+
+TEST_F(DistillerTest, TeacherIsBitwiseUnchangedAndGetsNoGradients) {
+  std::vector<torch::Tensor> before;
+  for (const auto& c : teacher_->graph().Constants()) before.push_back(c.clone());
+  auto d = Make('e');
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(d->Step(*data_, {0, 1}).skipped);
+  auto after = teacher_->graph().Constants();
+  ASSERT_EQ(before.size(), after.size());
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_TRUE(torch::equal(before[i], after[i]));
+    EXPECT_FALSE(after[i].requires_grad());
+    EXPECT_FALSE(after[i].grad().defined());
+  }
+}
+
+TEST_F(DistillerTest, CakdTrainsTheOneToOneBranchAndLossesFall) {
+  auto d = Make('e');
+  ASSERT_TRUE(d->student()->options().one_to_one);
+  auto first = d->Step(*data_, {0, 1});
+  ASSERT_TRUE(first.losses.count("o2o_cls") && first.losses.count("kd_cls") && first.losses.count("det_cls"));
+  StepStats last;
+  for (int i = 0; i < 15; ++i) last = d->Step(*data_, {0, 1});
+  EXPECT_LT(last.losses.at("total"), first.losses.at("total"));
+  ASSERT_EQ(d->difficulty().size(), 2u);
+  EXPECT_GE(d->difficulty()[0], 0.f);
+}
+
+TEST_F(DistillerTest, NonFiniteLossSkipsTheStepAndKeepsWeights) {
+  auto d = Make('c');
+  DistillDataset bad = *data_;
+  bad.teacher_heat = bad.teacher_heat.clone();
+  bad.teacher_heat[0][0][0][0] = std::nanf("");
+  std::vector<torch::Tensor> before;
+  for (const auto& p : d->student()->parameters()) before.push_back(p.clone());
+  auto st = d->Step(bad, {0, 1});
+  EXPECT_TRUE(st.skipped);
+  auto params = d->student()->parameters();
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(torch::equal(before[i], params[i]));
+}
+
+TEST_F(DistillerTest, LabelFreeBatchesHaveFiniteNormalisedLosses) {
+  DistillDataset empty = *data_;
+  empty.teacher_heat = torch::zeros_like(empty.teacher_heat);
+  for (auto& p : empty.pseudo) p.clear();
+  auto d = Make('e');
+  auto st = d->Step(empty, {0, 1});
+  EXPECT_FALSE(st.skipped);
+  for (const auto& [name, v] : st.losses) EXPECT_TRUE(std::isfinite(v)) << name;
+}
+
+TEST_F(DistillerTest, EvaluationAgainstTheTeacherRuns) {
+  auto d = Make('a');
+  auto m = EvaluateStudent(*d->student(), *data_, {0, 1});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_GT(m->num_gt, 0);
+  EXPECT_GE(m->ap50, 0.0);
+}
+
+}  // namespace
+}  // namespace kd::learner

@@ -1,0 +1,103 @@
+#include "learner/losses.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace kd::learner {
+namespace {
+
+TEST(LossesTest, QualityFocalLossHandValues) {
+  auto logits = torch::tensor({0.f, 0.f});
+  auto target = torch::tensor({0.5f, 1.f});
+  auto l = QualityFocalLoss(logits, target, 2.0);
+  // sigma(0) = 0.5: the first element matches its target -> modulating factor 0.
+  EXPECT_FLOAT_EQ(l[0].item<float>(), 0.f);
+  // BCE(0.5, 1) = ln 2, times |0.5 - 1|^2 = 0.25.
+  EXPECT_NEAR(l[1].item<float>(), std::log(2.f) * 0.25f, 1e-6);
+}
+
+TEST(LossesTest, GiouLossHandValues) {
+  auto a = torch::tensor({{0.f, 0.f, 10.f, 10.f}, {0.f, 0.f, 10.f, 10.f}, {0.f, 0.f, 10.f, 10.f}});
+  auto b = torch::tensor({{0.f, 0.f, 10.f, 10.f}, {5.f, 0.f, 15.f, 10.f}, {20.f, 0.f, 30.f, 10.f}});
+  auto l = GiouLoss(a, b);
+  EXPECT_NEAR(l[0].item<float>(), 0.f, 1e-6);
+  EXPECT_NEAR(l[1].item<float>(), 1.f - 50.f / 150.f, 1e-6);  // enclosure == union
+  // Disjoint: IoU 0, enclosure 300, union 200 -> GIoU = -1/3.
+  EXPECT_NEAR(l[2].item<float>(), 1.f + 1.f / 3.f, 1e-6);
+  // A degenerate (inverted) prediction stays finite.
+  auto inv = GiouLoss(torch::tensor({{10.f, 10.f, 0.f, 0.f}}), torch::tensor({{0.f, 0.f, 10.f, 10.f}}));
+  EXPECT_TRUE(std::isfinite(inv[0].item<float>()));
+  EXPECT_NEAR(PairwiseIou(a, b)[1].item<float>(), 1.f / 3.f, 1e-6);
+}
+
+TEST(LossesTest, AlignScaleMatchesTeacherStatistics) {
+  auto s = torch::randn({4, 3, 5, 5}) * 7 + 2;
+  auto mean = torch::tensor({1.f, -2.f, 0.5f});
+  auto std = torch::tensor({0.5f, 3.f, 1.f});
+  auto a = AlignScale(s, mean, std);
+  EXPECT_TRUE(torch::allclose(a.mean({0, 2, 3}), mean, 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(a.std({0, 2, 3}), std, 1e-3, 1e-3));
+}
+
+TEST(LossesTest, OneToManyPeaksAtTheCentreAndIgnoresUncertainTeacher) {
+  const int k = 2, h = 16, w = 16;
+  auto heat = torch::zeros({1, k, h, w});
+  heat[0][1][2][12] = 0.2f;  // teacher-uncertain, away from any object
+  auto box = torch::zeros({1, 4, h, w});
+  std::vector<std::vector<Detection>> pseudo = {{{{16, 16, 32, 48}, 0.8f, 0}, {{40, 4, 44, 8}, 0.1f, 1}}};
+  AssignOptions opt;
+  DetTargets t = AssignOneToMany(pseudo, heat, box, 4, opt);
+  EXPECT_EQ(t.num_objects, 1);  // the 0.1 box is below the pseudo-label threshold
+  // Box centre (24,32) -> cell (6,8): the target peaks there at 1.
+  EXPECT_NEAR(t.cls[0][0][8][6].item<float>(), 1.f, 1e-6);
+  EXPECT_LT(t.cls[0][0][8][4].item<float>(), 1.f);
+  EXPECT_EQ(t.cls[0][1].sum().item<float>(), 0.f);
+  EXPECT_FLOAT_EQ(t.box[0][0][8][6].item<float>(), 16.f);
+  EXPECT_FLOAT_EQ(t.box[0][3][8][6].item<float>(), 48.f);
+  EXPECT_EQ(t.cls_weight[0][1][2][12].item<float>(), 0.f);  // ignored
+  EXPECT_EQ(t.cls_weight[0][0][2][12].item<float>(), 1.f);
+  EXPECT_EQ(t.box_weight[0][0][0].item<float>(), 0.f);
+}
+
+TEST(LossesTest, LadAssignsFromTheTeachersPredictions) {
+  const int h = 16, w = 16;
+  auto heat = torch::zeros({1, 1, h, w});
+  auto box = torch::zeros({1, 4, h, w});
+  // The teacher predicts the object well only at cell (x=5, y=9), off the geometric centre.
+  heat[0][0][9][5] = 0.9f;
+  box[0][0][9][5] = 4.f;   // l: 20-16
+  box[0][1][9][5] = 20.f;  // t: 36-16
+  box[0][2][9][5] = 12.f;  // r: 32-20
+  box[0][3][9][5] = 12.f;  // b: 48-36
+  std::vector<std::vector<Detection>> pseudo = {{{{16, 16, 32, 48}, 0.8f, 0}}};
+  AssignOptions opt;
+  opt.from_teacher = true;
+  DetTargets t = AssignOneToMany(pseudo, heat, box, 4, opt);
+  EXPECT_NEAR(t.cls[0][0][9][5].item<float>(), 1.f, 1e-6);  // the teacher's best location
+  EXPECT_LE((t.box_weight > 0).sum().item<int64_t>(), opt.lad_topk);
+}
+
+TEST(LossesTest, OneToOnePicksOneLocationPerObjectByTaskAlignedMetric) {
+  const int h = 16, w = 16;
+  auto prob = torch::full({1, 1, h, w}, 0.1f);
+  prob[0][0][8][6] = 0.3f;
+  prob[0][0][7][6] = 0.9f;  // most confident, and its box below is the best too
+  // Predicted boxes: perfect everywhere except a bad one at (6,8).
+  auto boxes = torch::zeros({1, 4, h, w});
+  boxes[0][0].fill_(16);
+  boxes[0][1].fill_(16);
+  boxes[0][2].fill_(32);
+  boxes[0][3].fill_(48);
+  boxes[0][2][8][6] = 20;
+  std::vector<std::vector<Detection>> pseudo = {{{{16, 16, 32, 48}, 0.8f, 0}, {{16, 16, 32, 48}, 0.1f, 0}}};
+  auto t = AssignOneToOne(pseudo, prob, boxes, 4, 0.3f, 0.5, 6.0);
+  EXPECT_EQ(t.num_objects, 1);
+  EXPECT_EQ(t.cls.sum().item<float>(), 1.f);
+  EXPECT_EQ(t.cls[0][0][7][6].item<float>(), 1.f);
+  EXPECT_EQ(t.box_weight.sum().item<float>(), 1.f);
+}
+
+}  // namespace
+}  // namespace kd::learner

@@ -1,0 +1,113 @@
+#include "model/student.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "model/decode.h"
+#include "model/inference.h"
+
+namespace kd::model {
+namespace {
+
+TEST(StudentTest, OutputShapesFollowTheOptions) {
+  StudentOptions o;
+  o.input_width = 128;
+  o.input_height = 96;
+  o.one_to_one = true;
+  Student s(o);
+  auto out = s->forward(torch::rand({2, 3, 96, 128}) * 255);
+  EXPECT_EQ(out.cls.sizes(), (std::vector<int64_t>{2, 6, 24, 32}));
+  EXPECT_EQ(out.box.sizes(), (std::vector<int64_t>{2, 4, 24, 32}));
+  EXPECT_EQ(out.cls_o2o.sizes(), out.cls.sizes());
+  EXPECT_EQ(out.tap.sizes(), (std::vector<int64_t>{2, 32, 24, 32}));
+  EXPECT_GE(out.box.min().item<float>(), 0.f);
+  auto names = StudentPostTapParameterNames(*s);
+  EXPECT_FALSE(names.empty());
+}
+
+TEST(StudentTest, OptionsValidateAndRoundTrip) {
+  StudentOptions o;
+  o.input_width = 100;
+  EXPECT_TRUE(o.Validate().IsInvalidArgument());
+  o.input_width = 384;
+  o.labels = {0, 99};
+  EXPECT_TRUE(o.Validate().IsInvalidArgument());
+  o.labels = {0, 7};
+  auto back = StudentOptions::FromArchJson(o.ArchJson());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->ArchJson(), o.ArchJson());
+  EXPECT_FALSE(StudentOptions::FromArchJson("{}").ok());
+}
+
+TEST(DecodeTest, PeaksBecomeBoxesInOriginalPixels) {
+  auto heat = torch::zeros({2, 8, 8});
+  heat[0][2][3] = 0.9f;
+  heat[0][2][4] = 0.5f;  // not a 3x3 local maximum: suppressed by peak extraction
+  heat[1][6][6] = 0.4f;
+  auto box = torch::full({4, 8, 8}, 2.f);  // l=t=r=b=2 px
+  DecodeOptions opt;
+  auto d = DecodeDense(heat, box, {0, 7}, 4, 2.f, 1.f, opt);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].label, 0);
+  EXPECT_FLOAT_EQ(d[0].score, 0.9f);
+  // cell (x=3,y=2) -> centre (12,8) in input px; box (10,6,14,10); x scaled by 2.
+  EXPECT_FLOAT_EQ(d[0].box.x1, 20.f);
+  EXPECT_FLOAT_EQ(d[0].box.x2, 28.f);
+  EXPECT_FLOAT_EQ(d[0].box.y1, 6.f);
+  EXPECT_EQ(d[1].label, 7);
+  opt.peak_extraction = false;
+  opt.nms_iou = 0;
+  EXPECT_EQ(DecodeDense(heat, box, {0, 7}, 4, 1.f, 1.f, opt).size(), 3u);
+  auto boxes = DistancesToBoxes(box.unsqueeze(0), 4);
+  EXPECT_FLOAT_EQ(boxes[0][0][2][3].item<float>(), 10.f);  // x1 at cell (3,2)
+  EXPECT_FLOAT_EQ(boxes[0][3][2][3].item<float>(), 10.f);  // y2
+}
+
+TEST(InferenceTest, DetectBatchReturnsOneListPerImage) {
+  StudentOptions o;
+  o.input_width = 64;
+  o.input_height = 64;
+  Student s(o);
+  auto imgs = torch::randint(0, 255, {3, 3, 64, 64}).to(torch::kUInt8);
+  auto d = DetectBatch(*s, imgs, 128, 128);
+  EXPECT_EQ(d.size(), 3u);
+  for (const auto& v : d) EXPECT_LE(v.size(), 100u);
+}
+
+}  // namespace
+}  // namespace kd::model
+
+namespace kd::model {
+namespace {
+
+TEST(FusedStudentTest, MatchesTheModuleInEvalMode) {
+  for (bool o2o : {false, true}) {
+    StudentOptions o;
+    o.input_width = 128;
+    o.input_height = 96;
+    o.one_to_one = o2o;
+    Student s(o);
+    // Non-trivial BN statistics: a few training-mode forwards.
+    s->train();
+    for (int i = 0; i < 3; ++i) s->forward(torch::rand({2, 3, 96, 128}) * 255);
+    s->eval();
+    torch::NoGradGuard ng;
+    auto x = torch::rand({2, 3, 96, 128}) * 255;
+    auto ref = s->forward(x);
+    FusedStudent fused(*s);
+    auto got = fused.Forward(x);
+    if (o2o) {
+      EXPECT_TRUE(torch::allclose(got.cls_o2o, ref.cls_o2o, 1e-3, 1e-3));
+      EXPECT_TRUE(torch::allclose(got.box_o2o, ref.box_o2o, 1e-3, 1e-3));
+    } else {
+      EXPECT_TRUE(torch::allclose(got.cls, ref.cls, 1e-3, 1e-3));
+      EXPECT_TRUE(torch::allclose(got.box, ref.box, 1e-3, 1e-3));
+    }
+    auto a = DetectBatch(*s, x, 256, 192);
+    auto b = DetectBatch(fused, x, 256, 192);
+    ASSERT_EQ(a.size(), b.size());
+  }
+}
+
+}  // namespace
+}  // namespace kd::model
