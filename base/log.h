@@ -37,9 +37,9 @@ class LogMessage {
 
 }  // namespace kd
 
-#define KD_LOG(level)                                   \
-  if (!::kd::LogEnabled(::kd::LogLevel::level)) {       \
-  } else                                                \
+#define KD_LOG(level)                             \
+  if (!::kd::LogEnabled(::kd::LogLevel::level)) { \
+  } else                                          \
     ::kd::internal::LogMessage(::kd::LogLevel::level, __FILE__, __LINE__).stream()
 
 #endif  // KD_BASE_LOG_H_

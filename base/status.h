@@ -60,7 +60,7 @@ const char* StatusCodeName(Status::Code code);
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     KD_CHECK_MSG(!status_.ok(), "Result constructed from an OK Status without a value");
   }
@@ -92,9 +92,9 @@ class Result {
 }  // namespace kd
 
 // Early return of a non-OK Status.
-#define KD_RETURN_IF_ERROR(expr)              \
-  do {                                        \
-    ::kd::Status kd_status_tmp_ = (expr);     \
+#define KD_RETURN_IF_ERROR(expr)                     \
+  do {                                               \
+    ::kd::Status kd_status_tmp_ = (expr);            \
     if (!kd_status_tmp_.ok()) return kd_status_tmp_; \
   } while (0)
 

@@ -5,16 +5,16 @@
 // Trains on frames [0,636), evaluates AP50/AP against the teacher's pseudo ground truth
 // (teacher boxes >= 0.3 after NMS) on held-out [636,795). Prints mean, std and per-seed paired
 // differences; writes JSON. --quick is a CI smoke test (a few minutes on 2 cores).
-#include <ATen/Parallel.h>
-#include <torch/torch.h>
-
-#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <numeric>
+
+#include <ATen/Parallel.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include "base/assets.h"
 #include "base/clock.h"
@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_ablation: %s\n", (train.ok() ? held.status() : train.status()).ToString().c_str());
     return 1;
   }
-  std::fprintf(stderr, "teacher labelled %zu + %zu frames in %.0f s\n", train->size(), held->size(), total.ElapsedSeconds());
+  std::fprintf(stderr, "teacher labelled %zu + %zu frames in %.0f s\n", train->size(), held->size(),
+               total.ElapsedSeconds());
   std::vector<size_t> train_rows(train->size()), held_rows(held->size());
   std::iota(train_rows.begin(), train_rows.end(), 0);
   std::iota(held_rows.begin(), held_rows.end(), 0);
@@ -113,15 +114,22 @@ int main(int argc, char** argv) {
       auto rep = d.Train(*train, train_rows);
       auto m = kd::learner::EvaluateStudent(*student, *held, held_rows);
       if (!rep.ok() || !m.ok()) {
-        std::fprintf(stderr, "bench_ablation: run failed: %s\n", (rep.ok() ? m.status() : rep.status()).ToString().c_str());
+        std::fprintf(stderr, "bench_ablation: run failed: %s\n",
+                     (rep.ok() ? m.status() : rep.status()).ToString().c_str());
         return 1;
       }
       ap50[arm].push_back(m->ap50);
       ap[arm].push_back(m->ap);
       std::fprintf(stderr, "arm %c seed %d: AP50 %.4f AP %.4f (%.0f s, %d skipped steps)\n", arm, s, m->ap50, m->ap,
                    rep->seconds, rep->skipped_steps);
-      runs.push_back({{"arm", std::string(1, arm)}, {"seed", s}, {"ap50", m->ap50}, {"ap", m->ap}, {"ap75", m->ap75},
-                      {"ar100", m->ar100}, {"train_seconds", rep->seconds}, {"skipped_steps", rep->skipped_steps},
+      runs.push_back({{"arm", std::string(1, arm)},
+                      {"seed", s},
+                      {"ap50", m->ap50},
+                      {"ap", m->ap},
+                      {"ap75", m->ap75},
+                      {"ar100", m->ar100},
+                      {"train_seconds", rep->seconds},
+                      {"skipped_steps", rep->skipped_steps},
                       {"final_losses", rep->final_losses}});
     }
   }
@@ -133,7 +141,8 @@ int main(int argc, char** argv) {
   std::printf("\nablation: %d iterations, %d seed(s), train [0,%lld), held-out [%lld,%lld), %.0f s total\n",
               base.iterations, seeds, static_cast<long long>(train_end), static_cast<long long>(held_begin),
               static_cast<long long>(held_end), total.ElapsedSeconds());
-  std::printf("%-4s %-26s %16s %16s   %s\n", "arm", "recipe", "AP50 mean+-std", "AP mean+-std", "AP50 - previous arm, per seed");
+  std::printf("%-4s %-26s %16s %16s   %s\n", "arm", "recipe", "AP50 mean+-std", "AP mean+-std",
+              "AP50 - previous arm, per seed");
   nlohmann::json summary = nlohmann::json::array();
   char prev = 0;
   for (char arm : arms) {
@@ -154,17 +163,26 @@ int main(int argc, char** argv) {
     }
     std::printf("%-4c %-26s %8.4f+-%.4f %8.4f+-%.4f   %s\n", arm, kNames.at(arm), s50.mean, s50.std, sap.mean, sap.std,
                 diffs.c_str());
-    summary.push_back({{"arm", std::string(1, arm)}, {"name", kNames.at(arm)}, {"ap50_mean", s50.mean},
-                       {"ap50_std", s50.std}, {"ap_mean", sap.mean}, {"ap_std", sap.std},
-                       {"ap50_diff_vs_previous", dj}, {"wins_vs_previous", wins}});
+    summary.push_back({{"arm", std::string(1, arm)},
+                       {"name", kNames.at(arm)},
+                       {"ap50_mean", s50.mean},
+                       {"ap50_std", s50.std},
+                       {"ap_mean", sap.mean},
+                       {"ap_std", sap.std},
+                       {"ap50_diff_vs_previous", dj},
+                       {"wins_vs_previous", wins}});
     prev = arm;
   }
   if (!json_path.empty()) {
-    std::ofstream(json_path) << nlohmann::json{{"bench", "ablation"}, {"quick", quick}, {"iterations", base.iterations},
-                                               {"seeds", seeds}, {"runs", runs}, {"summary", summary},
+    std::ofstream(json_path) << nlohmann::json{{"bench", "ablation"},
+                                               {"quick", quick},
+                                               {"iterations", base.iterations},
+                                               {"seeds", seeds},
+                                               {"runs", runs},
+                                               {"summary", summary},
                                                {"seconds", total.ElapsedSeconds()}}
                                     .dump(2)
-                                << "\n";
+                             << "\n";
   }
   return 0;
 }

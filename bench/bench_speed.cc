@@ -1,14 +1,14 @@
 // bench_speed: teacher vs student inference time on the same vtest.avi frames, at 1 and 2
 // threads. Prints a table and writes JSON (--json). Not a test: timings are measurements.
 //   bench_speed [--frames 20] [--weights student.kdw] [--json out/bench_speed.json]
-#include <ATen/Parallel.h>
-#include <torch/torch.h>
-
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+
+#include <ATen/Parallel.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include "base/assets.h"
 #include "base/clock.h"
@@ -92,7 +92,8 @@ int main(int argc, char** argv) {
     }
     const double tm = Median(t_ms), sm = Median(s_ms);
     std::printf("%-8d %-10s %6dx%-4d %10.2f %10.1f\n", threads, "teacher", tw, th, tm, 1000 / tm);
-    std::printf("%-8d %-10s %6dx%-4d %10.2f %10.1f\n", threads, "student", so_.input_width, so_.input_height, sm, 1000 / sm);
+    std::printf("%-8d %-10s %6dx%-4d %10.2f %10.1f\n", threads, "student", so_.input_width, so_.input_height, sm,
+                1000 / sm);
     std::printf("%-8d %-10s %10s %10.1fx\n", threads, "ratio", "", tm / sm);
     results.push_back({{"threads", threads},
                        {"teacher_ms", tm},
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
                        {"student_input", std::to_string(so_.input_width) + "x" + std::to_string(so_.input_height)},
                        {"frames", t_ms.size()}});
   }
-  if (!json_path.empty()) std::ofstream(json_path) << nlohmann::json{{"bench", "speed"}, {"results", results}}.dump(2) << "\n";
+  if (!json_path.empty())
+    std::ofstream(json_path) << nlohmann::json{{"bench", "speed"}, {"results", results}}.dump(2) << "\n";
   return 0;
 }

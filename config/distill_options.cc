@@ -3,6 +3,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+
 #include <toml++/toml.h>
 
 namespace kd::config {
@@ -50,7 +51,8 @@ class TableReader {
   Status CheckUnknown(const std::set<std::string>& subtables = {}) const {
     for (const auto& [k, _] : table_) {
       const std::string key(k.str());
-      if (!known_.count(key) && !subtables.count(key)) return Status::InvalidArgument("unknown config key '" + prefix_ + key + "'");
+      if (!known_.count(key) && !subtables.count(key))
+        return Status::InvalidArgument("unknown config key '" + prefix_ + key + "'");
     }
     return Status::Ok();
   }
@@ -66,10 +68,12 @@ class TableReader {
 Status DistillOptions::Validate() const {
   auto range = [](bool ok, const char* what) { return ok ? Status::Ok() : Status::InvalidArgument(what); };
   KD_RETURN_IF_ERROR(range(student.width >= 8 && student.width <= 64, "student.width must be in 8..64"));
-  KD_RETURN_IF_ERROR(range(student.head_channels >= 8 && student.head_channels <= 256, "student.head_channels must be in 8..256"));
+  KD_RETURN_IF_ERROR(
+      range(student.head_channels >= 8 && student.head_channels <= 256, "student.head_channels must be in 8..256"));
   KD_RETURN_IF_ERROR(range(!student.classes.empty(), "student.classes must not be empty"));
-  KD_RETURN_IF_ERROR(range(student.input_long_side >= 64 && student.input_long_side <= 2048 && student.input_long_side % 32 == 0,
-                           "student.input_long_side must be a multiple of 32 in 64..2048"));
+  KD_RETURN_IF_ERROR(
+      range(student.input_long_side >= 64 && student.input_long_side <= 2048 && student.input_long_side % 32 == 0,
+            "student.input_long_side must be a multiple of 32 in 64..2048"));
   KD_RETURN_IF_ERROR(range(teacher_long_side >= 64 && teacher_long_side <= 2048 && teacher_long_side % 32 == 0,
                            "teacher_long_side must be a multiple of 32 in 64..2048"));
   KD_RETURN_IF_ERROR(range(iterations >= 1, "iterations must be >= 1"));
@@ -83,7 +87,8 @@ Status DistillOptions::Validate() const {
                            "ignore_threshold must be in [0, pseudo_threshold]"));
   KD_RETURN_IF_ERROR(range(cakd_alpha >= 0 && cakd_beta >= 0, "cakd_alpha and cakd_beta must be >= 0"));
   KD_RETURN_IF_ERROR(range(!cakd || crosskd, "cakd assigns on cross-head predictions: it needs crosskd = true"));
-  KD_RETURN_IF_ERROR(range(pseudo_labels || mimic || crosskd, "at least one of pseudo_labels, mimic, crosskd must be on"));
+  KD_RETURN_IF_ERROR(
+      range(pseudo_labels || mimic || crosskd, "at least one of pseudo_labels, mimic, crosskd must be on"));
   return Status::Ok();
 }
 
@@ -151,12 +156,22 @@ Result<DistillOptions> AblationArm(char arm, DistillOptions o) {
   o.pseudo_labels = true;
   o.mimic = o.crosskd = o.cakd = o.adaptive = o.lad = false;
   switch (arm) {
-    case 'a': break;
-    case 'b': o.mimic = true; break;
-    case 'c': o.crosskd = true; break;
-    case 'd': o.crosskd = o.cakd = true; break;
-    case 'e': o.crosskd = o.cakd = o.adaptive = true; break;
-    default: return Status::InvalidArgument(std::string("unknown ablation arm '") + arm + "' (a..e)");
+    case 'a':
+      break;
+    case 'b':
+      o.mimic = true;
+      break;
+    case 'c':
+      o.crosskd = true;
+      break;
+    case 'd':
+      o.crosskd = o.cakd = true;
+      break;
+    case 'e':
+      o.crosskd = o.cakd = o.adaptive = true;
+      break;
+    default:
+      return Status::InvalidArgument(std::string("unknown ablation arm '") + arm + "' (a..e)");
   }
   return o;
 }

@@ -13,10 +13,10 @@
 namespace kd::config {
 
 struct StudentArch {
-  int width = 16;                                 // backbone base width. REQUIRES: 8..64
-  int head_channels = 32;                         // stride-4 head channels. REQUIRES: 8..256
+  int width = 16;          // backbone base width. REQUIRES: 8..64
+  int head_channels = 32;  // stride-4 head channels. REQUIRES: 8..256
   std::vector<std::string> classes = {"person", "bicycle", "car", "motorcycle", "bus", "truck"};
-  int input_long_side = 384;                      // student input long side (px); aspect from camera
+  int input_long_side = 384;  // student input long side (px); aspect from camera
 };
 
 struct DistillOptions {
@@ -25,26 +25,26 @@ struct DistillOptions {
   int teacher_long_side = 512;
 
   // --- schedule (identical for every ablation arm) ---
-  int iterations = 1200;       // optimiser steps. REQUIRES: >= 1
-  int batch_size = 8;          // frames per step. REQUIRES: 1..256
-  double lr = 3e-3;            // AdamW peak learning rate
+  int iterations = 1200;  // optimiser steps. REQUIRES: >= 1
+  int batch_size = 8;     // frames per step. REQUIRES: 1..256
+  double lr = 3e-3;       // AdamW peak learning rate
   double weight_decay = 1e-4;
-  int warmup = 100;            // linear warm-up steps, then cosine decay to 5% of lr
-  double grad_clip = 10.0;     // max global grad norm (NaN guard). REQUIRES: > 0
-  bool hflip = true;           // horizontal flip augmentation (targets flipped too)
+  int warmup = 100;         // linear warm-up steps, then cosine decay to 5% of lr
+  double grad_clip = 10.0;  // max global grad norm (NaN guard). REQUIRES: > 0
+  bool hflip = true;        // horizontal flip augmentation (targets flipped too)
   uint64_t seed = 1;
 
   // --- losses (each switchable) ---
-  bool pseudo_labels = true;   // teacher boxes >= pseudo_threshold become detection targets
+  bool pseudo_labels = true;  // teacher boxes >= pseudo_threshold become detection targets
   double pseudo_threshold = 0.3;
   double ignore_threshold = 0.15;  // teacher-uncertain band [ignore, pseudo) is ignored in L_det
-  bool mimic = false;          // prediction mimicking on the student's own head
-  bool crosskd = true;         // student tap -> adapter -> align -> teacher head, KD there
-  bool cakd = true;            // one-to-one (NMS-free) branch assigned on cross-head predictions
-  double cakd_alpha = 0.5;     // t = s^alpha * IoU^beta
+  bool mimic = false;              // prediction mimicking on the student's own head
+  bool crosskd = true;             // student tap -> adapter -> align -> teacher head, KD there
+  bool cakd = true;                // one-to-one (NMS-free) branch assigned on cross-head predictions
+  double cakd_alpha = 0.5;         // t = s^alpha * IoU^beta
   double cakd_beta = 6.0;
-  bool lad = false;            // assign student positives from the teacher's predictions
-  bool adaptive = true;        // adaptive hard-sample weights on the KD losses
+  bool lad = false;      // assign student positives from the teacher's predictions
+  bool adaptive = true;  // adaptive hard-sample weights on the KD losses
   double adaptive_lambda = 1.0;
   double w_det_cls = 1.0, w_det_box = 2.0, w_kd_cls = 1.0, w_kd_box = 1.0, w_o2o = 1.0;
 

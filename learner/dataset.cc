@@ -28,8 +28,10 @@ Status DatasetBuilder::Add(const media::Frame& frame) {
   if (d.frame_indices.empty()) {
     d.orig_width = frame.width;
     d.orig_height = frame.height;
-    std::tie(d.student_width, d.student_height) = media::FitSize(frame.width, frame.height, options_.student_long_side, 32);
-    std::tie(d.teacher_width, d.teacher_height) = media::FitSize(frame.width, frame.height, options_.teacher_long_side, 32);
+    std::tie(d.student_width, d.student_height) =
+        media::FitSize(frame.width, frame.height, options_.student_long_side, 32);
+    std::tie(d.teacher_width, d.teacher_height) =
+        media::FitSize(frame.width, frame.height, options_.teacher_long_side, 32);
   } else if (frame.width != d.orig_width || frame.height != d.orig_height) {
     return Status::InvalidArgument("frame " + std::to_string(frame.index) + " changes the camera size");
   }
@@ -41,10 +43,10 @@ Status DatasetBuilder::Add(const media::Frame& frame) {
   images_.push_back(ToTensor(media::ResizeRgb(frame, d.student_width, d.student_height)));
   auto tin = ToTensor(media::ResizeRgb(frame, d.teacher_width, d.teacher_height)).unsqueeze(0).to(torch::kFloat);
   KD_ASSIGN_OR_RETURN(auto out, teacher_.Forward(tin));
-  auto heat = out.heat.index_select(1, label_index.to(out.heat.device()));               // [1,K,ht,wt]
-  auto heat_s = model::ResizeBilinearLegacy(heat, gh, gw).clamp(0, 1);                   // [1,K,gh,gw]
+  auto heat = out.heat.index_select(1, label_index.to(out.heat.device()));  // [1,K,ht,wt]
+  auto heat_s = model::ResizeBilinearLegacy(heat, gh, gw).clamp(0, 1);      // [1,K,gh,gw]
   auto axis_scale = torch::tensor({sx, sy, sx, sy}, out.box.options()).view({1, 4, 1, 1});
-  auto box_s = model::ResizeBilinearLegacy(out.box, gh, gw).clamp_min(0) * axis_scale;    // [1,4,gh,gw]
+  auto box_s = model::ResizeBilinearLegacy(out.box, gh, gw).clamp_min(0) * axis_scale;  // [1,4,gh,gw]
   heats_.push_back(heat_s.squeeze(0).to(torch::kCPU, torch::kHalf));
   boxes_.push_back(box_s.squeeze(0).to(torch::kCPU, torch::kHalf));
   auto feat = out.feature.squeeze(0).flatten(1);  // [128, ht*wt]
@@ -60,8 +62,8 @@ Status DatasetBuilder::Add(const media::Frame& frame) {
   // Evaluation ground truth in original pixels with COCO labels.
   const float ox = static_cast<float>(d.orig_width) / static_cast<float>(d.teacher_width);
   const float oy = static_cast<float>(d.orig_height) / static_cast<float>(d.teacher_height);
-  d.teacher_dets.push_back(
-      {frame.index, model::DecodeDense(heat[0], out.box[0], options_.labels, model::CenterNetTeacher::kStride, ox, oy, dec)});
+  d.teacher_dets.push_back({frame.index, model::DecodeDense(heat[0], out.box[0], options_.labels,
+                                                            model::CenterNetTeacher::kStride, ox, oy, dec)});
   d.frame_indices.push_back(frame.index);
   return Status::Ok();
 }

@@ -6,11 +6,11 @@
 #ifndef KD_LEARNER_DATASET_H_
 #define KD_LEARNER_DATASET_H_
 
-#include <torch/types.h>
-
 #include <functional>
 #include <string>
 #include <vector>
+
+#include <torch/types.h>
 
 #include "base/detection.h"
 #include "base/status.h"
@@ -20,24 +20,24 @@
 namespace kd::learner {
 
 struct DatasetOptions {
-  int student_long_side = 384;  // student input long side; the camera aspect is kept
-  int teacher_long_side = 512;  // teacher input long side
+  int student_long_side = 384;                   // student input long side; the camera aspect is kept
+  int teacher_long_side = 512;                   // teacher input long side
   std::vector<int> labels = {0, 1, 2, 3, 5, 7};  // COCO labels the student learns
-  float teacher_min_score = 0.05f;  // teacher detections kept (pseudo-labels use a higher bar)
+  float teacher_min_score = 0.05f;               // teacher detections kept (pseudo-labels use a higher bar)
   float teacher_nms_iou = 0.5f;
 };
 
 struct DistillDataset {
-  std::vector<int> labels;            // channel k <-> COCO label labels[k]
+  std::vector<int> labels;  // channel k <-> COCO label labels[k]
   int orig_width = 0, orig_height = 0;
   int student_width = 0, student_height = 0;
   int teacher_width = 0, teacher_height = 0;
   std::vector<int64_t> frame_indices;  // 0-based indices in the source
-  torch::Tensor images;        // [F,3,Hs,Ws] uint8 RGB at the student size
-  torch::Tensor teacher_heat;  // [F,K,Hs/4,Ws/4] f16 teacher probabilities of the student's classes
-  torch::Tensor teacher_box;   // [F,4,Hs/4,Ws/4] f16 l,t,r,b in student-input pixels
-  torch::Tensor feat_mean;     // [F,128] f32 per-channel mean of the teacher's head feature
-  torch::Tensor feat_sqmean;   // [F,128] f32 per-channel mean of its square
+  torch::Tensor images;                // [F,3,Hs,Ws] uint8 RGB at the student size
+  torch::Tensor teacher_heat;          // [F,K,Hs/4,Ws/4] f16 teacher probabilities of the student's classes
+  torch::Tensor teacher_box;           // [F,4,Hs/4,Ws/4] f16 l,t,r,b in student-input pixels
+  torch::Tensor feat_mean;             // [F,128] f32 per-channel mean of the teacher's head feature
+  torch::Tensor feat_sqmean;           // [F,128] f32 per-channel mean of its square
   // Teacher detections per frame after peak extraction + NMS, score >= teacher_min_score:
   std::vector<std::vector<Detection>> pseudo;  // label = channel k, boxes in student-input pixels
   std::vector<FrameDetections> teacher_dets;   // COCO labels, original pixels

@@ -1,11 +1,11 @@
 #include "learner/distiller.h"
 
-#include <torch/torch.h>
-
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
+
+#include <torch/torch.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -82,8 +82,8 @@ Distiller::Distiller(config::DistillOptions recipe, model::Student student, cons
   student_->to(device_);
   std::vector<torch::Tensor> params = student_->parameters();
   if (recipe_.crosskd) {
-    adapter_ = nn::Conv2d(nn::Conv2dOptions(student_->options().head_channels,
-                                            model::CenterNetTeacher::kFeatureChannels, 1));
+    adapter_ =
+        nn::Conv2d(nn::Conv2dOptions(student_->options().head_channels, model::CenterNetTeacher::kFeatureChannels, 1));
     adapter_->to(device_);
     for (auto& p : adapter_->parameters()) params.push_back(p);
   }
@@ -220,7 +220,8 @@ StepStats Distiller::Step(const DistillDataset& data, const std::vector<size_t>&
   return st;
 }
 
-std::map<std::string, torch::Tensor> Distiller::KdGradients(const DistillDataset& data, const std::vector<size_t>& rows) {
+std::map<std::string, torch::Tensor> Distiller::KdGradients(const DistillDataset& data,
+                                                            const std::vector<size_t>& rows) {
   optimizer_->zero_grad();
   Losses l = ComputeLosses(data, rows);
   std::map<std::string, torch::Tensor> grads;

@@ -6,15 +6,15 @@
 #ifndef KD_LEARNER_DISTILLER_H_
 #define KD_LEARNER_DISTILLER_H_
 
-#include <torch/nn/modules/conv.h>
-#include <torch/optim/adamw.h>
-#include <torch/types.h>
-
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <torch/nn/modules/conv.h>
+#include <torch/optim/adamw.h>
+#include <torch/types.h>
 
 #include "config/distill_options.h"
 #include "eval/coco_eval.h"

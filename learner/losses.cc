@@ -1,10 +1,10 @@
 #include "learner/losses.h"
 
-#include <torch/torch.h>
-
 #include <algorithm>
 #include <cmath>
 #include <tuple>
+
+#include <torch/torch.h>
 
 #include "base/check.h"
 
@@ -112,7 +112,8 @@ DetTargets AssignOneToMany(const std::vector<std::vector<Detection>>& pseudo, co
             cand.emplace_back(q, y, x);
           }
         }
-        std::sort(cand.begin(), cand.end(), [](const auto& a, const auto& bb) { return std::get<0>(a) > std::get<0>(bb); });
+        std::sort(cand.begin(), cand.end(),
+                  [](const auto& a, const auto& bb) { return std::get<0>(a) > std::get<0>(bb); });
         const size_t take = std::min(cand.size(), static_cast<size_t>(options.lad_topk));
         const float qmax = take ? std::max(std::get<0>(cand[0]), 1e-6f) : 1.f;
         for (size_t t = 0; t < take; ++t) {

@@ -4,9 +4,9 @@
 #ifndef KD_LEARNER_LOSSES_H_
 #define KD_LEARNER_LOSSES_H_
 
-#include <torch/types.h>
-
 #include <vector>
+
+#include <torch/types.h>
 
 #include "base/detection.h"
 
@@ -36,9 +36,9 @@ struct DetTargets {
 };
 
 struct AssignOptions {
-  float pseudo_threshold = 0.3f;  // teacher boxes at or above become objects
-  float ignore_threshold = 0.15f; // teacher score in [ignore, pseudo) and not an object: ignored
-  bool from_teacher = false;      // LAD: positives chosen by the teacher's own predictions
+  float pseudo_threshold = 0.3f;   // teacher boxes at or above become objects
+  float ignore_threshold = 0.15f;  // teacher score in [ignore, pseudo) and not an object: ignored
+  bool from_teacher = false;       // LAD: positives chosen by the teacher's own predictions
   int lad_topk = 9;
 };
 

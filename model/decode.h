@@ -5,9 +5,9 @@
 #ifndef KD_MODEL_DECODE_H_
 #define KD_MODEL_DECODE_H_
 
-#include <torch/types.h>
-
 #include <vector>
+
+#include <torch/types.h>
 
 #include "base/detection.h"
 

@@ -4,9 +4,9 @@
 #ifndef KD_MODEL_INFERENCE_H_
 #define KD_MODEL_INFERENCE_H_
 
-#include <torch/types.h>
-
 #include <vector>
+
+#include <torch/types.h>
 
 #include "base/detection.h"
 #include "model/decode.h"

@@ -1,8 +1,7 @@
 #include "model/student.h"
 
-#include <torch/torch.h>
-
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 namespace kd::model {
 namespace {
@@ -10,8 +9,9 @@ namespace {
 namespace nn = torch::nn;
 
 nn::Sequential ConvBnRelu(int in, int out, int kernel, int stride, int groups = 1, bool relu = true) {
-  nn::Sequential s(nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).groups(groups).bias(false)),
-                   nn::BatchNorm2d(out));
+  nn::Sequential s(
+      nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).groups(groups).bias(false)),
+      nn::BatchNorm2d(out));
   if (relu) s->push_back(nn::ReLU(nn::ReLUOptions(/*inplace=*/true)));
   return s;
 }
@@ -33,10 +33,12 @@ nn::Sequential Chain(nn::Sequential a, const nn::Sequential& b) {
 
 Status StudentOptions::Validate() const {
   if (width < 8 || width > 64) return Status::InvalidArgument("student width must be in 8..64");
-  if (head_channels < 8 || head_channels > 256) return Status::InvalidArgument("student head_channels must be in 8..256");
+  if (head_channels < 8 || head_channels > 256)
+    return Status::InvalidArgument("student head_channels must be in 8..256");
   if (labels.empty()) return Status::InvalidArgument("student needs at least one class");
   for (int l : labels) {
-    if (l < 0 || l >= 80) return Status::InvalidArgument("student label " + std::to_string(l) + " is not a COCO-80 index");
+    if (l < 0 || l >= 80)
+      return Status::InvalidArgument("student label " + std::to_string(l) + " is not a COCO-80 index");
   }
   if (input_width % 32 != 0 || input_height % 32 != 0 || input_width <= 0 || input_height <= 0) {
     return Status::InvalidArgument("student input size must be positive multiples of 32");
@@ -45,9 +47,9 @@ Status StudentOptions::Validate() const {
 }
 
 std::string StudentOptions::ArchJson() const {
-  nlohmann::json j = {{"family", "kd-student-v1"}, {"width", width},
+  nlohmann::json j = {{"family", "kd-student-v1"},      {"width", width},
                       {"head_channels", head_channels}, {"labels", labels},
-                      {"input_width", input_width}, {"input_height", input_height},
+                      {"input_width", input_width},     {"input_height", input_height},
                       {"one_to_one", one_to_one}};
   return j.dump();  // keys sorted: canonical
 }
@@ -109,9 +111,8 @@ StudentOutput StudentImpl::forward(const torch::Tensor& images) {
   auto c5 = stage5_->forward(c4);
   namespace F = torch::nn::functional;
   auto up = [](const torch::Tensor& t, const torch::Tensor& like) {
-    return F::interpolate(t, F::InterpolateFuncOptions()
-                                 .size(std::vector<int64_t>{like.size(2), like.size(3)})
-                                 .mode(torch::kNearest));
+    return F::interpolate(
+        t, F::InterpolateFuncOptions().size(std::vector<int64_t>{like.size(2), like.size(3)}).mode(torch::kNearest));
   };
   auto p5 = lat5_->forward(c5);
   auto p4 = lat4_->forward(c4) + up(p5, c4);
@@ -204,9 +205,8 @@ StudentOutput FusedStudent::Forward(const torch::Tensor& images) const {
   auto c4 = Run(stage4_, c3);
   auto c5 = Run(stage5_, c4);
   auto up = [](const torch::Tensor& t, const torch::Tensor& like) {
-    return F::interpolate(t, F::InterpolateFuncOptions()
-                                 .size(std::vector<int64_t>{like.size(2), like.size(3)})
-                                 .mode(torch::kNearest));
+    return F::interpolate(
+        t, F::InterpolateFuncOptions().size(std::vector<int64_t>{like.size(2), like.size(3)}).mode(torch::kNearest));
   };
   auto conv = [](const Conv& c, const torch::Tensor& t) { return torch::conv2d(t, c.weight, c.bias); };
   auto p5 = conv(lat5_, c5);

@@ -8,13 +8,13 @@
 #ifndef KD_MODEL_STUDENT_H_
 #define KD_MODEL_STUDENT_H_
 
+#include <string>
+#include <vector>
+
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
-
-#include <string>
-#include <vector>
 
 #include "base/status.h"
 

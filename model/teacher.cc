@@ -28,7 +28,8 @@ Result<TeacherOutput> CenterNetTeacher::Forward(const torch::Tensor& images) con
                                    std::to_string(images.size(2)) + "x" + std::to_string(images.size(3)));
   }
   torch::NoGradGuard no_grad;
-  KD_ASSIGN_OR_RETURN(auto outs, graph_->Run({{kInput, images.to(device_, torch::kFloat)}}, {kFeature, kClsLogits, kBox}));
+  KD_ASSIGN_OR_RETURN(auto outs,
+                      graph_->Run({{kInput, images.to(device_, torch::kFloat)}}, {kFeature, kClsLogits, kBox}));
   TeacherOutput out;
   out.feature = outs[0];
   out.cls_logits = outs[1];

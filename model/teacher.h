@@ -6,10 +6,10 @@
 #ifndef KD_MODEL_TEACHER_H_
 #define KD_MODEL_TEACHER_H_
 
-#include <torch/types.h>
-
 #include <memory>
 #include <string>
+
+#include <torch/types.h>
 
 #include "base/status.h"
 #include "model/tfjs_graph.h"

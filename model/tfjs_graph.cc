@@ -1,12 +1,12 @@
 #include "model/tfjs_graph.h"
 
-#include <torch/torch.h>
-
 #include <fstream>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <unordered_map>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include "base/check.h"
 
@@ -159,8 +159,8 @@ struct TfjsGraph::Impl {
       }
     }
     torch::Tensor bias = n.bias ? n.const_inputs[2] : torch::Tensor();
-    torch::Tensor y = torch::conv2d(in, w, bias, {n.stride_h, n.stride_w}, {pad_h, pad_w}, {1, 1},
-                                    depthwise ? x.size(1) : 1);
+    torch::Tensor y =
+        torch::conv2d(in, w, bias, {n.stride_h, n.stride_w}, {pad_h, pad_w}, {1, 1}, depthwise ? x.size(1) : 1);
     if (n.relu) y = torch::relu(y);
     if (n.relu6) y = torch::clamp(y, 0, 6);
     return y;
@@ -371,7 +371,8 @@ Result<std::unique_ptr<TfjsGraph>> TfjsGraph::Load(const std::string& json_path,
           }
         }
       }
-      if (attr.contains("keep_dims") && attr["keep_dims"].contains("b")) n.keep_dims = attr["keep_dims"]["b"].get<bool>();
+      if (attr.contains("keep_dims") && attr["keep_dims"].contains("b"))
+        n.keep_dims = attr["keep_dims"]["b"].get<bool>();
       if (op_names[i] == "Const") {
         auto it = weights.find(n.name);
         if (it != weights.end()) {

@@ -6,12 +6,12 @@
 #ifndef KD_MODEL_TFJS_GRAPH_H_
 #define KD_MODEL_TFJS_GRAPH_H_
 
-#include <torch/types.h>
-
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <torch/types.h>
 
 #include "base/status.h"
 

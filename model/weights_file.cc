@@ -1,13 +1,13 @@
 #include "model/weights_file.h"
 
-#include <sodium.h>
-#include <torch/torch.h>
-
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sodium.h>
+
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 namespace kd::model {
 namespace {
@@ -29,10 +29,14 @@ size_t AlignUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
 const char* DtypeName(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat: return "f32";
-    case torch::kHalf: return "f16";
-    case torch::kLong: return "i64";
-    default: return nullptr;
+    case torch::kFloat:
+      return "f32";
+    case torch::kHalf:
+      return "f16";
+    case torch::kLong:
+      return "i64";
+    default:
+      return nullptr;
   }
 }
 Result<torch::ScalarType> DtypeFromName(const std::string& n) {
@@ -77,7 +81,8 @@ Result<std::vector<uint8_t>> EncodeWeights(const StudentImpl& student, const Wei
     const char* dn = DtypeName(v.scalar_type());
     if (!dn) return Status::InvalidArgument("tensor '" + name + "' has an unsupported dtype");
     const size_t nbytes = static_cast<size_t>(v.numel()) * v.element_size();
-    tensors.push_back({{"name", name}, {"dtype", dn}, {"shape", v.sizes().vec()}, {"offset", offset}, {"nbytes", nbytes}});
+    tensors.push_back(
+        {{"name", name}, {"dtype", dn}, {"shape", v.sizes().vec()}, {"offset", offset}, {"nbytes", nbytes}});
     payloads.push_back(v);
     offset = AlignUp(offset + nbytes);
   }

@@ -1,14 +1,14 @@
 // kdlearnd: the learner. Offline subcommands (ahead of the daemon loop):
 //   distill  train a student from the teacher on a video range, write weights + a report
 //   label    write the teacher's detections as COCO JSON
-#include <ATen/Parallel.h>
-#include <torch/torch.h>
-
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+
+#include <ATen/Parallel.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include "base/assets.h"
 #include "base/clock.h"
@@ -28,7 +28,9 @@ int Fail(const Status& s) {
   return s.IsInvalidArgument() || s.IsNotFound() ? 2 : 1;
 }
 
-torch::Device PickDevice() { return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU); }
+torch::Device PickDevice() {
+  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
 
 std::vector<int> LabelsFromNames(const std::vector<std::string>& names, Status* status) {
   std::vector<int> labels;
@@ -48,8 +50,9 @@ void PrintProgress(const char* what, size_t done, size_t total, const Stopwatch&
                static_cast<double>(done) / std::max(secs, 1e-9), eta);
 }
 
-int RunDistill(const std::string& video, const std::string& frames, const std::string& out, const std::string& config_path,
-               int64_t seed, const std::string& init, int threads, int iterations, const std::string& heldout) {
+int RunDistill(const std::string& video, const std::string& frames, const std::string& out,
+               const std::string& config_path, int64_t seed, const std::string& init, int threads, int iterations,
+               const std::string& heldout) {
   at::set_num_threads(threads);
   config::DistillOptions recipe;
   if (!config_path.empty()) {
@@ -122,7 +125,8 @@ int RunDistill(const std::string& video, const std::string& frames, const std::s
     std::iota(hrows.begin(), hrows.end(), 0);
     auto m = learner::EvaluateStudent(*student, *hdata, hrows);
     if (!m.ok()) return Fail(m.status());
-    std::fprintf(stderr, "held-out %s vs teacher pseudo-GT:\n%s\n", heldout.c_str(), eval::FormatMetricsTable(*m).c_str());
+    std::fprintf(stderr, "held-out %s vs teacher pseudo-GT:\n%s\n", heldout.c_str(),
+                 eval::FormatMetricsTable(*m).c_str());
     rep["heldout"] = {{"frames", heldout}, {"ap", m->ap}, {"ap50", m->ap50}, {"ap75", m->ap75}, {"ar100", m->ar100}};
   }
   std::ofstream(out + ".report.json") << rep.dump(2) << "\n";
@@ -190,7 +194,9 @@ int main(int argc, char** argv) {
   distill->add_option("--init", init, "Start from these weights instead of from scratch");
   distill->add_option("--iterations", iterations, "Optimiser steps (overrides the config)");
   distill->add_option("--heldout", heldout, "Also evaluate on this frame range against the teacher");
-  distill->add_option("--threads", threads, "CPU threads for LibTorch")->capture_default_str()->check(CLI::Range(1, 256));
+  distill->add_option("--threads", threads, "CPU threads for LibTorch")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
 
   auto* label = app.add_subcommand("label", "Write the teacher's detections as COCO ground-truth JSON");
   std::string size, coco_out, results_out;

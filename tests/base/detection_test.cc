@@ -24,10 +24,8 @@ TEST(CocoTest, LabelsAndCategoryIds) {
 }
 
 TEST(NmsTest, SuppressesOverlapsOfSameLabelOnly) {
-  std::vector<Detection> d = {{{0, 0, 10, 10}, 0.5f, 0},
-                              {{1, 0, 11, 10}, 0.9f, 0},
-                              {{1, 0, 11, 10}, 0.8f, 2},
-                              {{50, 50, 60, 60}, 0.3f, 0}};
+  std::vector<Detection> d = {
+      {{0, 0, 10, 10}, 0.5f, 0}, {{1, 0, 11, 10}, 0.9f, 0}, {{1, 0, 11, 10}, 0.8f, 2}, {{50, 50, 60, 60}, 0.3f, 0}};
   auto kept = NonMaxSuppression(d, 0.5f);
   ASSERT_EQ(kept.size(), 3u);
   EXPECT_FLOAT_EQ(kept[0].score, 0.9f);

@@ -2,10 +2,10 @@
 // (small input sizes keep them fast). Skipped when the assets are absent.
 #include "learner/distiller.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include <cmath>
 
 #include "base/assets.h"
 #include "media/video_source.h"

@@ -1,9 +1,9 @@
 #include "learner/losses.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include <cmath>
 
 namespace kd::learner {
 namespace {

@@ -1,10 +1,10 @@
 // Real-asset tests of the teacher: skipped (exit 77 via GTEST_SKIP) when the assets are absent.
 #include "model/teacher.h"
 
+#include <set>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include <set>
 
 #include "base/assets.h"
 #include "media/image_ops.h"

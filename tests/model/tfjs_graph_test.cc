@@ -1,11 +1,11 @@
 #include "model/tfjs_graph.h"
 
-#include <gtest/gtest.h>
-#include <torch/torch.h>
-
 #include <filesystem>
 #include <fstream>
+
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 namespace kd::model {
 namespace {
@@ -23,8 +23,8 @@ class TfjsGraphTest : public ::testing::Test {
     kernel_ = torch::arange(18, torch::kFloat).reshape({3, 3, 1, 2}) / 10.f - 0.8f;  // HWIO
     bias_ = torch::tensor({0.5f, -0.25f});
     auto attr_conv = json{{"strides", {{"list", {{"i", {"1", "2", "2", "1"}}}}}},
-                          {"padding", {{"s", "U0FNRQ=="}}},       // SAME
-                          {"data_format", {{"s", "TkhXQw=="}}},   // NHWC
+                          {"padding", {{"s", "U0FNRQ=="}}},                                   // SAME
+                          {"data_format", {{"s", "TkhXQw=="}}},                               // NHWC
                           {"fused_ops", {{"list", {{"s", {"Qmlhc0FkZA==", "UmVsdQ=="}}}}}}};  // BiasAdd, Relu
     json nodes = json::array({
         {{"name", "x"}, {"op", "Placeholder"}},
@@ -36,15 +36,16 @@ class TfjsGraphTest : public ::testing::Test {
         {{"name", "up"}, {"op", "ResizeBilinear"}, {"input", {"conv", "size"}}},
         {{"name", "mean"}, {"op", "Mean"}, {"input", {"up", "axes"}}, {"attr", {{"keep_dims", {{"b", true}}}}}},
     });
-    json model = {{"format", "graph-model"},
-                  {"modelTopology", {{"node", nodes}}},
-                  {"weightsManifest",
-                   {{{"paths", {"w.bin"}},
-                     {"weights",
-                      {{{"name", "w"}, {"shape", {3, 3, 1, 2}}, {"dtype", "float32"}, {"quantization", {{"dtype", "float16"}}}},
-                       {{"name", "b"}, {"shape", {2}}, {"dtype", "float32"}},
-                       {{"name", "size"}, {"shape", {2}}, {"dtype", "int32"}},
-                       {{"name", "axes"}, {"shape", {2}}, {"dtype", "int32"}}}}}}}};
+    json model = {
+        {"format", "graph-model"},
+        {"modelTopology", {{"node", nodes}}},
+        {"weightsManifest",
+         {{{"paths", {"w.bin"}},
+           {"weights",
+            {{{"name", "w"}, {"shape", {3, 3, 1, 2}}, {"dtype", "float32"}, {"quantization", {{"dtype", "float16"}}}},
+             {{"name", "b"}, {"shape", {2}}, {"dtype", "float32"}},
+             {{"name", "size"}, {"shape", {2}}, {"dtype", "int32"}},
+             {{"name", "axes"}, {"shape", {2}}, {"dtype", "int32"}}}}}}}};
     std::ofstream(dir_ / "model.json") << model.dump();
     std::ofstream bin(dir_ / "w.bin", std::ios::binary);
     auto k16 = kernel_.to(torch::kHalf).contiguous();

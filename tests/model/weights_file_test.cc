@@ -1,9 +1,9 @@
 #include "model/weights_file.h"
 
+#include <filesystem>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include <filesystem>
 
 namespace kd::model {
 namespace {
