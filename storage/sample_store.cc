@@ -1,0 +1,938 @@
+#include "storage/sample_store.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <mutex>
+#include <utility>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/sst_file_manager.h>
+#include <rocksdb/table.h>
+
+#include "base/log.h"
+
+namespace kd::storage {
+namespace {
+
+// Value format version written by this build (byte 0 of every value; FORMAT.md).
+constexpr uint8_t kValueFormatVersion = 1;
+// Whole-store format, kept under kFormatMarkerKey in the default column family.
+constexpr uint32_t kStoreFormatVersion = 1;
+constexpr std::string_view kFormatMarkerKey = "kd.storage.format";
+
+constexpr char kFramesCf[] = "frames";
+constexpr char kTeacherCf[] = "teacher";
+constexpr char kMetaCf[] = "meta";
+
+constexpr size_t kCrcBytes = 4;
+constexpr size_t kFrameHeaderBytes = 21;    // version, capture_time_us, received_time_us, jpeg_size
+constexpr size_t kTeacherHeaderBytes = 13;  // version, difficulty, blob_schema, blob_size
+constexpr size_t kMetaHeaderBytes = 1;      // version
+constexpr size_t kSeqBytes = 8;
+
+// The disk budget (FORMAT.md, "Retention and disk budget"): W = write buffer; 24 W are set aside
+// (memtables 6 W, flushes landing before retention runs 8 W, room for retention's deletions 8 W,
+// slack 2 W); of the rest, frames get 80%, teacher outputs 15%, meta and the marker 5%.
+constexpr uint64_t kOverheadWriteBuffers = 24;
+constexpr uint64_t kReserveWriteBuffers = 8;
+constexpr uint64_t kFramesBudgetPercent = 80;
+constexpr uint64_t kTeacherBudgetPercent = 15;
+constexpr uint64_t kMinWriteBufferBytes = uint64_t{64} << 10;  // RocksDB's own floor
+constexpr uint64_t kMaxWriteBufferBytes = uint64_t{64} << 20;
+constexpr uint64_t kMaxWalBytes = uint64_t{256} << 20;
+constexpr size_t kBlockCacheBytes = size_t{32} << 20;
+constexpr size_t kPutStripes = 64;
+
+// ---- CRC32C (Castagnoli, reflected polynomial 0x82F63B78), slicing-by-8 -------------------------
+
+struct Crc32cTables {
+  std::array<std::array<uint32_t, 256>, 8> t{};
+};
+
+constexpr Crc32cTables MakeCrc32cTables() {
+  Crc32cTables tables;
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    tables.t[0][i] = c;
+  }
+  for (uint32_t i = 0; i < 256; ++i) {
+    for (size_t s = 1; s < 8; ++s) tables.t[s][i] = (tables.t[s - 1][i] >> 8) ^ tables.t[0][tables.t[s - 1][i] & 0xFFu];
+  }
+  return tables;
+}
+
+constexpr Crc32cTables kCrc = MakeCrc32cTables();
+
+inline uint32_t LoadLe32(const uint8_t* p) {
+  return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
+}
+
+// CRC32C of (the bytes crc was computed over) followed by data[0, n).
+uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  const auto& t = kCrc.t;
+  crc = ~crc;
+  while (n >= 8) {
+    const uint32_t lo = crc ^ LoadLe32(p);
+    const uint32_t hi = LoadLe32(p + 4);
+    crc = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^ t[3][hi & 0xFFu] ^
+          t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
+    p += 8;
+    n -= 8;
+  }
+  while (n-- > 0) crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xFFu];
+  return ~crc;
+}
+
+// ---- Byte helpers ---------------------------------------------------------------------------------
+
+void PutLe32(std::string* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
+}
+void PutLe64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
+}
+void PutBe64(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
+}
+uint32_t GetLe32(std::string_view s, size_t at) { return LoadLe32(reinterpret_cast<const uint8_t*>(s.data() + at)); }
+uint64_t GetLe64(std::string_view s, size_t at) {
+  return uint64_t{GetLe32(s, at)} | (uint64_t{GetLe32(s, at + 4)} << 32);
+}
+uint64_t GetBe64(std::string_view s, size_t at) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(s[at + i]);
+  return v;
+}
+
+std::string_view AsView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+rocksdb::Slice AsSlice(std::string_view s) { return {s.data(), s.size()}; }
+
+// Printable form of a device id or meta key for messages (non-printable bytes as \xNN).
+std::string Printable(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char ch : bytes) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7F && c != '\\') {
+      out.push_back(ch);
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xFu]);
+    }
+  }
+  return out;
+}
+
+std::string Hex32(uint32_t v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "0x";
+  for (int i = 7; i >= 0; --i) out.push_back(kHex[(v >> (4 * i)) & 0xFu]);
+  return out;
+}
+
+// ---- Keys (FORMAT.md, "Keys") ---------------------------------------------------------------------
+
+std::string DevicePrefix(std::string_view device_id) {
+  std::string k;
+  k.reserve(1 + device_id.size() + kSeqBytes);
+  k.push_back(static_cast<char>(static_cast<uint8_t>(device_id.size())));
+  k.append(device_id);
+  return k;
+}
+
+std::string SampleKey(std::string_view device_id, uint64_t seq) {
+  std::string k = DevicePrefix(device_id);
+  PutBe64(&k, seq);
+  return k;
+}
+
+struct ParsedKey {
+  std::string_view device_id;
+  uint64_t seq = 0;
+};
+
+bool ParseSampleKey(std::string_view key, ParsedKey* out) {
+  if (key.empty()) return false;
+  const size_t len = static_cast<uint8_t>(key[0]);
+  if (len == 0 || key.size() != 1 + len + kSeqBytes) return false;
+  out->device_id = key.substr(1, len);
+  out->seq = GetBe64(key, 1 + len);
+  return true;
+}
+
+std::string DescribeSample(std::string_view kind, std::string_view device_id, uint64_t seq) {
+  return std::string(kind) + " '" + Printable(device_id) + "'/" + std::to_string(seq);
+}
+
+std::string DescribeKey(std::string_view kind, std::string_view key) {
+  ParsedKey parsed;
+  if (ParseSampleKey(key, &parsed)) return DescribeSample(kind, parsed.device_id, parsed.seq);
+  return std::string(kind) + " key '" + Printable(key) + "'";
+}
+
+Status CheckDeviceId(std::string_view device_id) {
+  if (device_id.empty()) return Status::InvalidArgument("device_id is empty");
+  if (device_id.size() > kMaxDeviceIdBytes) {
+    return Status::InvalidArgument("device_id of " + std::to_string(device_id.size()) + " bytes (at most " +
+                                   std::to_string(kMaxDeviceIdBytes) + ")");
+  }
+  return Status::Ok();
+}
+
+// ---- Values (FORMAT.md, "Values") -----------------------------------------------------------------
+
+void AppendCrc(std::string_view key, std::string* value) {
+  uint32_t crc = Crc32cExtend(0, key.data(), key.size());
+  crc = Crc32cExtend(crc, value->data(), value->size());
+  PutLe32(value, crc);
+}
+
+std::string EncodeFrameValue(std::string_view key, const FrameRecord& frame) {
+  std::string v;
+  v.reserve(kFrameHeaderBytes + frame.jpeg.size() + kCrcBytes);
+  v.push_back(static_cast<char>(kValueFormatVersion));
+  PutLe64(&v, static_cast<uint64_t>(frame.capture_time_us));
+  PutLe64(&v, static_cast<uint64_t>(frame.received_time_us));
+  PutLe32(&v, static_cast<uint32_t>(frame.jpeg.size()));
+  v.append(reinterpret_cast<const char*>(frame.jpeg.data()), frame.jpeg.size());
+  AppendCrc(key, &v);
+  return v;
+}
+
+std::string EncodeTeacherValue(std::string_view key, std::span<const uint8_t> blob, float difficulty,
+                               uint32_t blob_schema) {
+  std::string v;
+  v.reserve(kTeacherHeaderBytes + blob.size() + kCrcBytes);
+  v.push_back(static_cast<char>(kValueFormatVersion));
+  PutLe32(&v, std::bit_cast<uint32_t>(difficulty));
+  PutLe32(&v, blob_schema);
+  PutLe32(&v, static_cast<uint32_t>(blob.size()));
+  v.append(reinterpret_cast<const char*>(blob.data()), blob.size());
+  AppendCrc(key, &v);
+  return v;
+}
+
+std::string EncodeMetaValue(std::string_view key, std::string_view bytes) {
+  std::string v;
+  v.reserve(kMetaHeaderBytes + bytes.size() + kCrcBytes);
+  v.push_back(static_cast<char>(kValueFormatVersion));
+  v.append(bytes);
+  AppendCrc(key, &v);
+  return v;
+}
+
+// Checks what every format version shares (version byte first, CRC32C of key + value last) and that
+// the version is one this build reads; `header_bytes` is the fixed part of the v1 layout.
+Status CheckEnvelope(const std::string& what, std::string_view key, std::string_view value, size_t header_bytes) {
+  if (value.size() < 1 + kCrcBytes) {
+    return Status::Corruption(what + ": stored value of " + std::to_string(value.size()) +
+                              " bytes is too short for any format version");
+  }
+  const size_t body = value.size() - kCrcBytes;
+  const uint32_t stored = GetLe32(value, body);
+  uint32_t computed = Crc32cExtend(0, key.data(), key.size());
+  computed = Crc32cExtend(computed, value.data(), body);
+  if (stored != computed) {
+    return Status::Corruption(what + ": CRC32C mismatch (stored " + Hex32(stored) + ", computed " + Hex32(computed) +
+                              "): the value is damaged or was written under another key");
+  }
+  const auto version = static_cast<uint8_t>(value[0]);
+  if (version == 0) return Status::Corruption(what + ": format version 0 is not a valid version");
+  if (version != kValueFormatVersion) {
+    return Status::Unimplemented(what + ": value format version " + std::to_string(version) +
+                                 " is newer than this build reads (" + std::to_string(kValueFormatVersion) + ")");
+  }
+  if (value.size() < header_bytes + kCrcBytes) {
+    return Status::Corruption(what + ": stored value of " + std::to_string(value.size()) +
+                              " bytes is shorter than the version 1 header");
+  }
+  return Status::Ok();
+}
+
+// Decodes a frame value; `out` may be null (check only).
+Status DecodeFrameValue(std::string_view key, std::string_view value, FrameRecord* out) {
+  ParsedKey parsed;
+  if (!ParseSampleKey(key, &parsed)) return Status::Corruption(DescribeKey("frame", key) + ": malformed key");
+  const std::string what = DescribeSample("frame", parsed.device_id, parsed.seq);
+  KD_RETURN_IF_ERROR(CheckEnvelope(what, key, value, kFrameHeaderBytes));
+  const uint64_t jpeg_size = GetLe32(value, 17);
+  if (jpeg_size != value.size() - kFrameHeaderBytes - kCrcBytes) {
+    return Status::Corruption(what + ": JPEG size field " + std::to_string(jpeg_size) + " does not match the " +
+                              std::to_string(value.size()) + "-byte value");
+  }
+  if (out != nullptr) {
+    out->device_id.assign(parsed.device_id);
+    out->seq = parsed.seq;
+    out->capture_time_us = static_cast<int64_t>(GetLe64(value, 1));
+    out->received_time_us = static_cast<int64_t>(GetLe64(value, 9));
+    const auto* p = reinterpret_cast<const uint8_t*>(value.data()) + kFrameHeaderBytes;
+    out->jpeg.assign(p, p + jpeg_size);
+  }
+  return Status::Ok();
+}
+
+Status DecodeTeacherValue(std::string_view key, std::string_view value, TeacherRecord* out) {
+  ParsedKey parsed;
+  if (!ParseSampleKey(key, &parsed)) return Status::Corruption(DescribeKey("teacher output", key) + ": malformed key");
+  const std::string what = DescribeSample("teacher output", parsed.device_id, parsed.seq);
+  KD_RETURN_IF_ERROR(CheckEnvelope(what, key, value, kTeacherHeaderBytes));
+  const uint64_t blob_size = GetLe32(value, 9);
+  if (blob_size != value.size() - kTeacherHeaderBytes - kCrcBytes) {
+    return Status::Corruption(what + ": blob size field " + std::to_string(blob_size) + " does not match the " +
+                              std::to_string(value.size()) + "-byte value");
+  }
+  if (out != nullptr) {
+    out->device_id.assign(parsed.device_id);
+    out->seq = parsed.seq;
+    out->difficulty = std::bit_cast<float>(GetLe32(value, 1));
+    out->blob_schema = GetLe32(value, 5);
+    const auto* p = reinterpret_cast<const uint8_t*>(value.data()) + kTeacherHeaderBytes;
+    out->blob.assign(p, p + blob_size);
+  }
+  return Status::Ok();
+}
+
+Status DecodeMetaValue(std::string_view key, std::string_view value, std::string* out) {
+  const std::string what = "meta key '" + Printable(key) + "'";
+  KD_RETURN_IF_ERROR(CheckEnvelope(what, key, value, kMetaHeaderBytes));
+  if (out != nullptr) out->assign(value.substr(kMetaHeaderBytes, value.size() - kMetaHeaderBytes - kCrcBytes));
+  return Status::Ok();
+}
+
+// ---- Sizes derived from the budget (FORMAT.md, "Retention and disk budget") ----------------------
+
+struct DerivedSizes {
+  uint64_t frames_budget = 0;
+  uint64_t teacher_budget = 0;
+  uint64_t write_buffer = 0;
+  uint64_t max_wal = 0;
+};
+
+DerivedSizes Derive(uint64_t max_bytes) {
+  DerivedSizes d;
+  d.write_buffer = std::clamp<uint64_t>(max_bytes / 256, kMinWriteBufferBytes, kMaxWriteBufferBytes);
+  const uint64_t usable = max_bytes - kOverheadWriteBuffers * d.write_buffer;  // > 0: max_bytes >= kMinMaxBytes
+  d.frames_budget = usable / 100 * kFramesBudgetPercent;
+  d.teacher_budget = usable / 100 * kTeacherBudgetPercent;
+  d.max_wal = std::min<uint64_t>(max_bytes / 16, kMaxWalBytes);
+  return d;
+}
+
+// Room kept free for FIFO retention: in RocksDB 7.8 deleting files needs as much free budget as
+// the files being deleted (about one flush of up to 2 memtables per FIFO column family).
+uint64_t RetentionReserve(const DerivedSizes& d) { return kReserveWriteBuffers * d.write_buffer; }
+
+std::string FifoOptionString(uint64_t budget) {
+  return "{max_table_files_size=" + std::to_string(budget) + ";allow_compaction=false;}";
+}
+
+rocksdb::CompressionType TeacherCompression() {
+  const auto supported = rocksdb::GetSupportedCompressions();
+  for (auto c : {rocksdb::kZSTD, rocksdb::kLZ4Compression}) {
+    if (std::find(supported.begin(), supported.end(), c) != supported.end()) return c;
+  }
+  return rocksdb::kNoCompression;
+}
+
+}  // namespace
+
+// ---- Impl -----------------------------------------------------------------------------------------
+
+struct SampleStore::Impl {
+  StoreOptions options;
+  std::atomic<uint64_t> max_bytes{0};
+  std::shared_ptr<rocksdb::SstFileManager> sfm;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; destroyed before db
+  rocksdb::ColumnFamilyHandle* default_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* frames_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* teacher_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_cf = nullptr;
+  rocksdb::WriteOptions sample_write;  // frames and teacher: sync as options.sync_writes
+  rocksdb::WriteOptions meta_write;    // meta and the format marker: always synced
+  // Serialises the check-then-write of PutFrame per key (striped), so concurrent duplicates of one
+  // (device_id, seq) report exactly one "stored" and the rest "duplicate".
+  std::array<std::mutex, kPutStripes> put_mutexes;
+
+  ~Impl() { Close(); }
+
+  void Close() {
+    if (db == nullptr) return;
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    handles.clear();
+    const rocksdb::Status s = db->Close();
+    if (!s.ok()) {
+      KD_LOG(kWarn) << "closing sample store at " << options.path << ": " << s.ToString();
+    }
+    db.reset();
+  }
+
+  std::mutex& StripeFor(const std::string& key) { return put_mutexes[std::hash<std::string>{}(key) % kPutStripes]; }
+
+  // RocksDB status -> kd::Status, with context. Budget/full errors get one recognisable message.
+  Status Map(const rocksdb::Status& s, const std::string& context) const {
+    if (s.ok()) return Status::Ok();
+    const std::string text = s.ToString();
+    const std::string msg = context + ": " + text;
+    if (s.IsNoSpace() || s.subcode() == rocksdb::Status::kSpaceLimit || text.find("Space limit") != std::string::npos ||
+        text.find("No space") != std::string::npos) {
+      return Status::IOError("disk budget/full: " + msg + " (max_bytes=" + std::to_string(max_bytes.load()) +
+                             "); acknowledged data is kept; free space or raise max_bytes");
+    }
+    switch (s.code()) {
+      case rocksdb::Status::kNotFound:
+        return Status::NotFound(msg);
+      case rocksdb::Status::kCorruption:
+        return Status::Corruption(msg + " (not repaired automatically; restore from a backup, see FORMAT.md)");
+      case rocksdb::Status::kIOError:
+        if (text.find("/LOCK") != std::string::npos) {
+          return Status::IOError(msg + " (is the store already open in this or another process?)");
+        }
+        return Status::IOError(msg);
+      case rocksdb::Status::kInvalidArgument:
+        return Status::InvalidArgument(msg);
+      case rocksdb::Status::kNotSupported:
+        return Status::Unimplemented(msg);
+      case rocksdb::Status::kBusy:
+      case rocksdb::Status::kTimedOut:
+      case rocksdb::Status::kTryAgain:
+      case rocksdb::Status::kShutdownInProgress:
+        return Status::Unavailable(msg);
+      default:
+        return Status::Internal(msg);
+    }
+  }
+
+  // Sets the disk budget: FIFO targets first, then the hard cap. In RocksDB 7.8 a FIFO deletion
+  // counts against the SstFileManager cap like any compaction (it needs room for its inputs), so
+  // retention could never catch up once usage is above the cap: it catches up here without a cap
+  // (CompactRange on a FIFO column family only deletes the oldest files), then the cap is set.
+  // Also clears a budget error so that writes resume.
+  Status ApplyBudget(uint64_t new_max) {
+    const DerivedSizes sizes = Derive(new_max);
+    max_bytes = new_max;
+    sfm->SetMaxAllowedSpaceUsage(0);
+    Status status;
+    const rocksdb::Status resumed = db->Resume();
+    if (!resumed.ok() && !resumed.IsBusy()) status = Map(resumed, "resuming writes");
+    const std::pair<rocksdb::ColumnFamilyHandle*, uint64_t> fifo[] = {{frames_cf, sizes.frames_budget},
+                                                                      {teacher_cf, sizes.teacher_budget}};
+    for (const auto& [cf, budget] : fifo) {
+      if (!status.ok()) break;
+      status = Map(db->SetOptions(cf, {{"compaction_options_fifo", FifoOptionString(budget)}}),
+                   "setting the budget of '" + cf->GetName() + "'");
+      if (!status.ok()) break;
+      rocksdb::CompactRangeOptions cro;
+      cro.exclusive_manual_compaction = false;
+      status = Map(db->CompactRange(cro, cf, nullptr, nullptr), "applying retention to '" + cf->GetName() + "'");
+    }
+    sfm->SetMaxAllowedSpaceUsage(new_max);
+    return status;
+  }
+
+  // The budget check made before every write. Refusing a write here keeps RocksDB out of its
+  // read-only "space limit" state (which in 7.8 stalls FIFO retention too and recovers only by
+  // polling every 5 s): table files + memtables + this write + a reserve for retention's own
+  // deletions must fit in max_bytes. The SstFileManager cap stays as the backstop.
+  Status CheckBudget(const std::string& what, size_t incoming) const {
+    const uint64_t cap = max_bytes.load();
+    uint64_t memtables = 0;
+    for (auto* cf : handles) {
+      uint64_t v = 0;
+      if (db->GetIntProperty(cf, rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) memtables += v;
+    }
+    const uint64_t used = sfm->GetTotalSize() + memtables;
+    const uint64_t reserve = RetentionReserve(Derive(cap));
+    if (used + incoming + reserve <= cap) return Status::Ok();
+    return Status::IOError("disk budget/full: " + what + " (" + std::to_string(incoming) +
+                           " bytes) would pass max_bytes=" + std::to_string(cap) + ": " + std::to_string(used) +
+                           " bytes used, " + std::to_string(reserve) +
+                           " kept free for retention; acknowledged data is kept; free space or raise max_bytes");
+  }
+
+  rocksdb::ReadOptions ScanReadOptions() const {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;  // one pass over many large values: do not evict the point-lookup cache
+    return ro;
+  }
+};
+
+namespace {
+
+rocksdb::ColumnFamilyOptions BaseCfOptions(const std::shared_ptr<rocksdb::Cache>& cache, uint64_t write_buffer) {
+  rocksdb::ColumnFamilyOptions cf;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.whole_key_filtering = true;
+  table.checksum = rocksdb::kCRC32c;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf.write_buffer_size = static_cast<size_t>(write_buffer);
+  // At most 2 memtables: a flush writes at most 2 x write_buffer, which bounds how far a column
+  // family can pass its FIFO budget before retention catches up (FORMAT.md).
+  cf.max_write_buffer_number = 2;
+  cf.compression = rocksdb::kNoCompression;
+  cf.ttl = 0;
+  cf.periodic_compaction_seconds = 0;
+  return cf;
+}
+
+rocksdb::ColumnFamilyOptions FifoCfOptions(const std::shared_ptr<rocksdb::Cache>& cache, uint64_t write_buffer,
+                                           uint64_t budget, uint64_t ttl_seconds) {
+  rocksdb::ColumnFamilyOptions cf = BaseCfOptions(cache, write_buffer);
+  cf.compaction_style = rocksdb::kCompactionStyleFIFO;
+  cf.compaction_options_fifo = rocksdb::CompactionOptionsFIFO(budget, /*allow_compaction=*/false);
+  // FIFO never merges files, so the L0 file count must not stall writes.
+  cf.level0_file_num_compaction_trigger = 4;
+  cf.level0_slowdown_writes_trigger = std::numeric_limits<int>::max();
+  cf.level0_stop_writes_trigger = std::numeric_limits<int>::max();
+  // In FIFO, ttl drops whole files older than ttl; periodic_compaction_seconds means the same and,
+  // left at its default, would silently become 30 days.
+  cf.ttl = ttl_seconds;
+  cf.periodic_compaction_seconds = 0;
+  return cf;
+}
+
+}  // namespace
+
+// ---- Open / close ---------------------------------------------------------------------------------
+
+SampleStore::SampleStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SampleStore::~SampleStore() = default;
+
+Result<std::unique_ptr<SampleStore>> SampleStore::Open(const StoreOptions& options) {
+  namespace fs = std::filesystem;
+  if (options.path.empty()) return Status::InvalidArgument("StoreOptions.path is empty");
+  if (options.max_bytes < kMinMaxBytes) {
+    return Status::InvalidArgument("StoreOptions.max_bytes " + std::to_string(options.max_bytes) +
+                                   " is below the minimum " + std::to_string(kMinMaxBytes));
+  }
+  const std::string& path = options.path;
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  const bool exists = st.type() != fs::file_type::not_found && st.type() != fs::file_type::none;
+  if (ec && exists) return Status::IOError("cannot inspect storage path '" + path + "': " + ec.message());
+  if (exists && st.type() != fs::file_type::directory) {
+    return Status::InvalidArgument("storage path '" + path + "' exists and is not a directory");
+  }
+  const bool has_db = exists && fs::exists(fs::path(path) / "CURRENT", ec);
+  if (!has_db && !options.create_if_missing) {
+    return Status::NotFound("no sample store at '" + path + "' (create_if_missing is false)");
+  }
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->max_bytes = options.max_bytes;
+  const DerivedSizes sizes = Derive(options.max_bytes);
+
+  rocksdb::Status rs;
+  impl->sfm.reset(rocksdb::NewSstFileManager(rocksdb::Env::Default(), /*info_log=*/nullptr, /*trash_dir=*/"",
+                                             /*rate_bytes_per_sec=*/0, /*delete_existing_trash=*/true, &rs));
+  if (!rs.ok() || impl->sfm == nullptr) return impl->Map(rs, "creating the SstFileManager");
+  // No cap while opening (recovery flushes must not fail on it); ApplyBudget() sets it below.
+  impl->sfm->SetCompactionBufferSize(0);
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = options.create_if_missing;
+  db_options.create_missing_column_families = true;  // reached only for a new or half-created store
+  db_options.paranoid_checks = true;
+  db_options.sst_file_manager = impl->sfm;
+  db_options.max_open_files = -1;  // opens (and checks) every table file at open; FIFO ttl needs it
+  db_options.max_total_wal_size = sizes.max_wal;
+  db_options.manual_wal_flush = false;
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db_options.bytes_per_sync = uint64_t{1} << 20;
+  db_options.wal_bytes_per_sync = uint64_t{1} << 20;
+  db_options.keep_log_file_num = 4;
+  db_options.max_log_file_size = size_t{4} << 20;
+  db_options.max_background_jobs = 2;
+
+  const std::vector<std::string> ours = {rocksdb::kDefaultColumnFamilyName, kFramesCf, kTeacherCf, kMetaCf};
+  if (has_db) {
+    std::vector<std::string> names;
+    rs = rocksdb::DB::ListColumnFamilies(db_options, path, &names);
+    if (!rs.ok()) return impl->Map(rs, "reading the column families of '" + path + "'");
+    std::string listed;
+    for (const auto& n : names) listed += (listed.empty() ? "" : ", ") + n;
+    std::vector<std::string> missing;
+    for (const auto& n : ours) {
+      if (std::find(names.begin(), names.end(), n) == names.end()) missing.push_back(n);
+    }
+    for (const auto& n : names) {
+      if (std::find(ours.begin(), ours.end(), n) == ours.end()) {
+        return Status::InvalidArgument("'" + path + "' is not a kd sample store: unexpected column family '" +
+                                       Printable(n) + "' (has: " + listed + ")");
+      }
+    }
+    if (!missing.empty()) {
+      // A store whose creation was interrupted lacks column families and the format marker; one
+      // that has the marker lost a column family, which is damage we do not paper over.
+      std::vector<rocksdb::ColumnFamilyDescriptor> present;
+      for (const auto& n : names) present.emplace_back(n, rocksdb::ColumnFamilyOptions());
+      std::vector<rocksdb::ColumnFamilyHandle*> ro_handles;
+      rocksdb::DB* ro_db = nullptr;
+      rs = rocksdb::DB::OpenForReadOnly(db_options, path, present, &ro_handles, &ro_db);
+      if (!rs.ok()) return impl->Map(rs, "opening '" + path + "' read-only to check its format");
+      std::string marker;
+      rs = ro_db->Get(rocksdb::ReadOptions(), ro_handles[0], AsSlice(kFormatMarkerKey), &marker);
+      for (auto* h : ro_handles) ro_db->DestroyColumnFamilyHandle(h);
+      delete ro_db;
+      if (rs.ok()) {
+        return Status::Corruption("sample store at '" + path + "' lacks column family '" + missing.front() +
+                                  "' (has: " + listed + "); not repaired automatically, restore from a backup");
+      }
+      if (!rs.IsNotFound()) return impl->Map(rs, "reading the format marker of '" + path + "'");
+      KD_LOG(kWarn) << "sample store at " << path << " was not fully created; creating its column families";
+    }
+  }
+
+  auto cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  rocksdb::ColumnFamilyOptions default_options = BaseCfOptions(cache, kMinWriteBufferBytes);
+  rocksdb::ColumnFamilyOptions frames_options =
+      FifoCfOptions(cache, sizes.write_buffer, sizes.frames_budget, options.ttl_seconds);
+  rocksdb::ColumnFamilyOptions teacher_options =
+      FifoCfOptions(cache, sizes.write_buffer, sizes.teacher_budget, options.ttl_seconds);
+  teacher_options.compression = TeacherCompression();
+  rocksdb::ColumnFamilyOptions meta_options =
+      BaseCfOptions(cache, std::clamp<uint64_t>(sizes.write_buffer / 4, kMinWriteBufferBytes, uint64_t{16} << 20));
+  const std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
+      {rocksdb::kDefaultColumnFamilyName, default_options},
+      {kFramesCf, frames_options},
+      {kTeacherCf, teacher_options},
+      {kMetaCf, meta_options},
+  };
+
+  rocksdb::DB* raw_db = nullptr;
+  rs = rocksdb::DB::Open(db_options, path, descriptors, &impl->handles, &raw_db);
+  if (!rs.ok()) {
+    for (auto* h : impl->handles) delete h;  // normally empty on failure
+    impl->handles.clear();
+    delete raw_db;
+    return impl->Map(rs, "opening sample store at '" + path + "'");
+  }
+  impl->db.reset(raw_db);
+  impl->default_cf = impl->handles[0];
+  impl->frames_cf = impl->handles[1];
+  impl->teacher_cf = impl->handles[2];
+  impl->meta_cf = impl->handles[3];
+  impl->sample_write.sync = options.sync_writes;
+  impl->meta_write.sync = true;
+
+  // The whole-store format marker: read it, or write it into a store we have just created.
+  std::string marker;
+  rs = impl->db->Get(rocksdb::ReadOptions(), impl->default_cf, AsSlice(kFormatMarkerKey), &marker);
+  if (rs.IsNotFound()) {
+    std::string payload;
+    PutLe32(&payload, kStoreFormatVersion);
+    rs = impl->db->Put(impl->meta_write, impl->default_cf, AsSlice(kFormatMarkerKey),
+                       EncodeMetaValue(kFormatMarkerKey, payload));
+    if (!rs.ok()) return impl->Map(rs, "writing the format marker of '" + path + "'");
+  } else if (!rs.ok()) {
+    return impl->Map(rs, "reading the format marker of '" + path + "'");
+  } else {
+    std::string payload;
+    KD_RETURN_IF_ERROR(
+        DecodeMetaValue(kFormatMarkerKey, marker, &payload).WithContext("sample store at '" + path + "'"));
+    if (payload.size() != 4) {
+      return Status::Corruption("sample store at '" + path + "': format marker of " + std::to_string(payload.size()) +
+                                " bytes (expected 4)");
+    }
+    const uint32_t format = GetLe32(payload, 0);
+    if (format != kStoreFormatVersion) {
+      return Status::Unimplemented("sample store at '" + path + "' has store format " + std::to_string(format) +
+                                   "; this build reads " + std::to_string(kStoreFormatVersion));
+    }
+  }
+  KD_RETURN_IF_ERROR(impl->ApplyBudget(options.max_bytes).WithContext("opening sample store at '" + path + "'"));
+  KD_LOG(kDebug) << "opened sample store at " << path << " (max_bytes=" << options.max_bytes
+                 << ", frames budget=" << sizes.frames_budget << ", teacher budget=" << sizes.teacher_budget
+                 << ", ttl_s=" << options.ttl_seconds << ", sync=" << options.sync_writes << ")";
+  return std::unique_ptr<SampleStore>(new SampleStore(std::move(impl)));
+}
+
+// ---- Frames ---------------------------------------------------------------------------------------
+
+Status SampleStore::PutFrame(const FrameRecord& frame, bool* duplicate) {
+  if (duplicate != nullptr) *duplicate = false;
+  KD_RETURN_IF_ERROR(CheckDeviceId(frame.device_id));
+  if (frame.jpeg.empty())
+    return Status::InvalidArgument(DescribeSample("frame", frame.device_id, frame.seq) + ": no JPEG bytes");
+  if (frame.jpeg.size() > kMaxValueBytes) {
+    return Status::InvalidArgument(DescribeSample("frame", frame.device_id, frame.seq) + ": JPEG of " +
+                                   std::to_string(frame.jpeg.size()) + " bytes exceeds " +
+                                   std::to_string(kMaxValueBytes));
+  }
+  const std::string key = SampleKey(frame.device_id, frame.seq);
+  const std::string value = EncodeFrameValue(key, frame);
+  const std::string what = DescribeSample("frame", frame.device_id, frame.seq);
+
+  std::lock_guard<std::mutex> lock(impl_->StripeFor(key));
+  rocksdb::PinnableSlice existing;
+  rocksdb::Status rs = impl_->db->Get(rocksdb::ReadOptions(), impl_->frames_cf, key, &existing);
+  if (rs.ok()) {
+    const Status check = DecodeFrameValue(key, AsView(existing), nullptr);
+    if (check.ok()) {
+      if (duplicate != nullptr) *duplicate = true;
+      return Status::Ok();
+    }
+    KD_LOG(kWarn) << "replacing the damaged stored copy of " << what << ": " << check.ToString();
+  } else if (!rs.IsNotFound()) {
+    return impl_->Map(rs, "checking for a stored copy of " + what);
+  }
+  KD_RETURN_IF_ERROR(impl_->CheckBudget("storing " + what, key.size() + value.size()));
+  rs = impl_->db->Put(impl_->sample_write, impl_->frames_cf, key, value);
+  return impl_->Map(rs, "storing " + what);
+}
+
+Result<std::optional<FrameRecord>> SampleStore::GetFrame(std::string_view device_id, uint64_t seq) const {
+  KD_RETURN_IF_ERROR(CheckDeviceId(device_id));
+  const std::string key = SampleKey(device_id, seq);
+  rocksdb::PinnableSlice value;
+  const rocksdb::Status rs = impl_->db->Get(rocksdb::ReadOptions(), impl_->frames_cf, key, &value);
+  if (rs.IsNotFound()) return std::optional<FrameRecord>();
+  if (!rs.ok()) return impl_->Map(rs, "reading " + DescribeSample("frame", device_id, seq));
+  FrameRecord frame;
+  KD_RETURN_IF_ERROR(DecodeFrameValue(key, AsView(value), &frame));
+  return std::optional<FrameRecord>(std::move(frame));
+}
+
+Status SampleStore::ScanFrames(std::string_view device_id, uint64_t from_seq, size_t limit,
+                               const std::function<bool(const FrameRecord&)>& fn) const {
+  KD_RETURN_IF_ERROR(CheckDeviceId(device_id));
+  const std::string prefix = DevicePrefix(device_id);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(impl_->ScanReadOptions(), impl_->frames_cf));
+  size_t visited = 0;
+  FrameRecord frame;
+  for (it->Seek(SampleKey(device_id, from_seq)); it->Valid(); it->Next()) {
+    if (!it->key().starts_with(prefix) || (limit != 0 && visited >= limit)) break;
+    ++visited;
+    KD_RETURN_IF_ERROR(DecodeFrameValue(AsView(it->key()), AsView(it->value()), &frame));
+    if (!fn(frame)) return Status::Ok();
+  }
+  return impl_->Map(it->status(), "scanning the frames of device '" + Printable(device_id) + "'");
+}
+
+Result<uint64_t> SampleStore::CountFrames() const {
+  rocksdb::ReadOptions ro = impl_->ScanReadOptions();
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->frames_cf));
+  uint64_t n = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+  KD_RETURN_IF_ERROR(impl_->Map(it->status(), "counting frames"));
+  return n;
+}
+
+Result<uint64_t> SampleStore::MaxSeq(std::string_view device_id) const {
+  KD_RETURN_IF_ERROR(CheckDeviceId(device_id));
+  const std::string prefix = DevicePrefix(device_id);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->frames_cf));
+  it->SeekForPrev(SampleKey(device_id, std::numeric_limits<uint64_t>::max()));
+  if (it->Valid() && it->key().starts_with(prefix)) {
+    ParsedKey parsed;
+    if (!ParseSampleKey(AsView(it->key()), &parsed)) {
+      return Status::Corruption(DescribeKey("frame", AsView(it->key())) + ": malformed key");
+    }
+    return parsed.seq;
+  }
+  KD_RETURN_IF_ERROR(impl_->Map(it->status(), "finding the last frame of device '" + Printable(device_id) + "'"));
+  return Status::NotFound("no frames stored for device '" + Printable(device_id) + "'");
+}
+
+Result<std::vector<std::string>> SampleStore::ListDevices() const {
+  std::vector<std::string> devices;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(impl_->ScanReadOptions(), impl_->frames_cf));
+  it->SeekToFirst();
+  while (it->Valid()) {
+    ParsedKey parsed;
+    if (!ParseSampleKey(AsView(it->key()), &parsed)) {
+      return Status::Corruption(DescribeKey("frame", AsView(it->key())) + ": malformed key");
+    }
+    devices.emplace_back(parsed.device_id);
+    // Skip the rest of this device: seek past its largest possible key.
+    const std::string last = SampleKey(devices.back(), std::numeric_limits<uint64_t>::max());
+    it->Seek(last);
+    if (it->Valid() && AsView(it->key()) == last) it->Next();
+  }
+  KD_RETURN_IF_ERROR(impl_->Map(it->status(), "listing devices"));
+  return devices;
+}
+
+// ---- Teacher outputs ------------------------------------------------------------------------------
+
+Status SampleStore::PutTeacher(std::string_view device_id, uint64_t seq, std::span<const uint8_t> blob,
+                               float difficulty, uint32_t blob_schema) {
+  KD_RETURN_IF_ERROR(CheckDeviceId(device_id));
+  const std::string what = DescribeSample("teacher output", device_id, seq);
+  if (!std::isfinite(difficulty) || difficulty < 0.f) {
+    return Status::InvalidArgument(what + ": difficulty " + std::to_string(difficulty) + " is not finite and >= 0");
+  }
+  if (blob.size() > kMaxValueBytes) {
+    return Status::InvalidArgument(what + ": blob of " + std::to_string(blob.size()) + " bytes exceeds " +
+                                   std::to_string(kMaxValueBytes));
+  }
+  const std::string key = SampleKey(device_id, seq);
+  const std::string value = EncodeTeacherValue(key, blob, difficulty, blob_schema);
+  KD_RETURN_IF_ERROR(impl_->CheckBudget("storing " + what, key.size() + value.size()));
+  const rocksdb::Status rs = impl_->db->Put(impl_->sample_write, impl_->teacher_cf, key, value);
+  return impl_->Map(rs, "storing " + what);
+}
+
+Result<std::optional<TeacherRecord>> SampleStore::GetTeacher(std::string_view device_id, uint64_t seq) const {
+  KD_RETURN_IF_ERROR(CheckDeviceId(device_id));
+  const std::string key = SampleKey(device_id, seq);
+  rocksdb::PinnableSlice value;
+  const rocksdb::Status rs = impl_->db->Get(rocksdb::ReadOptions(), impl_->teacher_cf, key, &value);
+  if (rs.IsNotFound()) return std::optional<TeacherRecord>();
+  if (!rs.ok()) return impl_->Map(rs, "reading " + DescribeSample("teacher output", device_id, seq));
+  TeacherRecord record;
+  KD_RETURN_IF_ERROR(DecodeTeacherValue(key, AsView(value), &record));
+  return std::optional<TeacherRecord>(std::move(record));
+}
+
+Status SampleStore::ScanTeacher(std::string_view device_id, uint64_t from_seq, size_t limit,
+                                const std::function<bool(const TeacherRecord&)>& fn) const {
+  KD_RETURN_IF_ERROR(CheckDeviceId(device_id));
+  const std::string prefix = DevicePrefix(device_id);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(impl_->ScanReadOptions(), impl_->teacher_cf));
+  size_t visited = 0;
+  TeacherRecord record;
+  for (it->Seek(SampleKey(device_id, from_seq)); it->Valid(); it->Next()) {
+    if (!it->key().starts_with(prefix) || (limit != 0 && visited >= limit)) break;
+    ++visited;
+    KD_RETURN_IF_ERROR(DecodeTeacherValue(AsView(it->key()), AsView(it->value()), &record));
+    if (!fn(record)) return Status::Ok();
+  }
+  return impl_->Map(it->status(), "scanning the teacher outputs of device '" + Printable(device_id) + "'");
+}
+
+// ---- Meta -----------------------------------------------------------------------------------------
+
+namespace {
+Status CheckMetaKey(std::string_view key) {
+  if (key.empty()) return Status::InvalidArgument("meta key is empty");
+  if (key.size() > kMaxMetaKeyBytes) {
+    return Status::InvalidArgument("meta key of " + std::to_string(key.size()) + " bytes (at most " +
+                                   std::to_string(kMaxMetaKeyBytes) + ")");
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status SampleStore::PutMeta(std::string_view key, std::string_view bytes) {
+  KD_RETURN_IF_ERROR(CheckMetaKey(key));
+  if (bytes.size() > kMaxValueBytes) {
+    return Status::InvalidArgument("meta value of " + std::to_string(bytes.size()) + " bytes exceeds " +
+                                   std::to_string(kMaxValueBytes));
+  }
+  const std::string value = EncodeMetaValue(key, bytes);
+  const std::string what = "storing meta key '" + Printable(key) + "'";
+  KD_RETURN_IF_ERROR(impl_->CheckBudget(what, key.size() + value.size()));
+  const rocksdb::Status rs = impl_->db->Put(impl_->meta_write, impl_->meta_cf, AsSlice(key), value);
+  return impl_->Map(rs, what);
+}
+
+Result<std::optional<std::string>> SampleStore::GetMeta(std::string_view key) const {
+  KD_RETURN_IF_ERROR(CheckMetaKey(key));
+  rocksdb::PinnableSlice value;
+  const rocksdb::Status rs = impl_->db->Get(rocksdb::ReadOptions(), impl_->meta_cf, AsSlice(key), &value);
+  if (rs.IsNotFound()) return std::optional<std::string>();
+  if (!rs.ok()) return impl_->Map(rs, "reading meta key '" + Printable(key) + "'");
+  std::string bytes;
+  KD_RETURN_IF_ERROR(DecodeMetaValue(key, AsView(value), &bytes));
+  return std::optional<std::string>(std::move(bytes));
+}
+
+Status SampleStore::DeleteMeta(std::string_view key) {
+  KD_RETURN_IF_ERROR(CheckMetaKey(key));
+  const rocksdb::Status rs = impl_->db->Delete(impl_->meta_write, impl_->meta_cf, AsSlice(key));
+  return impl_->Map(rs, "deleting meta key '" + Printable(key) + "'");
+}
+
+// ---- Maintenance ----------------------------------------------------------------------------------
+
+Status SampleStore::Flush() {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  fo.allow_write_stall = true;
+  return impl_->Map(impl_->db->Flush(fo, impl_->handles), "flushing the sample store");
+}
+
+Status SampleStore::Verify() const {
+  KD_RETURN_IF_ERROR(impl_->Map(impl_->db->VerifyChecksum(), "verifying table checksums"));
+  struct Family {
+    rocksdb::ColumnFamilyHandle* cf;
+    Status (*decode)(std::string_view, std::string_view);
+  };
+  const Family families[] = {
+      {impl_->frames_cf, [](std::string_view k, std::string_view v) { return DecodeFrameValue(k, v, nullptr); }},
+      {impl_->teacher_cf, [](std::string_view k, std::string_view v) { return DecodeTeacherValue(k, v, nullptr); }},
+      {impl_->meta_cf, [](std::string_view k, std::string_view v) { return DecodeMetaValue(k, v, nullptr); }},
+      {impl_->default_cf, [](std::string_view k, std::string_view v) { return DecodeMetaValue(k, v, nullptr); }},
+  };
+  for (const Family& f : families) {
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(impl_->ScanReadOptions(), f.cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      KD_RETURN_IF_ERROR(f.decode(AsView(it->key()), AsView(it->value())));
+    }
+    KD_RETURN_IF_ERROR(impl_->Map(it->status(), "verifying column family '" + f.cf->GetName() + "'"));
+  }
+  return Status::Ok();
+}
+
+Result<StoreStats> SampleStore::Stats() const {
+  StoreStats stats;
+  stats.max_bytes = impl_->max_bytes.load();
+  stats.total_sst_bytes = impl_->sfm->GetTotalSize();
+  uint64_t v = 0;
+  if (impl_->db->GetIntProperty(impl_->frames_cf, rocksdb::DB::Properties::kLiveSstFilesSize, &v)) {
+    stats.frames_sst_bytes = v;
+  }
+  if (impl_->db->GetIntProperty(impl_->teacher_cf, rocksdb::DB::Properties::kLiveSstFilesSize, &v)) {
+    stats.teacher_sst_bytes = v;
+  }
+  if (impl_->db->GetIntProperty(rocksdb::DB::Properties::kBackgroundErrors, &v)) stats.background_errors = v;
+  if (impl_->db->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &v)) stats.writes_stopped = v != 0;
+  return stats;
+}
+
+Status SampleStore::SetMaxBytes(uint64_t max_bytes) {
+  if (max_bytes < kMinMaxBytes) {
+    return Status::InvalidArgument("max_bytes " + std::to_string(max_bytes) + " is below the minimum " +
+                                   std::to_string(kMinMaxBytes));
+  }
+  return impl_->ApplyBudget(max_bytes);
+}
+
+// ---- Test hooks -----------------------------------------------------------------------------------
+
+Status SampleStore::TEST_PutRawFrameValue(std::string_view device_id, uint64_t seq, std::string_view value) {
+  KD_RETURN_IF_ERROR(CheckDeviceId(device_id));
+  const rocksdb::Status rs =
+      impl_->db->Put(impl_->sample_write, impl_->frames_cf, SampleKey(device_id, seq), AsSlice(value));
+  return impl_->Map(rs, "TEST_PutRawFrameValue");
+}
+
+Result<std::string> SampleStore::TEST_GetRawFrameValue(std::string_view device_id, uint64_t seq) const {
+  KD_RETURN_IF_ERROR(CheckDeviceId(device_id));
+  std::string value;
+  const rocksdb::Status rs =
+      impl_->db->Get(rocksdb::ReadOptions(), impl_->frames_cf, SampleKey(device_id, seq), &value);
+  if (rs.IsNotFound()) return Status::NotFound(DescribeSample("frame", device_id, seq) + " is not stored");
+  KD_RETURN_IF_ERROR(impl_->Map(rs, "TEST_GetRawFrameValue"));
+  return value;
+}
+
+}  // namespace kd::storage
