@@ -11,7 +11,6 @@
 #include <map>
 #include <numeric>
 
-#include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -21,6 +20,7 @@
 #include "config/distill_options.h"
 #include "learner/dataset.h"
 #include "learner/distiller.h"
+#include "model/threads.h"
 
 namespace {
 
@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_path, "Base recipe TOML (arms switch its losses)");
   app.add_option("--json", json_path, "Write the results as JSON here");
   CLI11_PARSE(app, argc, argv);
-  at::set_num_threads(threads);
+  kd::model::SetComputeThreads(threads);
 
   int64_t train_end = 636, held_begin = 636, held_end = 795;
   kd::config::DistillOptions base;
@@ -142,35 +142,46 @@ int main(int argc, char** argv) {
               base.iterations, seeds, static_cast<long long>(train_end), static_cast<long long>(held_begin),
               static_cast<long long>(held_end), total.ElapsedSeconds());
   std::printf("%-4s %-26s %16s %16s   %s\n", "arm", "recipe", "AP50 mean+-std", "AP mean+-std",
-              "AP50 - previous arm, per seed");
+              "per-seed paired difference vs the previous arm (AP50 | AP)");
+  // Paired differences per seed against the previous arm, with the number of seeds it wins.
+  auto paired = [&](const std::map<char, std::vector<double>>& metric, char a, char b, std::string* text,
+                    nlohmann::json* diffs) {
+    int wins = 0;
+    for (size_t i = 0; i < metric.at(a).size() && i < metric.at(b).size(); ++i) {
+      const double dd = metric.at(a)[i] - metric.at(b)[i];
+      wins += dd > 0;
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%+.4f ", dd);
+      *text += buf;
+      diffs->push_back(dd);
+    }
+    *text += "(" + std::to_string(wins) + "/" + std::to_string(diffs->size()) + ")";
+    return wins;
+  };
   nlohmann::json summary = nlohmann::json::array();
   char prev = 0;
   for (char arm : arms) {
     auto s50 = MeanStd(ap50[arm]), sap = MeanStd(ap[arm]);
-    std::string diffs;
-    int wins = 0;
-    nlohmann::json dj = nlohmann::json::array();
+    std::string text;
+    nlohmann::json d50 = nlohmann::json::array(), dap = nlohmann::json::array();
+    int wins50 = 0, wins_ap = 0;
     if (prev) {
-      for (size_t i = 0; i < ap50[arm].size() && i < ap50[prev].size(); ++i) {
-        const double dd = ap50[arm][i] - ap50[prev][i];
-        wins += dd > 0;
-        char buf[32];
-        std::snprintf(buf, sizeof(buf), "%+.4f ", dd);
-        diffs += buf;
-        dj.push_back(dd);
-      }
-      diffs += "(wins " + std::to_string(wins) + "/" + std::to_string(dj.size()) + ")";
+      wins50 = paired(ap50, arm, prev, &text, &d50);
+      text += " | ";
+      wins_ap = paired(ap, arm, prev, &text, &dap);
     }
     std::printf("%-4c %-26s %8.4f+-%.4f %8.4f+-%.4f   %s\n", arm, kNames.at(arm), s50.mean, s50.std, sap.mean, sap.std,
-                diffs.c_str());
+                text.c_str());
     summary.push_back({{"arm", std::string(1, arm)},
                        {"name", kNames.at(arm)},
                        {"ap50_mean", s50.mean},
                        {"ap50_std", s50.std},
                        {"ap_mean", sap.mean},
                        {"ap_std", sap.std},
-                       {"ap50_diff_vs_previous", dj},
-                       {"wins_vs_previous", wins}});
+                       {"ap50_diff_vs_previous", d50},
+                       {"ap_diff_vs_previous", dap},
+                       {"ap50_wins_vs_previous", wins50},
+                       {"ap_wins_vs_previous", wins_ap}});
     prev = arm;
   }
   if (!json_path.empty()) {

@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <fstream>
 
-#include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -16,6 +15,7 @@
 #include "media/video_source.h"
 #include "model/inference.h"
 #include "model/teacher.h"
+#include "model/threads.h"
 #include "model/weights_file.h"
 
 namespace {
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   nlohmann::json results = nlohmann::json::array();
   std::printf("%-8s %-10s %10s %10s %10s\n", "threads", "model", "input", "ms/frame", "fps");
   for (int threads : {1, 2}) {
-    at::set_num_threads(threads);
+    kd::model::SetComputeThreads(threads);
     std::vector<double> t_ms, s_ms;
     for (size_t i = 0; i < video.size(); ++i) {
       auto tin = ToInput(video[i], tw, th).to(torch::kFloat);

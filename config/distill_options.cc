@@ -109,7 +109,6 @@ Result<DistillOptions> ParseDistillOptions(const std::string& text, DistillOptio
   KD_RETURN_IF_ERROR(r.Get("weight_decay", &o.weight_decay));
   KD_RETURN_IF_ERROR(r.Get("warmup", &o.warmup));
   KD_RETURN_IF_ERROR(r.Get("grad_clip", &o.grad_clip));
-  KD_RETURN_IF_ERROR(r.Get("hflip", &o.hflip));
   KD_RETURN_IF_ERROR(r.Get("seed", &o.seed));
   KD_RETURN_IF_ERROR(r.Get("pseudo_labels", &o.pseudo_labels));
   KD_RETURN_IF_ERROR(r.Get("pseudo_threshold", &o.pseudo_threshold));

@@ -208,11 +208,15 @@ StudentOutput FusedStudent::Forward(const torch::Tensor& images) const {
     return F::interpolate(
         t, F::InterpolateFuncOptions().size(std::vector<int64_t>{like.size(2), like.size(3)}).mode(torch::kNearest));
   };
-  auto conv = [](const Conv& c, const torch::Tensor& t) { return torch::conv2d(t, c.weight, c.bias); };
+  // Keep every activation channels-last: a mixed-layout input sends a convolution down LibTorch's
+  // slow im2col path instead of oneDNN.
+  auto conv = [](const Conv& c, const torch::Tensor& t) {
+    return torch::conv2d(t.contiguous(at::MemoryFormat::ChannelsLast), c.weight, c.bias);
+  };
   auto p5 = conv(lat5_, c5);
   auto p4 = conv(lat4_, c4) + up(p5, c4);
   auto p3 = conv(lat3_, c3) + up(p4, c3);
-  auto p2 = torch::relu(conv(lat2_, c2) + up(p3, c2));
+  auto p2 = torch::relu(conv(lat2_, c2) + up(p3, c2)).contiguous(at::MemoryFormat::ChannelsLast);
   auto feat = torch::relu(Run(tower_, p2));
   StudentOutput out;
   if (options_.one_to_one) {

@@ -43,6 +43,10 @@ fi
 
 bash scripts/fetch_assets.sh >/dev/null
 
+# ccache: relative paths so clones in other folders share hits; PCH-friendly sloppiness.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
+
 BUILD_DIR="${KD_BUILD_DIR:-build}"
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   # shellcheck disable=SC2086

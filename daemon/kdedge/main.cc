@@ -4,7 +4,6 @@
 #include <fstream>
 #include <iostream>
 
-#include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
@@ -14,6 +13,7 @@
 #include "edge/detect_loop.h"
 #include "eval/coco_json.h"
 #include "media/video_source.h"
+#include "model/threads.h"
 #include "model/weights_file.h"
 
 namespace kd {
@@ -26,7 +26,7 @@ int Fail(const Status& s) {
 
 int RunDetect(const std::string& weights, const std::string& video, const std::string& frames, int threads,
               const std::string& jsonl, const std::string& coco_out, double min_score) {
-  at::set_num_threads(threads);
+  kd::model::SetComputeThreads(threads);
   auto range = daemon::ParseFrameRange(frames);
   if (!range.ok()) return Fail(range.status());
   auto loaded = model::LoadWeights(weights);

@@ -5,7 +5,6 @@
 #include <fstream>
 #include <iostream>
 
-#include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -18,6 +17,7 @@
 #include "eval/coco_json.h"
 #include "learner/dataset.h"
 #include "learner/distiller.h"
+#include "model/threads.h"
 #include "model/weights_file.h"
 
 namespace kd {
@@ -53,7 +53,7 @@ void PrintProgress(const char* what, size_t done, size_t total, const Stopwatch&
 int RunDistill(const std::string& video, const std::string& frames, const std::string& out,
                const std::string& config_path, int64_t seed, const std::string& init, int threads, int iterations,
                const std::string& heldout) {
-  at::set_num_threads(threads);
+  kd::model::SetComputeThreads(threads);
   config::DistillOptions recipe;
   if (!config_path.empty()) {
     auto r = config::LoadDistillOptions(config_path);
@@ -137,7 +137,7 @@ int RunDistill(const std::string& video, const std::string& frames, const std::s
 
 int RunLabel(const std::string& video, const std::string& frames, const std::string& size, const std::string& coco_out,
              const std::string& results_out, double min_score, int threads) {
-  at::set_num_threads(threads);
+  kd::model::SetComputeThreads(threads);
   auto range = daemon::ParseFrameRange(frames);
   if (!range.ok()) return Fail(range.status());
   learner::DatasetOptions dopt;
