@@ -30,8 +30,13 @@ Status DatasetBuilder::Add(const media::Frame& frame) {
     d.orig_height = frame.height;
     std::tie(d.student_width, d.student_height) =
         media::FitSize(frame.width, frame.height, options_.student_long_side, 32);
-    std::tie(d.teacher_width, d.teacher_height) =
-        media::FitSize(frame.width, frame.height, options_.teacher_long_side, 32);
+    if (options_.teacher_width > 0 && options_.teacher_height > 0) {
+      d.teacher_width = options_.teacher_width;
+      d.teacher_height = options_.teacher_height;
+    } else {
+      std::tie(d.teacher_width, d.teacher_height) =
+          media::FitSize(frame.width, frame.height, options_.teacher_long_side, 32);
+    }
   } else if (frame.width != d.orig_width || frame.height != d.orig_height) {
     return Status::InvalidArgument("frame " + std::to_string(frame.index) + " changes the camera size");
   }

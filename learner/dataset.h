@@ -22,6 +22,9 @@ namespace kd::learner {
 struct DatasetOptions {
   int student_long_side = 384;                   // student input long side; the camera aspect is kept
   int teacher_long_side = 512;                   // teacher input long side
+  // Exact teacher input size (multiples of 32), overriding teacher_long_side; 0 = keep the
+  // camera aspect. A size of another aspect squashes the frame (boxes come out distorted).
+  int teacher_width = 0, teacher_height = 0;
   std::vector<int> labels = {0, 1, 2, 3, 5, 7};  // COCO labels the student learns
   float teacher_min_score = 0.05f;               // teacher detections kept (pseudo-labels use a higher bar)
   float teacher_nms_iou = 0.5f;

@@ -146,7 +146,8 @@ int RunLabel(const std::string& video, const std::string& frames, const std::str
   int w = 0, h = 0;
   if (!size.empty()) {
     if (Status s = daemon::ParseSize(size, &w, &h); !s.ok()) return Fail(s);
-    dopt.teacher_long_side = std::max(w, h);
+    dopt.teacher_width = w;
+    dopt.teacher_height = h;
   }
   auto teacher = model::CenterNetTeacher::Load(AssetPath("centernet.json"), PickDevice());
   if (!teacher.ok()) return Fail(teacher.status().WithContext("teacher (run scripts/fetch_assets.sh)"));
@@ -155,9 +156,9 @@ int RunLabel(const std::string& video, const std::string& frames, const std::str
   auto data = learner::BuildDataset(video, range->begin, range->end, **teacher, dopt,
                                     [&](size_t d, size_t t) { PrintProgress("teacher", d, t, sw); });
   if (!data.ok()) return Fail(data.status());
-  if (w && (data->teacher_width != w || data->teacher_height != h)) {
-    KD_LOG(kWarn) << "--size " << size << " adjusted to the camera aspect: " << data->teacher_width << "x"
-                  << data->teacher_height;
+  if (w && std::abs(static_cast<double>(w) / h - static_cast<double>(data->orig_width) / data->orig_height) > 0.02) {
+    KD_LOG(kWarn) << "--size " << size << " does not keep the camera aspect (" << data->orig_width << "x"
+                  << data->orig_height << "): boxes will be distorted";
   }
   std::vector<size_t> rows(data->size());
   std::iota(rows.begin(), rows.end(), 0);
@@ -203,7 +204,7 @@ int main(int argc, char** argv) {
   double min_score = 0.3;
   label->add_option("--video", video, "Video file, image folder or stream")->required();
   label->add_option("--frames", frames, "Half-open 0-based frame range A:B (default: all)");
-  label->add_option("--size", size, "Teacher input WxH (multiples of 32; aspect kept; default long side 512)");
+  label->add_option("--size", size, "Teacher input WxH, multiples of 32 (default: long side 512 at the camera aspect)");
   label->add_option("--coco-out", coco_out, "COCO ground-truth JSON of teacher boxes >= --min-score")->required();
   label->add_option("--results-out", results_out, "Also write all teacher detections (>= 0.05) as COCO results");
   label->add_option("--min-score", min_score, "Score threshold for the ground truth")->capture_default_str();
