@@ -51,7 +51,7 @@ class TableReader {
   Status CheckUnknown(const std::set<std::string>& subtables = {}) const {
     for (const auto& [k, _] : table_) {
       const std::string key(k.str());
-      if (!known_.count(key) && !subtables.count(key))
+      if (!known_.contains(key) && !subtables.contains(key))
         return Status::InvalidArgument("unknown config key '" + prefix_ + key + "'");
     }
     return Status::Ok();
@@ -92,10 +92,11 @@ Status DistillOptions::Validate() const {
   return Status::Ok();
 }
 
-Result<DistillOptions> ParseDistillOptions(const std::string& text, DistillOptions o) {
+Result<DistillOptions> ParseDistillOptions(const std::string& toml_text, DistillOptions defaults) {
+  DistillOptions o = std::move(defaults);
   toml::table root;
   try {
-    root = toml::parse(text);
+    root = toml::parse(toml_text);
   } catch (const toml::parse_error& e) {
     std::ostringstream msg;
     msg << "TOML parse error at line " << e.source().begin.line << ": " << e.description();
@@ -151,7 +152,8 @@ Result<DistillOptions> LoadDistillOptions(const std::string& path, DistillOption
   return r;
 }
 
-Result<DistillOptions> AblationArm(char arm, DistillOptions o) {
+Result<DistillOptions> AblationArm(char arm, DistillOptions base) {
+  DistillOptions o = std::move(base);
   o.pseudo_labels = true;
   o.mimic = o.crosskd = o.cakd = o.adaptive = o.lad = false;
   switch (arm) {
