@@ -20,8 +20,8 @@
 namespace kd::learner {
 
 struct DatasetOptions {
-  int student_long_side = 384;                   // student input long side; the camera aspect is kept
-  int teacher_long_side = 512;                   // teacher input long side
+  int student_long_side = 384;  // student input long side; the camera aspect is kept
+  int teacher_long_side = 512;  // teacher input long side
   // Exact teacher input size (multiples of 32), overriding teacher_long_side; 0 = keep the
   // camera aspect. A size of another aspect squashes the frame (boxes come out distorted).
   int teacher_width = 0, teacher_height = 0;

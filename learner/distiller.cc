@@ -32,14 +32,11 @@ KdTerms DenseKd(const torch::Tensor& cls_logits, const torch::Tensor& box_dist, 
   auto pred_xyxy = model::DistancesToBoxes(box_dist, stride);
   auto flat = [](const torch::Tensor& b) { return b.permute({0, 2, 3, 1}).reshape({-1, 4}); };
   if (r.adaptive) {
-    // Adaptive hard samples (seeds 002/004, our formulation, docs/METHODS.md):
-    // up-weight elements the student imitates badly, down-weight the teacher-unsure band.
-    torch::NoGradGuard ng;
-    const auto unsure = ((c_t > r.ignore_threshold) & (c_t < 0.6)).to(torch::kFloat);
-    const auto damp = 1.0 - 0.5 * unsure;  // [N,h,w]
-    cls_w = (1.0 + r.adaptive_lambda * (torch::sigmoid(cls_logits) - t_heat).abs()) * damp.unsqueeze(1);
-    const auto iou = PairwiseIou(flat(pred_xyxy), flat(t_box_xyxy)).view_as(c_t);
-    box_w = c_t * (1.0 + r.adaptive_lambda * (1.0 - iou)) * damp;
+    const auto iou = PairwiseIou(flat(pred_xyxy).detach(), flat(t_box_xyxy)).view_as(c_t);
+    KdWeights w =
+        AdaptiveKdWeights(torch::sigmoid(cls_logits).detach(), t_heat, iou, r.adaptive_lambda, r.ignore_threshold);
+    cls_w = w.cls;
+    box_w = w.box;
   }
   const double avg = std::max(1.0, (c_t > r.pseudo_threshold).sum().item<double>());
   KdTerms k;

@@ -52,6 +52,18 @@ torch::Tensor AlignScale(const torch::Tensor& s, const torch::Tensor& teacher_me
   return (s - mean) / (std + 1e-6) * teacher_std.view({1, -1, 1, 1}) + teacher_mean.view({1, -1, 1, 1});
 }
 
+KdWeights AdaptiveKdWeights(const torch::Tensor& student_prob, const torch::Tensor& teacher_prob,
+                            const torch::Tensor& box_iou, double lambda, double ignore_threshold, double unsure_high) {
+  torch::NoGradGuard no_grad;
+  const auto c_t = std::get<0>(teacher_prob.max(1));  // [N,h,w]
+  const auto unsure = ((c_t > ignore_threshold) & (c_t < unsure_high)).to(torch::kFloat);
+  const auto damp = 1.0 - 0.5 * unsure;
+  KdWeights w;
+  w.cls = (1.0 + lambda * (student_prob - teacher_prob).abs()) * damp.unsqueeze(1);
+  w.box = c_t * (1.0 + lambda * (1.0 - box_iou)) * damp;
+  return w;
+}
+
 DetTargets AssignOneToMany(const std::vector<std::vector<Detection>>& pseudo, const torch::Tensor& teacher_heat,
                            const torch::Tensor& teacher_box, int stride, const AssignOptions& options) {
   const int64_t n = teacher_heat.size(0), k = teacher_heat.size(1), h = teacher_heat.size(2), w = teacher_heat.size(3);

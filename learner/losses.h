@@ -26,6 +26,19 @@ torch::Tensor PairwiseIou(const torch::Tensor& a, const torch::Tensor& b);
 torch::Tensor AlignScale(const torch::Tensor& student, const torch::Tensor& teacher_mean,
                          const torch::Tensor& teacher_std);
 
+// Adaptive hard-sample weights for the KD losses (seeds 002/004; our formulation, see
+// docs/METHODS.md). All inputs detached: the weights scale losses, they get no gradient.
+//   student_prob, teacher_prob: [N,K,h,w]; box_iou: [N,h,w] IoU of student and teacher boxes.
+// cls weight = (1 + lambda |p_S - p_T|) * damp, box weight = c_T (1 + lambda (1 - IoU)) * damp,
+// with c_T = max_k p_T and damp = 0.5 where the teacher is unsure (ignore < c_T < unsure_high).
+struct KdWeights {
+  torch::Tensor cls;  // [N,K,h,w]
+  torch::Tensor box;  // [N,h,w]
+};
+KdWeights AdaptiveKdWeights(const torch::Tensor& student_prob, const torch::Tensor& teacher_prob,
+                            const torch::Tensor& box_iou, double lambda, double ignore_threshold,
+                            double unsure_high = 0.6);
+
 // Dense detection targets from pseudo-boxes (one-to-many).
 struct DetTargets {
   torch::Tensor cls;         // [N,K,h,w] soft targets in [0,1]

@@ -129,7 +129,11 @@ int RunDistill(const std::string& video, const std::string& frames, const std::s
                  eval::FormatMetricsTable(*m).c_str());
     rep["heldout"] = {{"frames", heldout}, {"ap", m->ap}, {"ap50", m->ap50}, {"ap75", m->ap75}, {"ar100", m->ar100}};
   }
-  std::ofstream(out + ".report.json") << rep.dump(2) << "\n";
+  {
+    std::ofstream report_file(out + ".report.json", std::ios::trunc);
+    report_file << rep.dump(2) << "\n";
+    if (!report_file) return Fail(Status::IOError("cannot write '" + out + ".report.json'"));
+  }
   std::fprintf(stderr, "wrote %s (version %llu) and %s.report.json\n", out.c_str(),
                static_cast<unsigned long long>(meta.model_version), out.c_str());
   return 0;

@@ -101,3 +101,25 @@ TEST(LossesTest, OneToOnePicksOneLocationPerObjectByTaskAlignedMetric) {
 
 }  // namespace
 }  // namespace kd::learner
+
+namespace kd::learner {
+namespace {
+
+TEST(LossesTest, AdaptiveWeightsFavourHardElementsAndDampTeacherDoubt) {
+  // Two locations, one class: both teacher-confident (0.9); the student matches the first (0.9)
+  // and misses the second (0.1). A third location is teacher-unsure (0.4).
+  auto t = torch::tensor({0.9f, 0.9f, 0.4f}).view({1, 1, 1, 3});
+  auto s = torch::tensor({0.9f, 0.1f, 0.4f}).view({1, 1, 1, 3});
+  auto iou = torch::tensor({1.f, 0.5f, 1.f}).view({1, 1, 3});
+  KdWeights w = AdaptiveKdWeights(s, t, iou, /*lambda=*/1.0, /*ignore_threshold=*/0.15);
+  EXPECT_NEAR(w.cls[0][0][0][0].item<float>(), 1.f, 1e-6);   // easy: weight 1
+  EXPECT_NEAR(w.cls[0][0][0][1].item<float>(), 1.8f, 1e-6);  // hard: 1 + |0.1 - 0.9|
+  EXPECT_NEAR(w.cls[0][0][0][2].item<float>(), 0.5f, 1e-6);  // teacher unsure: halved
+  EXPECT_NEAR(w.box[0][0][0].item<float>(), 0.9f, 1e-6);     // c_T * (1 + 0)
+  EXPECT_NEAR(w.box[0][0][1].item<float>(), 1.35f, 1e-6);    // c_T * (1 + 0.5)
+  EXPECT_NEAR(w.box[0][0][2].item<float>(), 0.2f, 1e-6);     // 0.4 * 1 * 0.5
+  EXPECT_FALSE(w.cls.requires_grad());
+}
+
+}  // namespace
+}  // namespace kd::learner
