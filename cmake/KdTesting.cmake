@@ -16,7 +16,7 @@ function(kd_add_test)
   kd_set_warnings(${T_NAME})
   add_test(NAME ${T_NAME} COMMAND ${T_NAME})
   set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} SKIP_RETURN_CODE 77
-    ENVIRONMENT "ASAN_OPTIONS=detect_container_overflow=0:detect_leaks=0")
+    ENVIRONMENT "ASAN_OPTIONS=detect_container_overflow=0:detect_leaks=0;TSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp")
   if(T_LABELS)
     set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}")
   endif()

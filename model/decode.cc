@@ -1,5 +1,7 @@
 #include "model/decode.h"
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include "base/check.h"
@@ -24,39 +26,47 @@ std::vector<Detection> DecodeDense(const torch::Tensor& heat_in, const torch::Te
   auto heat = heat_in.to(torch::kCPU, torch::kFloat).contiguous();
   auto box = box_in.to(torch::kCPU, torch::kFloat).contiguous();
   const int64_t k = heat.size(0), h = heat.size(1), w = heat.size(2);
-  if (options.peak_extraction) {
-    // 3x3 local maximum as the max of nine shifted views: measured ~15x faster than this
-    // LibTorch's max_pool2d on a [6,72,96] map (0.8 ms), which dominated the edge's decode.
-    auto padded = torch::constant_pad_nd(heat, {1, 1, 1, 1}, -1.0);
-    auto pooled = heat.clone();
-    for (int64_t dy = 0; dy < 3; ++dy) {
-      for (int64_t dx = 0; dx < 3; ++dx) {
-        pooled = torch::max(pooled, padded.slice(1, dy, dy + h).slice(2, dx, dx + w));
+  // Candidates: elements at or above the threshold (usually a few hundred of the K*h*w). The 3x3
+  // peak test (CenterNet's max-pool equality: no neighbour is larger) runs on those only, which
+  // is ~10x cheaper than pooling the whole map on a CPU.
+  auto flat = heat.flatten();
+  auto above = (flat >= options.score_threshold).nonzero().squeeze(1).contiguous();
+  auto hm = heat.accessor<float, 3>();
+  auto ab = above.accessor<int64_t, 1>();
+  std::vector<std::pair<float, int64_t>> cand;
+  cand.reserve(static_cast<size_t>(above.size(0)));
+  for (int64_t i = 0; i < above.size(0); ++i) {
+    const int64_t c = ab[i] / (h * w), cell = ab[i] % (h * w), y = cell / w, x = cell % w;
+    const float v = hm[c][y][x];
+    bool peak = true;
+    if (options.peak_extraction) {
+      for (int64_t yy = std::max<int64_t>(y - 1, 0); peak && yy <= std::min(y + 1, h - 1); ++yy) {
+        for (int64_t xx = std::max<int64_t>(x - 1, 0); xx <= std::min(x + 1, w - 1); ++xx) {
+          if (hm[c][yy][xx] > v) {
+            peak = false;
+            break;
+          }
+        }
       }
     }
-    heat = heat * (pooled == heat).to(torch::kFloat);
+    if (peak) cand.emplace_back(v, ab[i]);
   }
-  // Candidates: elements above the threshold (usually a few hundred of the K*h*w), best first;
-  // cheaper than a top-k over the whole map. Keep more than we return: NMS may remove some.
-  auto flat = heat.flatten();
-  auto above = (flat >= options.score_threshold).nonzero().squeeze(1);
-  auto cand_scores = flat.index_select(0, above);
-  const int64_t candidates = std::min<int64_t>(cand_scores.numel(), std::max(options.max_detections * 4, 100));
-  auto [scores, order] = cand_scores.topk(candidates);
-  auto idx = above.index_select(0, order);
-  auto s = scores.accessor<float, 1>();
-  auto ix = idx.accessor<int64_t, 1>();
+  // Best first; keep more than we return: NMS may remove some.
+  const size_t keep = std::min(cand.size(), static_cast<size_t>(std::max(options.max_detections * 4, 100)));
+  std::partial_sort(cand.begin(), cand.begin() + static_cast<std::ptrdiff_t>(keep), cand.end(),
+                    [](const auto& a, const auto& b2) { return a.first > b2.first; });
+  cand.resize(keep);
   auto b = box.accessor<float, 3>();
   std::vector<Detection> dets;
-  for (int64_t i = 0; i < candidates; ++i) {
-    if (s[i] < options.score_threshold) break;
-    const int64_t c = ix[i] / (h * w), cell = ix[i] % (h * w), y = cell / w, x = cell % w;
+  dets.reserve(cand.size());
+  for (const auto& [score, index] : cand) {
+    const int64_t c = index / (h * w), cell = index % (h * w), y = cell / w, x = cell % w;
     KD_CHECK(c < k);
     const float cx = static_cast<float>(x * stride), cy = static_cast<float>(y * stride);
     Detection d;
     d.box = {(cx - b[0][y][x]) * scale_x, (cy - b[1][y][x]) * scale_y, (cx + b[2][y][x]) * scale_x,
              (cy + b[3][y][x]) * scale_y};
-    d.score = s[i];
+    d.score = score;
     d.label = labels[static_cast<size_t>(c)];
     dets.push_back(d);
   }
