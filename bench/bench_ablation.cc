@@ -42,6 +42,7 @@ Stat MeanStd(const std::vector<double>& v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  kd::model::TuneAllocatorForTensors();
   CLI::App app{"Distillation ablation on the sample video"};
   bool quick = false;
   int iterations = 600, seeds = 3, threads = 2;

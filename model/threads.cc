@@ -1,6 +1,7 @@
 #include "model/threads.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include <ATen/Parallel.h>
 
@@ -15,6 +16,11 @@ void SetComputeThreads(int threads) {
   // which has no threads).
   using SetBlasThreads = void (*)(int);
   if (auto fn = reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(threads);
+}
+
+void TuneAllocatorForTensors() {
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
 }  // namespace kd::model

@@ -381,6 +381,7 @@ struct SampleStore::Impl {
     db.reset();
   }
 
+  std::mutex room_mutex;  // serialises CheckBudgetOrMakeRoom's synchronous retention
   std::mutex& StripeFor(const std::string& key) { return put_mutexes[std::hash<std::string>{}(key) % kPutStripes]; }
 
   // RocksDB status -> kd::Status, with context. Budget/full errors get one recognisable message.
@@ -462,6 +463,28 @@ struct SampleStore::Impl {
                            " bytes) would pass max_bytes=" + std::to_string(cap) + ": " + std::to_string(used) +
                            " bytes used, " + std::to_string(reserve) +
                            " kept free for retention; acknowledged data is kept; free space or raise max_bytes");
+  }
+
+  // Frame and teacher writes that do not fit make room before they are refused: FIFO retention
+  // normally runs in the background and can lag a burst of writes (or a reopen with a smaller
+  // budget), so flush the two retained column families and apply retention synchronously, then
+  // check again. Serialised: one caller makes room while the others wait and re-check.
+  Status CheckBudgetOrMakeRoom(const std::string& what, size_t incoming) {
+    Status status = CheckBudget(what, incoming);
+    if (status.ok()) return status;
+    std::lock_guard<std::mutex> lock(room_mutex);
+    status = CheckBudget(what, incoming);
+    if (status.ok()) return status;
+    // The flush itself needs room for its output: lift the hard cap for it (ApplyBudget sets it
+    // back), or RocksDB would enter its read-only "space limit" state.
+    sfm->SetMaxAllowedSpaceUsage(0);
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    const rocksdb::Status flushed = db->Flush(fo, std::vector<rocksdb::ColumnFamilyHandle*>{frames_cf, teacher_cf});
+    const Status applied = ApplyBudget(max_bytes.load());
+    if (!flushed.ok()) return Map(flushed, "flushing before retention");
+    KD_RETURN_IF_ERROR(applied);
+    return CheckBudget(what, incoming);
   }
 
   rocksdb::ReadOptions ScanReadOptions() const {
@@ -693,7 +716,7 @@ Status SampleStore::PutFrame(const FrameRecord& frame, bool* duplicate) {
   } else if (!rs.IsNotFound()) {
     return impl_->Map(rs, "checking for a stored copy of " + what);
   }
-  KD_RETURN_IF_ERROR(impl_->CheckBudget("storing " + what, key.size() + value.size()));
+  KD_RETURN_IF_ERROR(impl_->CheckBudgetOrMakeRoom("storing " + what, key.size() + value.size()));
   rs = impl_->db->Put(impl_->sample_write, impl_->frames_cf, key, value);
   return impl_->Map(rs, "storing " + what);
 }
@@ -785,7 +808,7 @@ Status SampleStore::PutTeacher(std::string_view device_id, uint64_t seq, std::sp
   }
   const std::string key = SampleKey(device_id, seq);
   const std::string value = EncodeTeacherValue(key, blob, difficulty, blob_schema);
-  KD_RETURN_IF_ERROR(impl_->CheckBudget("storing " + what, key.size() + value.size()));
+  KD_RETURN_IF_ERROR(impl_->CheckBudgetOrMakeRoom("storing " + what, key.size() + value.size()));
   const rocksdb::Status rs = impl_->db->Put(impl_->sample_write, impl_->teacher_cf, key, value);
   return impl_->Map(rs, "storing " + what);
 }

@@ -76,6 +76,7 @@ int RunDetect(const std::string& weights, const std::string& video, const std::s
 }  // namespace kd
 
 int main(int argc, char** argv) {
+  kd::model::TuneAllocatorForTensors();
   CLI::App app{"kdedge: the edge camera process of the kd continual distillation system"};
   app.require_subcommand(1);
   auto* detect = app.add_subcommand("detect", "Run a student on every frame of a source");

@@ -182,6 +182,7 @@ int RunLabel(const std::string& video, const std::string& frames, const std::str
 }  // namespace kd
 
 int main(int argc, char** argv) {
+  kd::model::TuneAllocatorForTensors();
   CLI::App app{"kdlearnd: the learner of the kd continual distillation system"};
   app.require_subcommand(1);
   std::string log_level = "info";
