@@ -465,6 +465,21 @@ struct SampleStore::Impl {
                            " kept free for retention; acknowledged data is kept; free space or raise max_bytes");
   }
 
+  // True when the frames or teacher column family holds more than its FIFO share: background
+  // retention has not caught up yet, so dropping the oldest files would free room.
+  bool RetentionIsBehind() const {
+    const DerivedSizes sizes = Derive(max_bytes.load());
+    const std::pair<rocksdb::ColumnFamilyHandle*, uint64_t> fifo[] = {{frames_cf, sizes.frames_budget},
+                                                                      {teacher_cf, sizes.teacher_budget}};
+    for (const auto& [cf, budget] : fifo) {
+      uint64_t sst = 0, mem = 0;
+      db->GetIntProperty(cf, rocksdb::DB::Properties::kLiveSstFilesSize, &sst);
+      db->GetIntProperty(cf, rocksdb::DB::Properties::kCurSizeAllMemTables, &mem);
+      if (sst + mem > budget) return true;
+    }
+    return false;
+  }
+
   // Frame and teacher writes that do not fit make room before they are refused: FIFO retention
   // normally runs in the background and can lag a burst of writes (or a reopen with a smaller
   // budget), so flush the two retained column families and apply retention synchronously, then
@@ -474,7 +489,7 @@ struct SampleStore::Impl {
     if (status.ok()) return status;
     std::lock_guard<std::mutex> lock(room_mutex);
     status = CheckBudget(what, incoming);
-    if (status.ok()) return status;
+    if (status.ok() || !RetentionIsBehind()) return status;  // nothing retention could free
     // The flush itself needs room for its output: lift the hard cap for it (ApplyBudget sets it
     // back), or RocksDB would enter its read-only "space limit" state.
     sfm->SetMaxAllowedSpaceUsage(0);
