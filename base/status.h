@@ -17,13 +17,15 @@ class Status {
  public:
   enum class Code {
     kOk = 0,
-    kInvalidArgument,  // bad input from a caller or a user (flag, config, range)
-    kNotFound,         // a file, key or frame that does not exist
-    kCorruption,       // bytes that fail a checksum or a format check
-    kIOError,          // the OS refused (read, write, disk full)
-    kUnavailable,      // a peer or device is not reachable now; retry may help
-    kUnimplemented,    // a feature this build or model does not support
-    kInternal,         // a failure inside a third-party library, caught in its wrapper
+    kInvalidArgument,     // bad input from a caller or a user (flag, config, range)
+    kNotFound,            // a file, key or frame that does not exist
+    kCorruption,          // bytes that fail a checksum or a format check
+    kIOError,             // the OS refused (read, write, disk full)
+    kUnavailable,         // a peer or device is not reachable now; retry may help
+    kUnimplemented,       // a feature this build or model does not support
+    kInternal,            // a failure inside a third-party library, caught in its wrapper
+    kPermissionDenied,    // an unknown key, a bad signature, a peer not allowed to do this
+    kFailedPrecondition,  // valid input the current state refuses (expired, below the version floor)
   };
 
   Status() = default;  // OK
@@ -35,6 +37,8 @@ class Status {
   static Status Unavailable(std::string_view msg) { return {Code::kUnavailable, msg}; }
   static Status Unimplemented(std::string_view msg) { return {Code::kUnimplemented, msg}; }
   static Status Internal(std::string_view msg) { return {Code::kInternal, msg}; }
+  static Status PermissionDenied(std::string_view msg) { return {Code::kPermissionDenied, msg}; }
+  static Status FailedPrecondition(std::string_view msg) { return {Code::kFailedPrecondition, msg}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

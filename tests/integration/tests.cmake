@@ -1,0 +1,1 @@
+# Tests of integration (filled in by the integration module).

@@ -1,0 +1,1 @@
+# Tests of update (filled in by the update module).

@@ -1,0 +1,1 @@
+# Tests of wire (filled in by the wire module).
