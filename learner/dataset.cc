@@ -23,53 +23,70 @@ DatasetBuilder::DatasetBuilder(const model::CenterNetTeacher& teacher, DatasetOp
   data_.labels = options_.labels;
 }
 
-Status DatasetBuilder::Add(const media::Frame& frame) {
+Status DatasetBuilder::Add(const media::Frame& frame) { return AddBatch({frame}); }
+
+Status DatasetBuilder::AddBatch(const std::vector<media::Frame>& frames) {
+  if (frames.empty()) return Status::Ok();
   auto& d = data_;
   if (d.frame_indices.empty()) {
-    d.orig_width = frame.width;
-    d.orig_height = frame.height;
+    const auto& first = frames.front();
+    d.orig_width = first.width;
+    d.orig_height = first.height;
     std::tie(d.student_width, d.student_height) =
-        media::FitSize(frame.width, frame.height, options_.student_long_side, 32);
+        media::FitSize(first.width, first.height, options_.student_long_side, 32);
     if (options_.teacher_width > 0 && options_.teacher_height > 0) {
       d.teacher_width = options_.teacher_width;
       d.teacher_height = options_.teacher_height;
     } else {
       std::tie(d.teacher_width, d.teacher_height) =
-          media::FitSize(frame.width, frame.height, options_.teacher_long_side, 32);
+          media::FitSize(first.width, first.height, options_.teacher_long_side, 32);
     }
-  } else if (frame.width != d.orig_width || frame.height != d.orig_height) {
-    return Status::InvalidArgument("frame " + std::to_string(frame.index) + " changes the camera size");
+  }
+  for (const auto& frame : frames) {
+    if (frame.width != d.orig_width || frame.height != d.orig_height) {
+      return Status::InvalidArgument("frame " + std::to_string(frame.index) + " changes the camera size");
+    }
   }
   const int64_t gh = d.student_height / 4, gw = d.student_width / 4;
   auto label_index = torch::tensor(std::vector<int64_t>(options_.labels.begin(), options_.labels.end()));
   // Teacher-input pixels -> student-input pixels, per axis (the two sizes may round differently).
   const float sx = static_cast<float>(d.student_width) / static_cast<float>(d.teacher_width);
   const float sy = static_cast<float>(d.student_height) / static_cast<float>(d.teacher_height);
-  images_.push_back(ToTensor(media::ResizeRgb(frame, d.student_width, d.student_height)));
-  auto tin = ToTensor(media::ResizeRgb(frame, d.teacher_width, d.teacher_height)).unsqueeze(0).to(torch::kFloat);
+  std::vector<torch::Tensor> teacher_inputs;
+  for (const auto& frame : frames) {
+    images_.push_back(ToTensor(media::ResizeRgb(frame, d.student_width, d.student_height)));
+    teacher_inputs.push_back(ToTensor(media::ResizeRgb(frame, d.teacher_width, d.teacher_height)));
+  }
+  // One teacher forward for the whole batch: [B,3,Ht,Wt].
+  auto tin = torch::stack(teacher_inputs).to(torch::kFloat);
   KD_ASSIGN_OR_RETURN(auto out, teacher_.Forward(tin));
-  auto heat = out.heat.index_select(1, label_index.to(out.heat.device()));  // [1,K,ht,wt]
-  auto heat_s = model::ResizeBilinearLegacy(heat, gh, gw).clamp(0, 1);      // [1,K,gh,gw]
+  auto heat = out.heat.index_select(1, label_index.to(out.heat.device()));  // [B,K,ht,wt]
+  auto heat_s = model::ResizeBilinearLegacy(heat, gh, gw).clamp(0, 1);      // [B,K,gh,gw]
   auto axis_scale = torch::tensor({sx, sy, sx, sy}, out.box.options()).view({1, 4, 1, 1});
-  auto box_s = model::ResizeBilinearLegacy(out.box, gh, gw).clamp_min(0) * axis_scale;  // [1,4,gh,gw]
-  heats_.push_back(heat_s.squeeze(0).to(torch::kCPU, torch::kHalf));
-  boxes_.push_back(box_s.squeeze(0).to(torch::kCPU, torch::kHalf));
-  auto feat = out.feature.squeeze(0).flatten(1);  // [128, ht*wt]
-  means_.push_back(feat.mean(1).to(torch::kCPU));
-  sqmeans_.push_back(feat.square().mean(1).to(torch::kCPU));
+  auto box_s = model::ResizeBilinearLegacy(out.box, gh, gw).clamp_min(0) * axis_scale;  // [B,4,gh,gw]
+  auto feat = out.feature.flatten(2);                                                    // [B,128,ht*wt]
+  auto mean = feat.mean(2).to(torch::kCPU), sqmean = feat.square().mean(2).to(torch::kCPU);
   model::DecodeOptions dec;
   dec.score_threshold = options_.teacher_min_score;
   dec.nms_iou = options_.teacher_nms_iou;
   std::vector<int> channels(options_.labels.size());
   for (size_t k = 0; k < channels.size(); ++k) channels[k] = static_cast<int>(k);
-  // Pseudo-labels in student pixels (decoded on the teacher grid, then scaled).
-  d.pseudo.push_back(model::DecodeDense(heat[0], out.box[0], channels, model::CenterNetTeacher::kStride, sx, sy, dec));
-  // Evaluation ground truth in original pixels with COCO labels.
   const float ox = static_cast<float>(d.orig_width) / static_cast<float>(d.teacher_width);
   const float oy = static_cast<float>(d.orig_height) / static_cast<float>(d.teacher_height);
-  d.teacher_dets.push_back({frame.index, model::DecodeDense(heat[0], out.box[0], options_.labels,
-                                                            model::CenterNetTeacher::kStride, ox, oy, dec)});
-  d.frame_indices.push_back(frame.index);
+  for (size_t b = 0; b < frames.size(); ++b) {
+    const auto i = static_cast<int64_t>(b);
+    heats_.push_back(heat_s[i].to(torch::kCPU, torch::kHalf));
+    boxes_.push_back(box_s[i].to(torch::kCPU, torch::kHalf));
+    means_.push_back(mean[i]);
+    sqmeans_.push_back(sqmean[i]);
+    // Pseudo-labels in student pixels (decoded on the teacher grid, then scaled).
+    d.pseudo.push_back(
+        model::DecodeDense(heat[i], out.box[i], channels, model::CenterNetTeacher::kStride, sx, sy, dec));
+    // Evaluation ground truth in original pixels with COCO labels.
+    d.teacher_dets.push_back({frames[b].index, model::DecodeDense(heat[i], out.box[i], options_.labels,
+                                                                  model::CenterNetTeacher::kStride, ox, oy, dec)});
+    d.frame_indices.push_back(frames[b].index);
+  }
   return Status::Ok();
 }
 

@@ -54,6 +54,8 @@ class DatasetBuilder {
  public:
   DatasetBuilder(const model::CenterNetTeacher& teacher, DatasetOptions options);
   Status Add(const media::Frame& frame);
+  // As Add for several frames with one batched teacher forward ([B,3,H,W]).
+  Status AddBatch(const std::vector<media::Frame>& frames);
   Result<DistillDataset> Finish() &&;
 
  private:

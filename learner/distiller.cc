@@ -174,11 +174,13 @@ Distiller::Losses Distiller::ComputeLosses(const DistillDataset& data, const std
 
 StepStats Distiller::Step(const DistillDataset& data, const std::vector<size_t>& rows) {
   if (difficulty_.size() != data.size()) difficulty_.assign(data.size(), 1.f);
-  // Warm-up, then cosine decay to 5% of the peak learning rate.
+  // Warm-up, then cosine decay to 5% of the peak learning rate (or a constant rate when continual).
   const double it = step_, total = std::max(1, recipe_.iterations);
   double lr = recipe_.lr;
   if (it < recipe_.warmup) {
     lr *= (it + 1) / recipe_.warmup;
+  } else if (continual_) {
+    lr *= continual_lr_scale_;  // an open-ended stream has no end to decay towards
   } else {
     const double p = std::min(1.0, (it - recipe_.warmup) / std::max(1.0, total - recipe_.warmup));
     lr *= 0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * p));

@@ -61,6 +61,14 @@ class Distiller {
   // which parameters the KD losses reach.
   std::map<std::string, torch::Tensor> KdGradients(const DistillDataset& data, const std::vector<size_t>& rows);
 
+  // Continual mode: after the warm-up the learning rate stays at lr * scale for ever instead of
+  // decaying over recipe.iterations (the stream has no last step). scale in (0, 1].
+  void SetContinual(double lr_scale) {
+    continual_ = true;
+    continual_lr_scale_ = lr_scale;
+  }
+  int steps() const { return step_; }
+
   model::Student student() const { return student_; }
   const std::vector<float>& difficulty() const { return difficulty_; }
 
@@ -77,6 +85,8 @@ class Distiller {
   std::vector<int64_t> label_index_;  // student channel k -> teacher channel
   std::vector<float> difficulty_;
   int step_ = 0;
+  bool continual_ = false;
+  double continual_lr_scale_ = 1.0;
 };
 
 // Student AP against the teacher's pseudo ground truth (teacher boxes >= gt_min_score after NMS)

@@ -1,25 +1,114 @@
 #!/usr/bin/env bash
-# Quick-start command 1: the main job on the embedded default, on the real sample video.
-#   1. the teacher labels vtest.avi (COCO ground-truth JSON of its boxes),
-#   2. kdlearnd distills a student on frames [0,636) and evaluates it on held-out [636,795),
-#   3. kdedge runs that student on the held-out frames, writing JSON lines and COCO results.
-# Outputs go to out/ (override with KD_OUT). Set-up is cached, so a second run skips it.
+# Quick-start command 1: the continual loop, live on localhost, on the real sample video.
+#   - keys: the learner's and each camera's CURVE pair, the model-signing key (kdctl keygen),
+#   - a factory student (kdlearnd distill on the first 150 frames: what devices ship with),
+#   - kdlearnd serve (real teacher, RocksDB, CURVE) and two kdedge run on vtest.avi, replayed in
+#     passes with a lighting change and a blur so the student has something to adapt to,
+#   - every 30 s: kdctl status (devices, versions, AP50 per version on held-out teacher labels,
+#     uplink/downlink kbps); at the end a summary, then SIGTERM to everything.
+# Environment: KD_DEMO_SECONDS (default 300), KD_OUT (default out). Set-up is cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 BUILD_DIR="${KD_BUILD_DIR:-build}"
-OUT="${KD_OUT:-out}"
+OUT="${KD_OUT:-out}/demo"
+SECONDS_TOTAL="${KD_DEMO_SECONDS:-300}"
 VIDEO="$(bash scripts/fetch_assets.sh)/vtest.avi"
+BIN="$BUILD_DIR/daemon"
+rm -rf "$OUT"
 mkdir -p "$OUT"
-THREADS="$(nproc)"
+OUT="$(cd "$OUT" && pwd)"
 
-echo "== teacher labels (vtest.avi, all 795 frames) ==" >&2
-"$BUILD_DIR"/daemon/kdlearnd label --video "$VIDEO" --coco-out "$OUT/teacher_gt.json" \
-  --results-out "$OUT/teacher_results.json" --threads "$THREADS"
-echo "== distill a student on frames 0:636, evaluate on held-out 636:795 ==" >&2
-"$BUILD_DIR"/daemon/kdlearnd distill --video "$VIDEO" --frames 0:636 --heldout 636:795 \
-  --out "$OUT/student.kdw" --config config/examples/distill.toml --threads "$THREADS"
-echo "== edge inference on the held-out frames ==" >&2
-"$BUILD_DIR"/daemon/kdedge detect --weights "$OUT/student.kdw" --video "$VIDEO" --frames 636:795 \
-  --threads 1 --jsonl "$OUT/detections.jsonl" --coco-out "$OUT/student_results.json"
-echo "demo: outputs in $OUT/ (student.kdw, student.kdw.report.json, detections.jsonl, *_results.json, teacher_gt.json)" >&2
+echo "== keys ==" >&2
+for k in learner cam-1 cam-2; do "$BIN"/kdctl keygen curve --secret "$OUT/$k.key" --public "$OUT/$k.pub" >/dev/null; done
+"$BIN"/kdctl keygen signing --secret "$OUT/signing.key" --public "$OUT/signing.pub" >&2
+
+echo "== factory student: distilled on frames 0:150 only (what the cameras ship with) ==" >&2
+"$BIN"/kdlearnd distill --video "$VIDEO" --frames 0:150 --iterations 300 --config config/examples/distill.toml \
+  --out "$OUT/factory.kdw" --threads "$(nproc)" 2>"$OUT/factory.log" || { cat "$OUT/factory.log" >&2; exit 1; }
+
+cat >"$OUT/kdlearnd.toml" <<TOML
+# Written by scripts/demo.sh: one student shared by two cameras, canary rollout.
+[server]
+frames_endpoint = "tcp://127.0.0.1:7700"
+control_endpoint = "tcp://127.0.0.1:7701"
+secret_key = "learner.key"
+[store]
+path = "store"
+max_bytes = 2147483648
+[training]
+recipe = "$PWD/config/examples/distill.toml"
+threads = 2
+bootstrap = "factory.kdw"
+round_iterations = 60
+round_frames = 128
+min_frames = 32
+[gate]
+holdout_every = 8
+holdout_window = 60
+min_holdout = 10
+margin = 0.01
+[publish]
+signing_key = "signing.key"
+[rollout]
+canary_probation_s = 10
+[[groups]]
+name = "lobby"
+devices = ["cam-1", "cam-2"]
+[[devices]]
+id = "cam-1"
+key = "cam-1.pub"
+[[devices]]
+id = "cam-2"
+key = "cam-2.pub"
+TOML
+for cam in cam-1 cam-2; do
+  if [ "$cam" = cam-1 ]; then effects='["none", "dark:0.45", "blur:7"]'; else effects='["dark:0.45", "blur:7", "none"]'; fi
+  cat >"$OUT/$cam.toml" <<TOML
+device_id = "$cam"
+[source]
+uri = "$VIDEO"
+loop = true
+realtime = true
+fps = 10
+pass_effects = $effects
+[model]
+dir = "$cam-slots"
+bootstrap = "factory.kdw"
+[learner]
+server_key = "learner.pub"
+client_key = "$cam.key"
+[uplink]
+max_fps = 2
+[update]
+trusted_keys = ["signing.pub"]
+probation_frames = 50
+probation_seconds = 5
+[output]
+detections = "$cam.jsonl"
+TOML
+done
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+echo "== kdlearnd + 2 x kdedge for ${SECONDS_TOTAL} s (logs in $OUT) ==" >&2
+"$BIN"/kdlearnd serve --config "$OUT/kdlearnd.toml" 2>"$OUT/kdlearnd.log" &
+PIDS+=($!)
+for cam in cam-1 cam-2; do
+  "$BIN"/kdedge run --config "$OUT/$cam.toml" 2>"$OUT/$cam.log" &
+  PIDS+=($!)
+done
+START=$(date +%s)
+while [ $(( $(date +%s) - START )) -lt "$SECONDS_TOTAL" ]; do
+  sleep 30
+  echo "---- t = $(( $(date +%s) - START )) s ----"
+  "$BIN"/kdctl status --store "$OUT/store" || true
+done
+echo "== summary ==" >&2
+"$BIN"/kdctl status --store "$OUT/store" --json >"$OUT/status.json" || true
+grep -h "published\|committed\|rolled back\|refused" "$OUT"/kdlearnd.log "$OUT"/cam-*.log | sed 's/^/  /' || true
+"$BIN"/kdctl status --store "$OUT/store" || true
+cleanup
+trap - EXIT
+echo "demo: outputs in $OUT (status.json, *.log, cam-*.jsonl detections, store/)" >&2

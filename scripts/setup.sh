@@ -11,7 +11,7 @@ PACKAGES=(
   cmake g++ ninja-build ccache pkg-config
   libtorch-dev libopenblas0-pthread
   libzmq3-dev cppzmq-dev libopencv-dev librocksdb-dev libspdlog-dev
-  libgtest-dev libgmock-dev libprotobuf-dev protobuf-compiler libsodium-dev
+  libgtest-dev libgmock-dev libprotobuf-dev protobuf-compiler libsodium-dev libzstd-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libturbojpeg0-dev libcpp-httplib-dev
 )
 

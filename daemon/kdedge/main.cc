@@ -1,5 +1,6 @@
-// kdedge: the edge camera process. Offline subcommand (ahead of the daemon loop):
-//   detect  run a student on every frame of a source; JSON lines + COCO results out
+// kdedge: the edge camera process.
+//   run     the daemon: capture, detect, upload selected frames, install signed updates
+//   detect  run a student on every frame of a source; JSON lines + COCO results out (offline)
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -9,7 +10,10 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "config/daemon_options.h"
 #include "daemon/common/cli_common.h"
+#include "daemon/common/signals.h"
+#include "edge/agent.h"
 #include "edge/detect_loop.h"
 #include "eval/coco_json.h"
 #include "media/video_source.h"
@@ -72,6 +76,30 @@ int RunDetect(const std::string& weights, const std::string& video, const std::s
   return 0;
 }
 
+int RunDaemon(const std::string& config_path, const std::vector<std::string>& overrides, bool check_only,
+              bool print_config) {
+  auto options = config::LoadEdgeOptions(config_path, overrides);
+  if (!options.ok()) {
+    std::fprintf(stderr, "kdedge: config error: %s\n", options.status().ToString().c_str());
+    return 2;
+  }
+  if (print_config) std::printf("%s", config::ToToml(*options).c_str());
+  if (check_only) return 0;
+  kd::LogLevel level;
+  if (kd::ParseLogLevel(options->output.log_level, &level)) kd::SetLogLevel(level);
+  auto agent = edge::EdgeAgent::Start(*options);
+  if (!agent.ok()) return Fail(agent.status());
+  // Runs until a signal, or until a finite source (a file without loop) has been fully processed.
+  int sig = 0;
+  while (sig == 0 && !(*agent)->WaitForSourceEnd(std::chrono::milliseconds(0))) {
+    sig = daemon::WaitForTerminationSignal(200);
+  }
+  KD_LOG(kInfo) << (sig ? "signal " + std::to_string(sig) + ": stopping" : std::string("source ended: stopping"));
+  (*agent)->Stop();
+  std::fprintf(stderr, "%s\n", (*agent)->StatusJson().c_str());
+  return 0;
+}
+
 }  // namespace
 }  // namespace kd
 
@@ -92,7 +120,18 @@ int main(int argc, char** argv) {
   detect->add_option("--jsonl", jsonl, "JSON lines output file ('-' or unset: stdout)");
   detect->add_option("--coco-out", coco_out, "COCO results JSON output");
   detect->add_option("--min-score", min_score, "Minimum detection score")->capture_default_str();
+  auto* run = app.add_subcommand("run", "Run the edge daemon (SIGTERM/SIGINT stop it cleanly)");
+  std::string run_config;
+  std::vector<std::string> overrides;
+  bool check_config = false, print_config = false;
+  run->add_option("--config", run_config, "TOML file (see config/examples/kdedge.toml)");
+  run->add_option("--set", overrides, "Override a config key: section.key=value (repeatable)");
+  run->add_flag("--check-config", check_config, "Validate the configuration and exit (0 = valid, 2 = not)");
+  run->add_flag("--print-config", print_config, "Print the effective configuration as TOML");
+
+  kd::daemon::BlockTerminationSignals();  // before any thread starts: the main thread takes them
   CLI11_PARSE(app, argc, argv);
+  if (*run) return kd::RunDaemon(run_config, overrides, check_config, print_config);
   if (*detect) return kd::RunDetect(weights, video, frames, threads, jsonl, coco_out, min_score);
   return 2;
 }

@@ -1,6 +1,7 @@
-// kdlearnd: the learner. Offline subcommands (ahead of the daemon loop):
-//   distill  train a student from the teacher on a video range, write weights + a report
-//   label    write the teacher's detections as COCO JSON
+// kdlearnd: the learner.
+//   serve    the daemon: ingest frames from edges, label, train continually, publish and roll out
+//   distill  train a student from the teacher on a video range, write weights + a report (offline)
+//   label    write the teacher's detections as COCO JSON (offline)
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -12,11 +13,14 @@
 #include "base/assets.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "config/daemon_options.h"
 #include "config/distill_options.h"
 #include "daemon/common/cli_common.h"
+#include "daemon/common/signals.h"
 #include "eval/coco_json.h"
 #include "learner/dataset.h"
 #include "learner/distiller.h"
+#include "learner/service.h"
 #include "model/threads.h"
 #include "model/weights_file.h"
 
@@ -178,6 +182,26 @@ int RunLabel(const std::string& video, const std::string& frames, const std::str
   return 0;
 }
 
+int RunServe(const std::string& config_path, const std::vector<std::string>& overrides, bool check_only,
+             bool print_config) {
+  auto options = config::LoadLearnerOptions(config_path, overrides);
+  if (!options.ok()) {
+    std::fprintf(stderr, "kdlearnd: config error: %s\n", options.status().ToString().c_str());
+    return 2;
+  }
+  if (print_config) std::printf("%s", config::ToToml(*options).c_str());
+  if (check_only) return 0;
+  kd::LogLevel level;
+  if (kd::ParseLogLevel(options->log.level, &level)) kd::SetLogLevel(level);
+  KD_LOG(kInfo) << "effective configuration:\n" << config::ToToml(*options);
+  auto service = learner::LearnerService::Start(*options);
+  if (!service.ok()) return Fail(service.status());
+  const int sig = daemon::WaitForTerminationSignal(-1);
+  KD_LOG(kInfo) << "signal " << sig << ": draining";
+  (*service)->Drain();
+  return 0;
+}
+
 }  // namespace
 }  // namespace kd
 
@@ -215,6 +239,16 @@ int main(int argc, char** argv) {
   label->add_option("--min-score", min_score, "Score threshold for the ground truth")->capture_default_str();
   label->add_option("--threads", threads, "CPU threads for LibTorch")->capture_default_str()->check(CLI::Range(1, 256));
 
+  auto* serve = app.add_subcommand("serve", "Run the learner daemon (SIGTERM/SIGINT drain and stop it)");
+  std::string serve_config;
+  std::vector<std::string> overrides;
+  bool check_config = false, print_config = false;
+  serve->add_option("--config", serve_config, "TOML file (see config/examples/kdlearnd.toml)");
+  serve->add_option("--set", overrides, "Override a config key: section.key=value (repeatable)");
+  serve->add_flag("--check-config", check_config, "Validate the configuration and exit (0 = valid, 2 = not)");
+  serve->add_flag("--print-config", print_config, "Print the effective configuration as TOML");
+
+  kd::daemon::BlockTerminationSignals();  // before any thread starts: the main thread takes them
   CLI11_PARSE(app, argc, argv);
   kd::LogLevel level;
   if (!kd::ParseLogLevel(log_level, &level)) {
@@ -222,6 +256,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   kd::SetLogLevel(level);
+  if (*serve) return kd::RunServe(serve_config, overrides, check_config, print_config);
   if (*distill) return kd::RunDistill(video, frames, out, config, seed, init, threads, iterations, heldout);
   if (*label) return kd::RunLabel(video, frames, size, coco_out, results_out, min_score, threads);
   return 2;

@@ -1,0 +1,112 @@
+#include "learner/rollout.h"
+
+#include <nlohmann/json.hpp>
+
+namespace kd::learner {
+
+const char* RolloutStageName(RolloutStage stage) {
+  switch (stage) {
+    case RolloutStage::kIdle:
+      return "idle";
+    case RolloutStage::kCanary:
+      return "canary";
+    case RolloutStage::kAll:
+      return "all";
+    case RolloutStage::kHalted:
+      return "halted";
+  }
+  return "unknown";
+}
+
+void Rollout::Start(uint64_t version, uint64_t previous, int64_t now_us) {
+  (void)now_us;
+  version_ = version;
+  previous_ = previous;
+  stage_ = RolloutStage::kCanary;
+  canary_ = options_.canary;
+  canary_committed_us_ = 0;
+  committed_.clear();
+  failed_.clear();
+}
+
+uint64_t Rollout::Desired(const std::string& device) const {
+  switch (stage_) {
+    case RolloutStage::kIdle:
+      return 0;
+    case RolloutStage::kCanary:
+      return device == canary_ ? version_ : previous_;
+    case RolloutStage::kAll:
+      return version_;
+    case RolloutStage::kHalted:
+      // Devices that did not take the version stay where they were; the learner publishes a revert.
+      return previous_;
+  }
+  return 0;
+}
+
+void Rollout::NoteDevice(const std::string& device, int64_t now_us) {
+  (void)now_us;
+  if (stage_ == RolloutStage::kCanary && canary_.empty()) canary_ = device;
+}
+
+void Rollout::OnReport(const std::string& device, uint64_t version, DeviceOutcome outcome, int64_t now_us) {
+  if (version != version_ || stage_ == RolloutStage::kIdle || stage_ == RolloutStage::kHalted) return;
+  if (outcome == DeviceOutcome::kCommitted) {
+    committed_.insert(device);
+    failed_.erase(device);
+    if (device == canary_ && canary_committed_us_ == 0) canary_committed_us_ = now_us;
+  } else {
+    failed_.insert(device);
+    if (static_cast<int>(failed_.size()) >= options_.failure_threshold) stage_ = RolloutStage::kHalted;
+  }
+  Tick(now_us);
+}
+
+void Rollout::Tick(int64_t now_us) {
+  if (stage_ == RolloutStage::kCanary && canary_committed_us_ > 0 &&
+      static_cast<double>(now_us - canary_committed_us_) >= options_.canary_probation_s * 1e6) {
+    stage_ = RolloutStage::kAll;
+  }
+}
+
+std::string Rollout::ToJson() const {
+  nlohmann::json j;
+  j["stage"] = RolloutStageName(stage_);
+  j["version"] = version_;
+  j["previous"] = previous_;
+  j["canary"] = canary_;
+  j["canary_committed_us"] = canary_committed_us_;
+  j["committed"] = committed_;
+  j["failed"] = failed_;
+  return j.dump();
+}
+
+Result<Rollout> Rollout::FromJson(const std::string& json, RolloutOptions options) {
+  try {
+    auto j = nlohmann::json::parse(json);
+    Rollout r(std::move(options));
+    const std::string stage = j.at("stage").get<std::string>();
+    if (stage == "idle") {
+      r.stage_ = RolloutStage::kIdle;
+    } else if (stage == "canary") {
+      r.stage_ = RolloutStage::kCanary;
+    } else if (stage == "all") {
+      r.stage_ = RolloutStage::kAll;
+    } else if (stage == "halted") {
+      r.stage_ = RolloutStage::kHalted;
+    } else {
+      return Status::Corruption("rollout state: unknown stage '" + stage + "'");
+    }
+    r.version_ = j.at("version").get<uint64_t>();
+    r.previous_ = j.at("previous").get<uint64_t>();
+    r.canary_ = j.at("canary").get<std::string>();
+    r.canary_committed_us_ = j.at("canary_committed_us").get<int64_t>();
+    r.committed_ = j.at("committed").get<std::set<std::string>>();
+    r.failed_ = j.at("failed").get<std::set<std::string>>();
+    return r;
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("rollout state: ") + e.what());
+  }
+}
+
+}  // namespace kd::learner

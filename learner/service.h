@@ -1,0 +1,50 @@
+// LearnerService: the kdlearnd daemon's engine. Receives frames from enrolled edges over ZeroMQ
+// (wire/PROTOCOL.md), stores them durably in the SampleStore before acknowledging, labels them with
+// the teacher in batches, trains one student per group of cameras continually on a replay mix of
+// fresh and hard past frames, gates each candidate on recent held-out frames of the group's cameras,
+// publishes winners as signed full + delta artefacts and rolls them out (canary first).
+//
+// Threads (one per stage, each owning its sockets): ingest (frames ROUTER), labeller (teacher),
+// trainer (student), control (rollout ROUTER), admin (operator REP on an ipc socket), plus the ZAP
+// authenticator's. Shared state sits behind one mutex; the store is thread-safe. Start() returns
+// once everything is bound and loaded ("ready"); Drain() stops granting credits, lets in-flight
+// work finish and stops; the destructor drains. Durable state (frames, teacher records, catalogue,
+// rollout, enrolled devices) survives kill -9: see docs/LEARNER.md.
+#ifndef KD_LEARNER_SERVICE_H_
+#define KD_LEARNER_SERVICE_H_
+
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "config/daemon_options.h"
+
+namespace kd::learner {
+
+class LearnerService {
+ public:
+  static Result<std::unique_ptr<LearnerService>> Start(const config::LearnerOptions& options);
+  ~LearnerService();
+  LearnerService(const LearnerService&) = delete;
+  LearnerService& operator=(const LearnerService&) = delete;
+
+  // Ordered shutdown: stop granting credits, finish the frame being stored and the training step in
+  // progress, close sockets, flush and close the store. Idempotent.
+  void Drain();
+  // The admin "status" reply (JSON): devices, groups, versions with their AP50, rollout, rates.
+  std::string StatusJson() const;
+  // The endpoints actually bound (port 0 / "*" resolved), for tests and logs.
+  std::string frames_endpoint() const;
+  std::string control_endpoint() const;
+  std::string admin_endpoint() const;
+
+  struct Impl;
+
+ private:
+  explicit LearnerService(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kd::learner
+
+#endif  // KD_LEARNER_SERVICE_H_

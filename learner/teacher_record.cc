@@ -1,0 +1,208 @@
+#include "learner/teacher_record.h"
+
+#include <cstring>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "media/image_ops.h"
+
+namespace kd::learner {
+namespace {
+
+constexpr uint32_t kMagic = 0x3154444b;  // "KDT1" little-endian
+constexpr uint32_t kMaxDim = 16384, kMaxLabels = 80, kMaxDets = 100000, kFeat = 128;
+
+class Writer {
+ public:
+  template <typename T>
+  void Put(T v) {
+    const auto* p = reinterpret_cast<const uint8_t*>(&v);
+    out_.insert(out_.end(), p, p + sizeof(T));
+  }
+  void Bytes(const void* data, size_t n) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    out_.insert(out_.end(), p, p + n);
+  }
+  void Dets(const std::vector<Detection>& dets) {
+    Put<uint32_t>(static_cast<uint32_t>(dets.size()));
+    for (const auto& d : dets) {
+      Put(d.box.x1), Put(d.box.y1), Put(d.box.x2), Put(d.box.y2), Put(d.score);
+      Put<int32_t>(d.label);
+    }
+  }
+  std::vector<uint8_t> Take() { return std::move(out_); }
+
+ private:
+  std::vector<uint8_t> out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::span<const uint8_t> in) : in_(in) {}
+  template <typename T>
+  bool Get(T* v) {
+    if (in_.size() - pos_ < sizeof(T)) return false;
+    std::memcpy(v, in_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return true;
+  }
+  bool Bytes(void* dst, size_t n) {
+    if (in_.size() - pos_ < n) return false;
+    std::memcpy(dst, in_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool Dets(std::vector<Detection>* dets) {
+    uint32_t n = 0;
+    if (!Get(&n) || n > kMaxDets || (in_.size() - pos_) / 24 < n) return false;
+    dets->resize(n);
+    for (auto& d : *dets) {
+      if (!Get(&d.box.x1) || !Get(&d.box.y1) || !Get(&d.box.x2) || !Get(&d.box.y2) || !Get(&d.score)) return false;
+      int32_t label = 0;
+      if (!Get(&label)) return false;
+      d.label = label;
+    }
+    return true;
+  }
+  bool done() const { return pos_ == in_.size(); }
+
+ private:
+  std::span<const uint8_t> in_;
+  size_t pos_ = 0;
+};
+
+torch::Tensor ToTensor(const media::Frame& f) {  // -> [3,H,W] uint8
+  return torch::from_blob(const_cast<uint8_t*>(f.rgb.data()), {f.height, f.width, 3}, torch::kUInt8)
+      .permute({2, 0, 1})
+      .clone();
+}
+
+}  // namespace
+
+std::vector<uint8_t> EncodeTeacherRow(const DistillDataset& data, size_t row) {
+  KD_CHECK(row < data.size());
+  const auto r = static_cast<int64_t>(row);
+  auto heat = data.teacher_heat[r].contiguous();  // [K,h,w] f16
+  auto box = data.teacher_box[r].contiguous();    // [4,h,w] f16
+  auto mean = data.feat_mean[r].contiguous(), sqmean = data.feat_sqmean[r].contiguous();
+  KD_CHECK(heat.scalar_type() == torch::kHalf && box.scalar_type() == torch::kHalf);
+  KD_CHECK(mean.numel() == kFeat && sqmean.numel() == kFeat);
+  Writer w;
+  w.Put(kMagic);
+  for (int v : {data.orig_width, data.orig_height, data.student_width, data.student_height, data.teacher_width,
+                data.teacher_height}) {
+    w.Put<uint32_t>(static_cast<uint32_t>(v));
+  }
+  w.Put<uint32_t>(static_cast<uint32_t>(data.labels.size()));
+  for (int l : data.labels) w.Put<int32_t>(l);
+  w.Bytes(heat.data_ptr(), static_cast<size_t>(heat.numel()) * 2);
+  w.Bytes(box.data_ptr(), static_cast<size_t>(box.numel()) * 2);
+  w.Bytes(mean.data_ptr<float>(), kFeat * 4);
+  w.Bytes(sqmean.data_ptr<float>(), kFeat * 4);
+  w.Dets(data.pseudo[row]);
+  w.Dets(data.teacher_dets[row].detections);
+  return w.Take();
+}
+
+Result<TeacherRow> DecodeTeacherRow(std::span<const uint8_t> blob) {
+  Reader rd(blob);
+  uint32_t magic = 0;
+  if (!rd.Get(&magic) || magic != kMagic) return Status::Corruption("teacher blob: bad magic");
+  uint32_t dims[6];
+  for (auto& d : dims) {
+    if (!rd.Get(&d) || d == 0 || d > kMaxDim) return Status::Corruption("teacher blob: bad dimensions");
+  }
+  TeacherRow row;
+  row.orig_width = static_cast<int>(dims[0]), row.orig_height = static_cast<int>(dims[1]);
+  row.student_width = static_cast<int>(dims[2]), row.student_height = static_cast<int>(dims[3]);
+  row.teacher_width = static_cast<int>(dims[4]), row.teacher_height = static_cast<int>(dims[5]);
+  if (row.student_width % 4 != 0 || row.student_height % 4 != 0) {
+    return Status::Corruption("teacher blob: student size not a multiple of 4");
+  }
+  uint32_t k = 0;
+  if (!rd.Get(&k) || k == 0 || k > kMaxLabels) return Status::Corruption("teacher blob: bad label count");
+  row.labels.resize(k);
+  for (auto& l : row.labels) {
+    int32_t v = 0;
+    if (!rd.Get(&v) || v < 0 || v >= 80) return Status::Corruption("teacher blob: bad label");
+    l = v;
+  }
+  const int64_t gh = row.student_height / 4, gw = row.student_width / 4;
+  row.heat = torch::empty({k, gh, gw}, torch::kHalf);
+  row.box = torch::empty({4, gh, gw}, torch::kHalf);
+  row.feat_mean = torch::empty({kFeat}, torch::kFloat);
+  row.feat_sqmean = torch::empty({kFeat}, torch::kFloat);
+  if (!rd.Bytes(row.heat.data_ptr(), static_cast<size_t>(row.heat.numel()) * 2) ||
+      !rd.Bytes(row.box.data_ptr(), static_cast<size_t>(row.box.numel()) * 2) ||
+      !rd.Bytes(row.feat_mean.data_ptr<float>(), kFeat * 4) ||
+      !rd.Bytes(row.feat_sqmean.data_ptr<float>(), kFeat * 4)) {
+    return Status::Corruption("teacher blob: truncated tensors");
+  }
+  if (!rd.Dets(&row.pseudo) || !rd.Dets(&row.teacher)) return Status::Corruption("teacher blob: bad detections");
+  if (!rd.done()) return Status::Corruption("teacher blob: trailing bytes");
+  return row;
+}
+
+Status DatasetAssembler::Add(const media::Frame& frame, TeacherRow row) {
+  if (!rows_.empty()) {
+    const auto& f = rows_.front();
+    if (row.orig_width != f.orig_width || row.orig_height != f.orig_height || row.student_width != f.student_width ||
+        row.student_height != f.student_height || row.labels != f.labels) {
+      return Status::InvalidArgument("teacher row does not match the dataset's sizes or labels");
+    }
+  }
+  if (frame.width != row.orig_width || frame.height != row.orig_height) {
+    return Status::InvalidArgument("frame size " + std::to_string(frame.width) + "x" + std::to_string(frame.height) +
+                                   " does not match its teacher record");
+  }
+  images_.push_back(ToTensor(media::ResizeRgb(frame, row.student_width, row.student_height)));
+  rows_.push_back(std::move(row));
+  return Status::Ok();
+}
+
+Result<DistillDataset> DatasetAssembler::Finish() && {
+  if (rows_.empty()) return Status::InvalidArgument("no frames");
+  DistillDataset d;
+  const auto& f = rows_.front();
+  d.labels = f.labels;
+  d.orig_width = f.orig_width, d.orig_height = f.orig_height;
+  d.student_width = f.student_width, d.student_height = f.student_height;
+  d.teacher_width = f.teacher_width, d.teacher_height = f.teacher_height;
+  std::vector<torch::Tensor> heats, boxes, means, sqmeans;
+  for (size_t i = 0; i < rows_.size(); ++i) {
+    auto& r = rows_[i];
+    d.frame_indices.push_back(static_cast<int64_t>(i));
+    heats.push_back(r.heat), boxes.push_back(r.box), means.push_back(r.feat_mean), sqmeans.push_back(r.feat_sqmean);
+    d.pseudo.push_back(std::move(r.pseudo));
+    d.teacher_dets.push_back({static_cast<int64_t>(i), std::move(r.teacher)});
+  }
+  d.images = torch::stack(images_);
+  d.teacher_heat = torch::stack(heats);
+  d.teacher_box = torch::stack(boxes);
+  d.feat_mean = torch::stack(means);
+  d.feat_sqmean = torch::stack(sqmeans);
+  return d;
+}
+
+std::vector<float> StudentDisagreement(const model::FusedStudent& student, const DistillDataset& data,
+                                       const std::vector<size_t>& rows) {
+  std::vector<float> out;
+  if (rows.empty()) return out;
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> idx(rows.begin(), rows.end());
+  auto index = torch::tensor(idx);
+  auto images = data.images.index_select(0, index).to(torch::kFloat);
+  auto s = torch::sigmoid(student.Forward(images).cls);                          // [B,K,h,w]
+  auto t = data.teacher_heat.index_select(0, index).to(torch::kFloat);          // [B,K,h,w]
+  if (s.sizes() != t.sizes()) return std::vector<float>(rows.size(), 1.f);      // other classes/grid: unknown
+  auto w = torch::maximum(s, t);
+  auto num = ((s - t).abs() * w).flatten(1).sum(1);
+  auto den = w.flatten(1).sum(1) + 1e-3;
+  auto d = (num / den).clamp(0, 1).contiguous();
+  const float* p = d.data_ptr<float>();
+  out.assign(p, p + d.numel());
+  return out;
+}
+
+}  // namespace kd::learner
