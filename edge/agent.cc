@@ -6,6 +6,7 @@
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -24,14 +25,15 @@
 #include "model/inference.h"
 #include "model/threads.h"
 #include "model/weights_file.h"
+#include "wire/curve_keys.h"
+#include "wire/endpoint.h"
+#include "wire/message.h"
+
 #include "update/delta.h"
 #include "update/manifest.h"
 #include "update/signing.h"
 #include "update/slots.h"
 #include "update/state.h"
-#include "wire/curve_keys.h"
-#include "wire/endpoint.h"
-#include "wire/message.h"
 
 namespace kd::edge {
 using json = nlohmann::json;
@@ -215,7 +217,9 @@ Status EdgeAgent::Impl::Init() {
     KD_RETURN_IF_ERROR(slots->Bootstrap(opt.model.bootstrap, opt.model.bootstrap_version));
   }
   KD_ASSIGN_OR_RETURN(bool abandoned, slots->NoteStart(static_cast<uint32_t>(opt.update.max_trial_starts)));
-  if (abandoned) KD_LOG(kWarn) << "a model on trial failed " << opt.update.max_trial_starts << " starts: rolled back";
+  if (abandoned) {
+    KD_LOG(kWarn) << "a model on trial failed " << opt.update.max_trial_starts << " starts: rolled back";
+  }
   const auto& st = slots->state();
   KD_ASSIGN_OR_RETURN(committed, LoadModel(slots->CommittedPath(), st.committed_version, false));
   current = committed;
@@ -234,7 +238,9 @@ Status EdgeAgent::Impl::Init() {
     KD_ASSIGN_OR_RETURN(auto key, update::ReadVerifyKey(path));
     trusted_keys.push_back(std::move(key));
   }
-  if (trusted_keys.empty()) KD_LOG(kWarn) << "no update.trusted_keys: every model update will be refused";
+  if (trusted_keys.empty()) {
+    KD_LOG(kWarn) << "no update.trusted_keys: every model update will be refused";
+  }
 
   media::SourceOptions so;
   so.begin = opt.source.begin;
@@ -353,7 +359,8 @@ void EdgeAgent::Impl::CaptureLoop() {
     ++pass;
     if (!opt.source.loop || (opt.source.passes > 0 && pass >= opt.source.passes)) break;
     KD_LOG(kInfo) << "capture: pass " << pass + 1 << " of " << opt.source.uri << " ("
-                  << (opt.source.pass_effects.empty() ? "none" : opt.source.pass_effects[pass % opt.source.pass_effects.size()])
+                  << (opt.source.pass_effects.empty() ? "none"
+                                                      : opt.source.pass_effects[pass % opt.source.pass_effects.size()])
                   << ")";
   }
   capture_q.Close();
@@ -415,6 +422,7 @@ void EdgeAgent::Impl::InferLoop() {
     {
       std::lock_guard lock(stats_mu);
       ++c.frames_inferred;
+      c.inference_ms_total += ms;
       ++interval_frames;
       interval_ms += ms;
       if (last_infer_end_us) c.max_frame_gap_ms = std::max(c.max_frame_gap_ms, (end_us - last_infer_end_us) / 1e3);
@@ -613,14 +621,21 @@ Status EdgeAgent::Impl::Install(const update::Manifest& man, const std::vector<u
   if (frame) {
     torch::NoGradGuard no_grad;
     auto in_new = ToInput(*frame, next->arch), in_old = ToInput(*frame, base->arch);
+    // Best of 3 after a warm-up run: the first forward of a new module pays for allocations and
+    // would make a healthy model look slow.
     auto time_forward = [](const model::FusedStudent& s, const torch::Tensor& x, model::StudentOutput* out) {
-      Stopwatch sw;
-      for (int i = 0; i < 3; ++i) *out = s.Forward(x);
-      return sw.ElapsedSeconds() / 3;
+      *out = s.Forward(x);
+      double best = 1e9;
+      for (int i = 0; i < 3; ++i) {
+        Stopwatch sw;
+        *out = s.Forward(x);
+        best = std::min(best, sw.ElapsedSeconds());
+      }
+      return best;
     };
     model::StudentOutput o_new, o_old;
-    const double t_new = time_forward(*next->fused, in_new, &o_new);
     const double t_old = time_forward(*base->fused, in_old, &o_old);
+    const double t_new = time_forward(*next->fused, in_new, &o_new);
     if (!torch::isfinite(o_new.cls).all().item<bool>() || !torch::isfinite(o_new.box).all().item<bool>()) {
       return Status::FailedPrecondition("self-test: non-finite outputs");
     }
@@ -655,7 +670,8 @@ void EdgeAgent::Impl::ControlLoop() {
     int64_t last_chunk_us = 0;
   };
   std::optional<DownloadState> dl;
-  std::set<std::string> refused;  // "version:reason" already reported (report once)
+  std::set<std::string> refused;               // "version:reason" already reported (report once)
+  std::map<uint64_t, int64_t> retry_after_us;  // version -> no new attempt before (after a failed install)
   bool want_full = false;
   int64_t last_status = 0;
   uint64_t request_id = 0;
@@ -764,6 +780,10 @@ void EdgeAgent::Impl::ControlLoop() {
         if (!dl->last_chunk_us) dl->last_chunk_us = now;
       }
     }
+    {
+      std::lock_guard lock(stats_mu);
+      c.downloading = dl.has_value();
+    }
     auto in = control_client->Receive(milliseconds(20));
     if (!in.ok()) {
       if (stop_all) break;
@@ -781,13 +801,14 @@ void EdgeAgent::Impl::ControlLoop() {
         busy = pending != nullptr || current->trial;
       }
       if (msg.payload.empty() || dl || busy || h.desired_version == 0 || h.desired_version == cur->version) continue;
+      if (auto r = retry_after_us.find(h.desired_version); r != retry_after_us.end() && MonoUs() < r->second) continue;
       auto signed_m = update::DecodeSignedManifest(msg.payload);
       update::VerifyOptions vo;
       vo.trusted_keys = trusted_keys;
       vo.now_unix_s = NowUs() / 1000000;
       vo.version_floor = std::max(slots->state().floor_version, cur->version);
-      Result<update::Manifest> man = signed_m.ok() ? update::VerifyManifest(*signed_m, vo)
-                                                   : Result<update::Manifest>(signed_m.status());
+      Result<update::Manifest> man =
+          signed_m.ok() ? update::VerifyManifest(*signed_m, vo) : Result<update::Manifest>(signed_m.status());
       if (man.ok() && man->kind == update::ArtifactKind::kDelta && man->base_version != cur->version) {
         want_full = true;  // the learner offered a delta for another base: ask for a snapshot
         continue;
@@ -818,9 +839,8 @@ void EdgeAgent::Impl::ControlLoop() {
                     << ", " << man->artifact_size << " B, resuming at " << dl->download->have() << ")";
     } else if (h.type == wire::MsgType::kChunk && dl && dl->download && h.object_id == dl->manifest.artifact_sha256) {
       if (h.offset != dl->download->have()) continue;  // a duplicate after a re-request
-      Status st = dl->download->Append(h.offset, std::span<const uint8_t>(
-                                                     reinterpret_cast<const uint8_t*>(msg.payload.data()),
-                                                     msg.payload.size()));
+      Status st = dl->download->Append(
+          h.offset, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(msg.payload.data()), msg.payload.size()));
       dl->last_chunk_us = MonoUs();
       {
         std::lock_guard lock(stats_mu);
@@ -840,6 +860,7 @@ void EdgeAgent::Impl::ControlLoop() {
         KD_LOG(kWarn) << "install of v" << manifest.version << " refused: " << inst.ToString();
         Report(wire::UpdateOutcome::kRejected, manifest.version, inst.ToString());
         if (manifest.kind == update::ArtifactKind::kDelta) want_full = true;
+        retry_after_us[manifest.version] = MonoUs() + 60 * 1000000LL;  // not again for a minute
         std::lock_guard lock(stats_mu);
         ++c.rejected_manifests;
         continue;

@@ -32,10 +32,12 @@ struct EdgeCounters {
   uint64_t uplink_bytes = 0, downlink_bytes = 0;
   uint64_t swaps = 0, commits = 0, rollbacks = 0, rejected_manifests = 0;
   uint64_t running_version = 0, committed_version = 0, floor_version = 0;
-  double fps = 0;                // inference frames/s over the last status interval
-  double mean_inference_ms = 0;  // over the last status interval
-  double max_frame_gap_ms = 0;   // longest pause between two inferred frames (swap cost)
-  bool source_done = false;      // a finite source has ended and every frame was inferred
+  double fps = 0;                 // inference frames/s over the last status interval
+  double mean_inference_ms = 0;   // over the last status interval
+  double max_frame_gap_ms = 0;    // longest pause between two inferred frames (swap cost)
+  double inference_ms_total = 0;  // sum over all inferred frames (resize + forward + decode)
+  bool downloading = false;       // an update is being downloaded now
+  bool source_done = false;       // a finite source has ended and every frame was inferred
 };
 
 class EdgeAgent {

@@ -64,7 +64,7 @@ Status DatasetBuilder::AddBatch(const std::vector<media::Frame>& frames) {
   auto heat_s = model::ResizeBilinearLegacy(heat, gh, gw).clamp(0, 1);      // [B,K,gh,gw]
   auto axis_scale = torch::tensor({sx, sy, sx, sy}, out.box.options()).view({1, 4, 1, 1});
   auto box_s = model::ResizeBilinearLegacy(out.box, gh, gw).clamp_min(0) * axis_scale;  // [B,4,gh,gw]
-  auto feat = out.feature.flatten(2);                                                    // [B,128,ht*wt]
+  auto feat = out.feature.flatten(2);                                                   // [B,128,ht*wt]
   auto mean = feat.mean(2).to(torch::kCPU), sqmean = feat.square().mean(2).to(torch::kCPU);
   model::DecodeOptions dec;
   dec.score_threshold = options_.teacher_min_score;

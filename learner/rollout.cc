@@ -18,12 +18,13 @@ const char* RolloutStageName(RolloutStage stage) {
   return "unknown";
 }
 
-void Rollout::Start(uint64_t version, uint64_t previous, int64_t now_us) {
+void Rollout::Start(uint64_t version, uint64_t previous, int64_t now_us, bool canary_first) {
   (void)now_us;
   version_ = version;
   previous_ = previous;
-  stage_ = RolloutStage::kCanary;
+  stage_ = canary_first ? RolloutStage::kCanary : RolloutStage::kAll;
   canary_ = options_.canary;
+  canary_committed_ = false;
   canary_committed_us_ = 0;
   committed_.clear();
   failed_.clear();
@@ -54,7 +55,7 @@ void Rollout::OnReport(const std::string& device, uint64_t version, DeviceOutcom
   if (outcome == DeviceOutcome::kCommitted) {
     committed_.insert(device);
     failed_.erase(device);
-    if (device == canary_ && canary_committed_us_ == 0) canary_committed_us_ = now_us;
+    if (device == canary_ && !canary_committed_) canary_committed_ = true, canary_committed_us_ = now_us;
   } else {
     failed_.insert(device);
     if (static_cast<int>(failed_.size()) >= options_.failure_threshold) stage_ = RolloutStage::kHalted;
@@ -63,7 +64,7 @@ void Rollout::OnReport(const std::string& device, uint64_t version, DeviceOutcom
 }
 
 void Rollout::Tick(int64_t now_us) {
-  if (stage_ == RolloutStage::kCanary && canary_committed_us_ > 0 &&
+  if (stage_ == RolloutStage::kCanary && canary_committed_ &&
       static_cast<double>(now_us - canary_committed_us_) >= options_.canary_probation_s * 1e6) {
     stage_ = RolloutStage::kAll;
   }
@@ -75,6 +76,7 @@ std::string Rollout::ToJson() const {
   j["version"] = version_;
   j["previous"] = previous_;
   j["canary"] = canary_;
+  j["canary_committed"] = canary_committed_;
   j["canary_committed_us"] = canary_committed_us_;
   j["committed"] = committed_;
   j["failed"] = failed_;
@@ -100,6 +102,7 @@ Result<Rollout> Rollout::FromJson(const std::string& json, RolloutOptions option
     r.version_ = j.at("version").get<uint64_t>();
     r.previous_ = j.at("previous").get<uint64_t>();
     r.canary_ = j.at("canary").get<std::string>();
+    r.canary_committed_ = j.at("canary_committed").get<bool>();
     r.canary_committed_us_ = j.at("canary_committed_us").get<int64_t>();
     r.committed_ = j.at("committed").get<std::set<std::string>>();
     r.failed_ = j.at("failed").get<std::set<std::string>>();

@@ -15,9 +15,9 @@
 namespace kd::learner {
 
 struct RolloutOptions {
-  std::string canary;               // device id of the canary; "" = the first device of the group to report
-  double canary_probation_s = 10;   // after the canary commits, wait this long before the rest follow
-  int failure_threshold = 1;        // failure reports (rolled back / rejected) that halt the rollout
+  std::string canary;              // device id of the canary; "" = the first device of the group to report
+  double canary_probation_s = 10;  // after the canary commits, wait this long before the rest follow
+  int failure_threshold = 1;       // failure reports (rolled back / rejected) that halt the rollout
 };
 
 enum class RolloutStage { kIdle, kCanary, kAll, kHalted };
@@ -30,8 +30,9 @@ class Rollout {
   explicit Rollout(RolloutOptions options = {}) : options_(std::move(options)) {}
 
   // Starts deploying `version` to the group; `previous` is what the non-canary devices keep meanwhile
-  // (0 = whatever they run). Resets the counters.
-  void Start(uint64_t version, uint64_t previous, int64_t now_us);
+  // (0 = whatever they run). Resets the counters. canary_first = false goes to every device at once
+  // (a revert to weights the devices already ran).
+  void Start(uint64_t version, uint64_t previous, int64_t now_us, bool canary_first = true);
   // The version `device` should run now (0 = no opinion: keep the running model).
   uint64_t Desired(const std::string& device) const;
   // A device of the group reported (status). The first one becomes the canary when none is configured.
@@ -56,7 +57,8 @@ class Rollout {
   RolloutStage stage_ = RolloutStage::kIdle;
   uint64_t version_ = 0, previous_ = 0;
   std::string canary_;
-  int64_t canary_committed_us_ = 0;  // 0 = not yet
+  bool canary_committed_ = false;
+  int64_t canary_committed_us_ = 0;
   std::set<std::string> committed_, failed_;
 };
 

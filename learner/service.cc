@@ -2,8 +2,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,8 +14,6 @@
 #include <random>
 #include <set>
 #include <thread>
-
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -33,13 +33,14 @@
 #include "model/weights_file.h"
 #include "storage/replay_sampler.h"
 #include "storage/sample_store.h"
+#include "wire/curve_keys.h"
+#include "wire/endpoint.h"
+#include "wire/message.h"
+
 #include "update/delta.h"
 #include "update/manifest.h"
 #include "update/signing.h"
 #include "update/state.h"
-#include "wire/curve_keys.h"
-#include "wire/endpoint.h"
-#include "wire/message.h"
 
 namespace kd::learner {
 namespace fs = std::filesystem;
@@ -121,10 +122,18 @@ struct VersionInfo {
   update::DeltaStats delta_stats;
 
   json ToJson() const {
-    return json{{"version", version},     {"delta_base", delta_base}, {"revert_of", revert_of},
-                {"digest", digest},       {"arch_hash", arch_hash},   {"full_sha", full_sha},
-                {"delta_sha", delta_sha}, {"full_size", full_size},   {"delta_size", delta_size},
-                {"ap50", ap50},           {"ap50_base", ap50_base},   {"holdout_frames", holdout_frames},
+    return json{{"version", version},
+                {"delta_base", delta_base},
+                {"revert_of", revert_of},
+                {"digest", digest},
+                {"arch_hash", arch_hash},
+                {"full_sha", full_sha},
+                {"delta_sha", delta_sha},
+                {"full_size", full_size},
+                {"delta_size", delta_size},
+                {"ap50", ap50},
+                {"ap50_base", ap50_base},
+                {"holdout_frames", holdout_frames},
                 {"created_unix_s", created_unix_s}};
   }
   static VersionInfo FromJson(const json& j) {
@@ -156,8 +165,8 @@ struct DeviceInfo {
   uint64_t frames_stored = 0, frames_duplicate = 0, store_errors = 0;
   uint64_t uplink_bytes = 0, downlink_bytes = 0;
   uint64_t last_uplink_bytes = 0, last_downlink_bytes = 0;
-  double uplink_kbps = 0, downlink_kbps = 0;
-  std::vector<std::string> reports;  // recent install reports (bounded)
+  double uplink_kbps = 0, downlink_kbps = 0;  // payload kbit/s, EMA over ~30 s
+  std::vector<std::string> reports;           // recent install reports (bounded)
 };
 
 // The training side of a group: touched by the trainer thread only.
@@ -177,8 +186,8 @@ struct Group {
   uint64_t latest = 0;
   Rollout rollout;
   std::optional<model::StudentOptions> arch;
-  std::shared_ptr<const update::TensorMap> deployed_state;    // of `latest`
-  std::shared_ptr<const model::FusedStudent> deployed_fused;  // for difficulty at labelling time
+  std::shared_ptr<const update::TensorMap> deployed_state;                // of `latest`
+  std::shared_ptr<const model::FusedStudent> deployed_fused;              // for difficulty at labelling time
   std::map<std::string, std::pair<int64_t, std::string>> manifest_cache;  // key -> (expires, blob)
   std::shared_ptr<Trainer> trainer;
   json last_round;  // the latest gate decision, for status
@@ -238,8 +247,10 @@ struct LearnerService::Impl {
   Result<DistillDataset> Assemble(const std::vector<std::pair<std::string, uint64_t>>& keys);
   Result<double> EvaluateState(const model::StudentOptions& arch, const update::TensorMap& state,
                                const DistillDataset& data);
+  // Publishes `state` as the group's next version. `delta`: the delta from the deployed version that
+  // produced `state` (its reconstruction), or nullptr to encode one here (used only if exact).
   Status Publish(const std::string& group_name, const update::TensorMap& state, uint64_t revert_of, double ap50,
-                 double ap50_base, uint64_t holdout_frames);
+                 double ap50_base, uint64_t holdout_frames, const update::EncodedDelta* delta = nullptr);
   Status PersistGroup(const Group& g);  // REQUIRES: mu held
   Status RevertRollout(const std::string& group_name);
   Result<std::string> ManifestFor(Group& g, uint64_t version, bool full);  // REQUIRES: mu held
@@ -290,9 +301,10 @@ Status LearnerService::Impl::Init() {
   }
 
   const std::string teacher_path =
-      opt.teacher.model.empty() ? AssetPath("centernet.json")
-                                : (fs::is_directory(opt.teacher.model) ? (fs::path(opt.teacher.model) / "centernet.json").string()
-                                                                       : opt.teacher.model);
+      opt.teacher.model.empty()
+          ? AssetPath("centernet.json")
+          : (fs::is_directory(opt.teacher.model) ? (fs::path(opt.teacher.model) / "centernet.json").string()
+                                                 : opt.teacher.model);
   auto teacher_or = model::CenterNetTeacher::Load(teacher_path, device);
   if (!teacher_or.ok()) return teacher_or.status().WithContext("teacher " + teacher_path);
   teacher = std::move(teacher_or).value();
@@ -366,13 +378,13 @@ Status LearnerService::Impl::Init() {
   return Status::Ok();
 }
 
-std::string LearnerService::Impl::GroupNameOf(const std::string& device) const {
-  auto it = static_group_of.find(device);
-  return it != static_group_of.end() ? it->second : device;  // default: one student per camera
+std::string LearnerService::Impl::GroupNameOf(const std::string& device_id) const {
+  auto it = static_group_of.find(device_id);
+  return it != static_group_of.end() ? it->second : device_id;  // default: one student per camera
 }
 
-Group& LearnerService::Impl::GroupFor(const std::string& device) {
-  const std::string name = GroupNameOf(device);
+Group& LearnerService::Impl::GroupFor(const std::string& device_id) {
+  const std::string name = GroupNameOf(device_id);
   auto it = groups.find(name);
   if (it == groups.end()) {
     Group g;
@@ -390,7 +402,7 @@ Group& LearnerService::Impl::GroupFor(const std::string& device) {
     g.rollout = Rollout(rop);
     it = groups.emplace(name, std::move(g)).first;
   }
-  it->second.devices.insert(device);
+  it->second.devices.insert(device_id);
   return it->second;
 }
 
@@ -438,17 +450,19 @@ Status LearnerService::Impl::LoadCatalogue() {
       }
       KD_ASSIGN_OR_RETURN(auto ro, store->GetMeta("rollout/" + name));
       if (ro) {
-        KD_ASSIGN_OR_RETURN(g.rollout, Rollout::FromJson(*ro, RolloutOptions{opt.rollout.canary,
-                                                                                 opt.rollout.canary_probation_s,
-                                                                                 opt.rollout.failure_threshold}));
+        KD_ASSIGN_OR_RETURN(g.rollout,
+                            Rollout::FromJson(*ro, RolloutOptions{opt.rollout.canary, opt.rollout.canary_probation_s,
+                                                                  opt.rollout.failure_threshold}));
       }
       // The deployed (latest) model, from its full artefact: also the trainer's starting point.
       if (g.latest > 0) {
         const auto& info = g.versions.at(g.latest);
-        KD_ASSIGN_OR_RETURN(auto loaded, model::LoadWeights((fs::path(artifacts_dir) / (info.full_sha + ".kdw")).string()));
+        KD_ASSIGN_OR_RETURN(auto loaded,
+                            model::LoadWeights((fs::path(artifacts_dir) / (info.full_sha + ".kdw")).string()));
         auto state = update::StateOf(*loaded.student);
         if (update::StateDigest(state) != info.digest) {
-          return Status::Corruption("artefact of " + name + " v" + std::to_string(g.latest) + " does not match its digest");
+          return Status::Corruption("artefact of " + name + " v" + std::to_string(g.latest) +
+                                    " does not match its digest");
         }
         g.arch = loaded.student->options();
         g.deployed_state = std::make_shared<update::TensorMap>(std::move(state));
@@ -499,7 +513,9 @@ Status LearnerService::Impl::RebuildFromStore() {
   }
   // Bootstrap: the factory model is version 1 of every group that has no catalogue yet (devices
   // ship with it). Groups created later get it on their first use (TrainRound).
-  if (n > 0) KD_LOG(kInfo) << "rebuilt replay and hold-out sets from " << n << " stored teacher records";
+  if (n > 0) {
+    KD_LOG(kInfo) << "rebuilt replay and hold-out sets from " << n << " stored teacher records";
+  }
   return Status::Ok();
 }
 
@@ -572,9 +588,9 @@ void LearnerService::Impl::IngestLoop() {
       }
       default:
         ++frames_rejected;
-        (void)frames->Send((*in)->peer, wire::MakeError(h, wire::ErrorCode::kBadHeader,
-                                                        std::string("unexpected on the frames socket: ") +
-                                                            wire::MsgTypeName(h.type)));
+        (void)frames->Send(
+            (*in)->peer, wire::MakeError(h, wire::ErrorCode::kBadHeader,
+                                         std::string("unexpected on the frames socket: ") + wire::MsgTypeName(h.type)));
     }
   }
 }
@@ -590,7 +606,9 @@ void LearnerService::Impl::LabelLoop() {
       for (const auto& dev : *devs) {
         if (stopping) break;
         Status st = LabelSome(dev, &did_work);
-        if (!st.ok()) KD_LOG(kWarn) << "labeller: " << dev << ": " << st.ToString();
+        if (!st.ok()) {
+          KD_LOG(kWarn) << "labeller: " << dev << ": " << st.ToString();
+        }
       }
     }
     if (!did_work) {
@@ -611,25 +629,24 @@ Status LearnerService::Impl::LabelSome(const std::string& dev, bool* did_work) {
   std::vector<media::Frame> frames_batch;
   std::vector<uint64_t> seqs;
   uint64_t last = wm;
-  KD_RETURN_IF_ERROR(store->ScanFrames(dev, wm + 1, static_cast<size_t>(opt.teacher.batch),
-                                       [&](const storage::FrameRecord& f) {
-                                         last = f.seq;
-                                         auto frame = media::DecodeJpeg(f.jpeg);
-                                         if (!frame.ok()) {
-                                           KD_LOG(kWarn) << "labeller: " << dev << " seq " << f.seq
-                                                         << " is not a decodable JPEG; skipped";
-                                           return true;
-                                         }
-                                         frame->index = static_cast<int64_t>(f.seq);
-                                         if (!frames_batch.empty() && (frame->width != frames_batch[0].width ||
-                                                                       frame->height != frames_batch[0].height)) {
-                                           last = seqs.back();  // a size change starts the next batch
-                                           return false;
-                                         }
-                                         frames_batch.push_back(std::move(frame).value());
-                                         seqs.push_back(f.seq);
-                                         return true;
-                                       }));
+  KD_RETURN_IF_ERROR(
+      store->ScanFrames(dev, wm + 1, static_cast<size_t>(opt.teacher.batch), [&](const storage::FrameRecord& f) {
+        last = f.seq;
+        auto frame = media::DecodeJpeg(f.jpeg);
+        if (!frame.ok()) {
+          KD_LOG(kWarn) << "labeller: " << dev << " seq " << f.seq << " is not a decodable JPEG; skipped";
+          return true;
+        }
+        frame->index = static_cast<int64_t>(f.seq);
+        if (!frames_batch.empty() &&
+            (frame->width != frames_batch[0].width || frame->height != frames_batch[0].height)) {
+          last = seqs.back();  // a size change starts the next batch
+          return false;
+        }
+        frames_batch.push_back(std::move(frame).value());
+        seqs.push_back(f.seq);
+        return true;
+      }));
   if (last == wm) return Status::Ok();
   *did_work = true;
   if (!frames_batch.empty()) {
@@ -778,6 +795,7 @@ bool LearnerService::Impl::TrainRound(const std::string& name) {
   trainer->student->eval();
   auto state = update::StateOf(*trainer->student);
   // The candidate as devices would run it: a delta from the deployed version, reconstructed.
+  std::optional<update::EncodedDelta> delta;
   update::TensorMap candidate;
   if (deployed) {
     update::DeltaOptions dopt;
@@ -788,13 +806,17 @@ bool LearnerService::Impl::TrainRound(const std::string& name) {
       KD_LOG(kError) << "group " << name << ": delta: " << enc.status().ToString();
       return true;
     }
-    candidate = std::move(enc->reconstructed);
+    delta = std::move(enc).value();
+    candidate = delta->reconstructed;
   } else {
     candidate = update::RoundParametersToF16(state, update::ParameterNames(*trainer->student));
   }
   auto hold = Assemble(holdout_keys);
-  json round{{"round", trainer->rounds}, {"frames", data->size()}, {"steps", steps},
-             {"loss", steps ? loss_sum / steps : 0.0}, {"seconds", sw.ElapsedSeconds()}};
+  json round{{"round", trainer->rounds},
+             {"frames", data->size()},
+             {"steps", steps},
+             {"loss", steps ? loss_sum / steps : 0.0},
+             {"seconds", sw.ElapsedSeconds()}};
   if (!hold.ok() || hold->size() < static_cast<size_t>(opt.gate.min_holdout)) {
     round["gate"] = "waiting for held-out frames";
     std::lock_guard lock(mu);
@@ -825,14 +847,17 @@ bool LearnerService::Impl::TrainRound(const std::string& name) {
     groups.at(name).last_round = round;
   }
   if (pass && signing_key) {
-    Status st = Publish(name, candidate, 0, *ap_new, ap_old, hold->size());
-    if (!st.ok()) KD_LOG(kError) << "group " << name << ": publish: " << st.ToString();
+    Status st = Publish(name, candidate, 0, *ap_new, ap_old, hold->size(), delta ? &*delta : nullptr);
+    if (!st.ok()) {
+      KD_LOG(kError) << "group " << name << ": publish: " << st.ToString();
+    }
   }
   return true;
 }
 
 Status LearnerService::Impl::Publish(const std::string& name, const update::TensorMap& state, uint64_t revert_of,
-                                     double ap50, double ap50_base, uint64_t holdout_frames) {
+                                     double ap50, double ap50_base, uint64_t holdout_frames,
+                                     const update::EncodedDelta* given_delta) {
   std::optional<model::StudentOptions> arch;
   std::shared_ptr<const update::TensorMap> deployed;
   uint64_t latest = 0;
@@ -865,22 +890,30 @@ Status LearnerService::Impl::Publish(const std::string& name, const update::Tens
   meta.base_version = latest;
   meta.created_by = "kdlearnd";
   meta.created_unix_s = info.created_unix_s;
-  KD_ASSIGN_OR_RETURN(auto full, model::EncodeWeights(*s, meta, f16_exact ? model::WeightDtype::kF16
-                                                                          : model::WeightDtype::kF32));
+  KD_ASSIGN_OR_RETURN(auto full,
+                      model::EncodeWeights(*s, meta, f16_exact ? model::WeightDtype::kF16 : model::WeightDtype::kF32));
   info.full_sha = model::Sha256Hex(full.data(), full.size());
   info.full_size = full.size();
   KD_RETURN_IF_ERROR(WriteFileAtomic((fs::path(artifacts_dir) / (info.full_sha + ".kdw")).string(), full));
   if (deployed) {
-    update::DeltaOptions dopt;
-    dopt.min_abs_change = static_cast<float>(opt.publish.delta_min_abs_change);
-    dopt.max_fraction = opt.publish.delta_max_fraction;
-    KD_ASSIGN_OR_RETURN(auto delta, update::EncodeDelta(*deployed, state, params, dopt));
-    if (update::StateDigest(delta.reconstructed) == info.digest) {
+    // Re-encoding a reconstruction would round twice and may not reproduce it: use the delta that
+    // made it when there is one.
+    std::optional<update::EncodedDelta> encoded;
+    if (!given_delta) {
+      update::DeltaOptions dopt;
+      dopt.min_abs_change = static_cast<float>(opt.publish.delta_min_abs_change);
+      dopt.max_fraction = opt.publish.delta_max_fraction;
+      KD_ASSIGN_OR_RETURN(auto d, update::EncodeDelta(*deployed, state, params, dopt));
+      encoded = std::move(d);
+      given_delta = &*encoded;
+    }
+    if (update::StateDigest(given_delta->reconstructed) == info.digest) {
       info.delta_base = latest;
-      info.delta_sha = model::Sha256Hex(delta.bytes.data(), delta.bytes.size());
-      info.delta_size = delta.bytes.size();
-      info.delta_stats = delta.stats;
-      KD_RETURN_IF_ERROR(WriteFileAtomic((fs::path(artifacts_dir) / (info.delta_sha + ".kdd")).string(), delta.bytes));
+      info.delta_sha = model::Sha256Hex(given_delta->bytes.data(), given_delta->bytes.size());
+      info.delta_size = given_delta->bytes.size();
+      info.delta_stats = given_delta->stats;
+      KD_RETURN_IF_ERROR(
+          WriteFileAtomic((fs::path(artifacts_dir) / (info.delta_sha + ".kdd")).string(), given_delta->bytes));
     }
   }
   auto fused = std::make_shared<model::FusedStudent>(*s);
@@ -893,11 +926,8 @@ Status LearnerService::Impl::Publish(const std::string& name, const update::Tens
     g.deployed_state = std::make_shared<update::TensorMap>(state);
     g.deployed_fused = fused;
     if (opt.rollout.auto_start || revert_of != 0) {
-      g.rollout.Start(info.version, previous, NowUs());
-      if (revert_of != 0) {
-        // A revert goes to every device at once: it is a model they already ran successfully.
-        g.rollout.OnReport(g.rollout.canary(), info.version, DeviceOutcome::kCommitted, NowUs());
-      }
+      // A revert goes to every device at once: it is a model they already ran successfully.
+      g.rollout.Start(info.version, previous, NowUs(), /*canary_first=*/revert_of == 0);
     }
     // Keep the last keep_versions artefacts (and whatever is being rolled out).
     while (g.versions.size() > static_cast<size_t>(opt.publish.keep_versions) + 1) {
@@ -905,15 +935,16 @@ Status LearnerService::Impl::Publish(const std::string& name, const update::Tens
       if (oldest->first == g.rollout.previous() || oldest->first == g.latest) break;
       std::error_code ec;
       fs::remove(fs::path(artifacts_dir) / (oldest->second.full_sha + ".kdw"), ec);
-      if (!oldest->second.delta_sha.empty()) fs::remove(fs::path(artifacts_dir) / (oldest->second.delta_sha + ".kdd"), ec);
+      if (!oldest->second.delta_sha.empty())
+        fs::remove(fs::path(artifacts_dir) / (oldest->second.delta_sha + ".kdd"), ec);
       g.versions.erase(oldest);
     }
     KD_RETURN_IF_ERROR(PersistGroup(g));
   }
-  KD_LOG(kInfo) << "published " << name << " v" << info.version << (revert_of ? " (revert to v" + std::to_string(revert_of) + ")" : "")
-                << ": held-out AP50 " << ap50 << " (was " << ap50_base << "), full " << info.full_size << " B"
-                << (f16_exact ? " fp16" : " fp32") << ", delta "
-                << (info.delta_size ? std::to_string(info.delta_size) + " B" : std::string("none"));
+  KD_LOG(kInfo) << "published " << name << " v" << info.version
+                << (revert_of ? " (revert to v" + std::to_string(revert_of) + ")" : "") << ": held-out AP50 " << ap50
+                << " (was " << ap50_base << "), full " << info.full_size << " B" << (f16_exact ? " fp16" : " fp32")
+                << ", delta " << (info.delta_size ? std::to_string(info.delta_size) + " B" : std::string("none"));
   return Status::Ok();
 }
 
@@ -963,7 +994,9 @@ void LearnerService::Impl::TrainLoop() {
       }
       if (needs_bootstrap) {
         Status st = Publish(name, update::StateOf(*bootstrap->student), 0, -1, -1, 0);
-        if (!st.ok()) KD_LOG(kError) << "group " << name << ": bootstrap: " << st.ToString();
+        if (!st.ok()) {
+          KD_LOG(kError) << "group " << name << ": bootstrap: " << st.ToString();
+        }
       }
     }
     bool trained = false;
@@ -977,7 +1010,9 @@ void LearnerService::Impl::TrainLoop() {
       }
       if (halted) {
         Status st = RevertRollout(name);
-        if (!st.ok()) KD_LOG(kError) << st.ToString();
+        if (!st.ok()) {
+          KD_LOG(kError) << st.ToString();
+        }
       }
     }
     if (!trained) std::this_thread::sleep_for(milliseconds(300));
@@ -1030,8 +1065,10 @@ void LearnerService::Impl::ControlLoop() {
         const double dt = last_rate_us ? (now - last_rate_us) / 1e6 : 0;
         for (auto& [id, d] : devices) {
           if (dt > 0) {
-            d.uplink_kbps = (d.uplink_bytes - d.last_uplink_bytes) * 8 / 1000.0 / dt;
-            d.downlink_kbps = (d.downlink_bytes - d.last_downlink_bytes) * 8 / 1000.0 / dt;
+            // Exponential moving averages with a 30 s time constant: downloads are bursts.
+            const double a = 1 - std::exp(-dt / 30.0);
+            d.uplink_kbps += a * ((d.uplink_bytes - d.last_uplink_bytes) * 8 / 1000.0 / dt - d.uplink_kbps);
+            d.downlink_kbps += a * ((d.downlink_bytes - d.last_downlink_bytes) * 8 / 1000.0 / dt - d.downlink_kbps);
           }
           d.last_uplink_bytes = d.uplink_bytes;
           d.last_downlink_bytes = d.downlink_bytes;
@@ -1063,8 +1100,7 @@ void LearnerService::Impl::ControlLoop() {
           r.header.desired_version = desired;
           if (desired != 0 && desired != h.status.running_version && desired > h.status.floor_version) {
             const auto& info = g.versions.count(desired) ? g.versions.at(desired) : VersionInfo{};
-            const bool full = h.status.want_full || info.delta_base == 0 ||
-                              info.delta_base != h.status.running_version;
+            const bool full = h.status.want_full || info.delta_base == 0 || info.delta_base != h.status.running_version;
             auto blob = ManifestFor(g, desired, full);
             if (blob.ok()) {
               r.payload = *blob;
@@ -1099,7 +1135,8 @@ void LearnerService::Impl::ControlLoop() {
                                               "no artefact " + h.object_id + " range for this device's group"));
           break;
         }
-        auto bytes = ReadRange((fs::path(artifacts_dir) / path).string(), h.offset, std::min(h.length, size - h.offset));
+        auto bytes =
+            ReadRange((fs::path(artifacts_dir) / path).string(), h.offset, std::min(h.length, size - h.offset));
         if (!bytes.ok()) {
           (void)control->Send((*in)->peer, wire::MakeError(h, wire::ErrorCode::kInternal, bytes.status().message()));
           break;
@@ -1122,8 +1159,8 @@ void LearnerService::Impl::ControlLoop() {
         const char* what = h.outcome == wire::UpdateOutcome::kCommitted    ? "committed"
                            : h.outcome == wire::UpdateOutcome::kRolledBack ? "rolled back"
                                                                            : "rejected";
-        std::string line = "v" + std::to_string(h.model_version) + " " + what +
-                           (h.error_text.empty() ? "" : ": " + h.error_text);
+        std::string line =
+            "v" + std::to_string(h.model_version) + " " + what + (h.error_text.empty() ? "" : ": " + h.error_text);
         if (h.outcome == wire::UpdateOutcome::kCommitted) {
           KD_LOG(kInfo) << "device " << h.device_id << ": " << line;
         } else {
@@ -1200,12 +1237,16 @@ json LearnerService::Impl::StatusDoc() const {
   j["frames_received"] = frames_received;
   j["draining"] = draining.load();
   if (auto st = store->Stats(); st.ok()) {
-    j["store"] = {{"total_sst_bytes", st->total_sst_bytes}, {"max_bytes", st->max_bytes},
-                  {"background_errors", st->background_errors}, {"writes_stopped", st->writes_stopped}};
+    j["store"] = {{"total_sst_bytes", st->total_sst_bytes},
+                  {"max_bytes", st->max_bytes},
+                  {"background_errors", st->background_errors},
+                  {"writes_stopped", st->writes_stopped}};
   }
   if (frames) {
     auto fs_ = frames->stats();
-    j["frames_socket"] = {{"received", fs_.received}, {"malformed", fs_.malformed}, {"wrong_device", fs_.wrong_device},
+    j["frames_socket"] = {{"received", fs_.received},
+                          {"malformed", fs_.malformed},
+                          {"wrong_device", fs_.wrong_device},
                           {"send_failed", fs_.send_failed}};
   }
   if (auth) j["zap_denied"] = auth->denied();
@@ -1301,7 +1342,9 @@ void LearnerService::Impl::Stop() {
   ctx.reset();
   if (store) {
     Status st = store->Flush();
-    if (!st.ok()) KD_LOG(kWarn) << "flush on shutdown: " << st.ToString();
+    if (!st.ok()) {
+      KD_LOG(kWarn) << "flush on shutdown: " << st.ToString();
+    }
     store.reset();
   }
   KD_LOG(kInfo) << "kdlearnd stopped";
@@ -1325,9 +1368,7 @@ LearnerService::~LearnerService() { Drain(); }
 void LearnerService::Drain() { impl_->Stop(); }
 std::string LearnerService::StatusJson() const { return impl_->StatusDoc().dump(); }
 std::string LearnerService::frames_endpoint() const { return impl_->frames ? impl_->frames->bound_endpoint() : ""; }
-std::string LearnerService::control_endpoint() const {
-  return impl_->control ? impl_->control->bound_endpoint() : "";
-}
+std::string LearnerService::control_endpoint() const { return impl_->control ? impl_->control->bound_endpoint() : ""; }
 std::string LearnerService::admin_endpoint() const { return impl_->admin_ep; }
 
 }  // namespace kd::learner

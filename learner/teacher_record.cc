@@ -193,9 +193,9 @@ std::vector<float> StudentDisagreement(const model::FusedStudent& student, const
   std::vector<int64_t> idx(rows.begin(), rows.end());
   auto index = torch::tensor(idx);
   auto images = data.images.index_select(0, index).to(torch::kFloat);
-  auto s = torch::sigmoid(student.Forward(images).cls);                          // [B,K,h,w]
-  auto t = data.teacher_heat.index_select(0, index).to(torch::kFloat);          // [B,K,h,w]
-  if (s.sizes() != t.sizes()) return std::vector<float>(rows.size(), 1.f);      // other classes/grid: unknown
+  auto s = torch::sigmoid(student.Forward(images).cls);                     // [B,K,h,w]
+  auto t = data.teacher_heat.index_select(0, index).to(torch::kFloat);      // [B,K,h,w]
+  if (s.sizes() != t.sizes()) return std::vector<float>(rows.size(), 1.f);  // other classes/grid: unknown
   auto w = torch::maximum(s, t);
   auto num = ((s - t).abs() * w).flatten(1).sum(1);
   auto den = w.flatten(1).sum(1) + 1e-3;

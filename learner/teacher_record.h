@@ -27,13 +27,13 @@ struct TeacherRow {
   int orig_width = 0, orig_height = 0;
   int student_width = 0, student_height = 0;
   int teacher_width = 0, teacher_height = 0;
-  std::vector<int> labels;            // channel k <-> COCO label labels[k]
-  torch::Tensor heat;                 // [K,Hs/4,Ws/4] f16
-  torch::Tensor box;                  // [4,Hs/4,Ws/4] f16
-  torch::Tensor feat_mean;            // [128] f32
-  torch::Tensor feat_sqmean;          // [128] f32
-  std::vector<Detection> pseudo;      // label = channel k, student-input pixels
-  std::vector<Detection> teacher;     // COCO labels, original pixels
+  std::vector<int> labels;         // channel k <-> COCO label labels[k]
+  torch::Tensor heat;              // [K,Hs/4,Ws/4] f16
+  torch::Tensor box;               // [4,Hs/4,Ws/4] f16
+  torch::Tensor feat_mean;         // [128] f32
+  torch::Tensor feat_sqmean;       // [128] f32
+  std::vector<Detection> pseudo;   // label = channel k, student-input pixels
+  std::vector<Detection> teacher;  // COCO labels, original pixels
 };
 
 // Serialises row `row` of `data` (blob schema kTeacherBlobSchema, little-endian, CRC inside the store).

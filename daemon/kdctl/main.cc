@@ -12,9 +12,10 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "update/signing.h"
 #include "wire/curve_keys.h"
 #include "wire/endpoint.h"
+
+#include "update/signing.h"
 
 namespace kd {
 namespace {
@@ -39,6 +40,7 @@ Result<json> Call(const std::string& admin, const json& request) {
 void PrintStatus(const json& j) {
   std::printf("%-16s %-12s %-7s %-8s %-9s %-12s %7s %8s %10s %10s\n", "DEVICE", "GROUP", "ONLINE", "RUNNING",
               "COMMITTED", "STATE", "FPS", "STORED", "UP kbps", "DOWN kbps");
+  // kbps: payload bits/s, moving average over ~30 s (downloads are bursts).
   for (const auto& [id, d] : j.at("devices").items()) {
     std::printf("%-16s %-12s %-7s v%-7llu v%-8llu %-12s %7.1f %8llu %10.1f %10.1f\n", id.c_str(),
                 d.value("group", "").c_str(), d.value("online", false) ? "yes" : "no",
@@ -47,7 +49,8 @@ void PrintStatus(const json& j) {
                 d.value("fps", 0.0), static_cast<unsigned long long>(d.value("frames_stored", 0ULL)),
                 d.value("uplink_kbps", 0.0), d.value("downlink_kbps", 0.0));
   }
-  std::printf("\n%-12s %-7s %-9s %-8s %-7s %s\n", "GROUP", "LATEST", "LABELLED", "HELDOUT", "ROLLOUT", "VERSIONS (AP50 on held-out teacher labels)");
+  std::printf("\n%-12s %-7s %-9s %-8s %-7s %s\n", "GROUP", "LATEST", "LABELLED", "HELDOUT", "ROLLOUT",
+              "VERSIONS (AP50 on held-out teacher labels)");
   for (const auto& [name, g] : j.at("groups").items()) {
     std::string versions;
     for (const auto& v : g.at("versions")) {
@@ -61,11 +64,10 @@ void PrintStatus(const json& j) {
       versions += buf;
     }
     const auto& r = g.at("rollout");
-    std::printf("%-12s v%-6llu %-9llu %-8llu %-7s %s\n", name.c_str(),
-                static_cast<unsigned long long>(g.value("latest", 0ULL)),
-                static_cast<unsigned long long>(g.value("labelled", 0ULL)),
-                static_cast<unsigned long long>(g.value("held_out", 0ULL)), r.value("stage", "").c_str(),
-                versions.c_str());
+    std::printf(
+        "%-12s v%-6llu %-9llu %-8llu %-7s %s\n", name.c_str(), static_cast<unsigned long long>(g.value("latest", 0ULL)),
+        static_cast<unsigned long long>(g.value("labelled", 0ULL)),
+        static_cast<unsigned long long>(g.value("held_out", 0ULL)), r.value("stage", "").c_str(), versions.c_str());
   }
 }
 

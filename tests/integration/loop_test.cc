@@ -4,21 +4,19 @@
 // restart no acknowledged frame is lost and uploads resume; that an unknown device key gets
 // nothing. A second test runs an edge against a scripted (fake) learner that offers tampered,
 // expired and wrongly signed manifests: each is refused before any download and the model stays.
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <netinet/in.h>
-
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <signal.h>
 #include <thread>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "base/assets.h"
 #include "config/daemon_options.h"
@@ -26,11 +24,12 @@
 #include "model/student.h"
 #include "model/weights_file.h"
 #include "storage/sample_store.h"
-#include "update/manifest.h"
-#include "update/signing.h"
 #include "wire/curve_keys.h"
 #include "wire/endpoint.h"
 #include "wire/message.h"
+
+#include "update/manifest.h"
+#include "update/signing.h"
 
 namespace kd {
 namespace {
@@ -130,8 +129,10 @@ TEST(LoopTest, FramesFlowVersionsRollOutAndAckedFramesSurviveKill9) {
   const fs::path store = dir / "store";
   WriteText(dir / "kdlearnd.toml", R"(
 [server]
-frames_endpoint = "tcp://127.0.0.1:)" + std::to_string(frames_port) + R"("
-control_endpoint = "tcp://127.0.0.1:)" + std::to_string(control_port) + R"("
+frames_endpoint = "tcp://127.0.0.1:)" + std::to_string(frames_port) +
+                                       R"("
+control_endpoint = "tcp://127.0.0.1:)" +
+                                       std::to_string(control_port) + R"("
 secret_key = "learner.key"
 [store]
 path = "store"
@@ -139,7 +140,8 @@ sync_writes = true
 [teacher]
 batch = 8
 [training]
-recipe = ")" + std::string(KD_SOURCE_DIR) + R"(/config/examples/distill.toml"
+recipe = ")" + std::string(KD_SOURCE_DIR) +
+                                       R"(/config/examples/distill.toml"
 threads = 2
 bootstrap = "factory.kdw"
 round_iterations = 8
@@ -223,8 +225,9 @@ key = "cam-2.pub"
   }
 
   // A new version is published and both edges switch to it (canary first, then the other).
-  ASSERT_TRUE(WaitFor([&] { return edges[0]->counters().committed_version >= 2 && edges[1]->counters().committed_version >= 2; },
-                      seconds(420)))
+  ASSERT_TRUE(WaitFor(
+      [&] { return edges[0]->counters().committed_version >= 2 && edges[1]->counters().committed_version >= 2; },
+      seconds(420)))
       << edges[0]->StatusJson() << "\n"
       << edges[1]->StatusJson();
   for (auto& e : edges) {
@@ -237,9 +240,11 @@ key = "cam-2.pub"
   const uint64_t acked_before = edges[0]->counters().frames_acked + edges[1]->counters().frames_acked;
   std::this_thread::sleep_for(seconds(2));
   learner.Start();
-  ASSERT_TRUE(WaitFor([&] {
-    return edges[0]->counters().frames_acked + edges[1]->counters().frames_acked >= acked_before + 10;
-  }, seconds(120))) << edges[0]->StatusJson() << "\n" << edges[1]->StatusJson();
+  ASSERT_TRUE(WaitFor(
+      [&] { return edges[0]->counters().frames_acked + edges[1]->counters().frames_acked >= acked_before + 10; },
+      seconds(120)))
+      << edges[0]->StatusJson() << "\n"
+      << edges[1]->StatusJson();
   for (auto& e : edges) e->Stop(milliseconds(3000));
   EXPECT_EQ(learner.Kill(SIGTERM), 0) << "SIGTERM should drain and exit 0";
 
@@ -343,8 +348,8 @@ TEST(LoopTest, TamperedExpiredOrForeignManifestsAreRefusedAndTheModelStays) {
            "model.dir=" + (dir / "slots").string(), "model.bootstrap=" + factory, "learner.insecure=true",
            "learner.frames_endpoint=" + (*frames)->bound_endpoint(),
            "learner.control_endpoint=" + (*control)->bound_endpoint(),
-           "update.trusted_keys=[\"" + (dir / "s.pub").string() + "\"]", "output.detections=",
-           "output.status_interval_ms=200"});
+           "update.trusted_keys=[\"" + (dir / "s.pub").string() + "\"]",
+           "output.detections=", "output.status_interval_ms=200"});
   ASSERT_TRUE(opts.ok()) << opts.status().ToString();
   auto agent = edge::EdgeAgent::Start(*opts);
   ASSERT_TRUE(agent.ok()) << agent.status().ToString();
