@@ -105,7 +105,9 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
   fs::remove_all(dir);
   fs::create_directories(dir);
   KeyPair(dir, "learner");
-  std::string devices;
+  auto sign = kd::update::GenerateSigningKey().value();
+  KD_CHECK(kd::update::WriteSigningKey((dir / "signing.key").string(), (dir / "signing.pub").string(), sign).ok());
+  std::string devices = "[publish]\nsigning_key = \"signing.key\"\n";
   for (int i = 0; i < edges; ++i) {
     KeyPair(dir, "sim-" + std::to_string(i));
     devices += "[[devices]]\nid = \"sim-" + std::to_string(i) + "\"\nkey = \"sim-" + std::to_string(i) + ".pub\"\n";
@@ -186,11 +188,12 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
          {"jpeg_bytes", jpeg.size()},
          {"ack_latency_ms_p50", Percentile(all, 0.5)},
          {"ack_latency_ms_p99", Percentile(all, 0.99)}};
+  if (n == 0) std::fprintf(stderr, "no frame acknowledged; learner log: %s\n", (dir / "kdlearnd.log").c_str());
   std::printf("ingest  %2d edges  %8.1f frames/s acked (sync writes)  ack p50 %6.1f ms  p99 %6.1f ms  (%zu B JPEG)\n",
               edges, r["frames_per_second"].get<double>(), r["ack_latency_ms_p50"].get<double>(),
               r["ack_latency_ms_p99"].get<double>(), jpeg.size());
   std::fflush(stdout);
-  fs::remove_all(dir);
+  if (n > 0) fs::remove_all(dir);
   return r;
 }
 
@@ -226,7 +229,8 @@ json BenchRollout(const std::string& kdlearnd, double seconds) {
   learner.Start(kdlearnd, (dir / "kdlearnd.toml").string(), (dir / "kdlearnd.log").string());
   std::this_thread::sleep_for(std::chrono::seconds(2));
   std::vector<std::unique_ptr<kd::edge::EdgeAgent>> edges;
-  for (const std::string cam : {"cam-1", "cam-2"}) {
+  const std::vector<std::string> names = {"cam-1", "cam-2"};
+  for (const std::string& cam : names) {
     auto opts = kd::config::LoadEdgeOptions(
         "", {"device_id=" + cam, "source.uri=" + kd::AssetPath("vtest.avi"), "source.loop=true", "source.fps=15",
              "model.dir=" + (dir / cam).string(), "model.bootstrap=" + (dir / "factory.kdw").string(),
@@ -308,12 +312,13 @@ json BenchRollout(const std::string& kdlearnd, double seconds) {
   }
   out["versions"] = vs;
   json edges_json = json::array();
-  for (auto& e : edges) {
+  for (size_t i = 0; i < edges.size(); ++i) {
+    const auto& e = edges[i];
     const auto c = e->counters();
     std::printf(
         "%s: frames captured %llu, inferred %llu, dropped %llu, longest gap %.1f ms, swaps %llu, commits %llu, "
         "rollbacks %llu, downlink %llu B\n",
-        e->StatusJson().substr(11, 5).c_str(), static_cast<unsigned long long>(c.frames_captured),
+        names[i].c_str(), static_cast<unsigned long long>(c.frames_captured),
         static_cast<unsigned long long>(c.frames_inferred), static_cast<unsigned long long>(c.frames_dropped),
         c.max_frame_gap_ms, static_cast<unsigned long long>(c.swaps), static_cast<unsigned long long>(c.commits),
         static_cast<unsigned long long>(c.rollbacks), static_cast<unsigned long long>(c.downlink_bytes));

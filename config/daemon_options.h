@@ -180,7 +180,9 @@ struct LearnerPublishOptions {
   int manifest_ttl_s = 86400;          // manifest validity (s). REQUIRES: 60..31536000
   int chunk_bytes = 65536;             // download chunk size. REQUIRES: 4096..4194304
   double delta_min_abs_change = 1e-3;  // weights changing less are left out of a delta. REQUIRES: 0..1
-  double delta_max_fraction = 1.0;     // send a full file when a delta covers more. REQUIRES: (0, 1]
+  // Top-k: at most this fraction of each tensor's elements ships in a delta (largest changes first; the
+  // rest follow in later deltas once they have moved far enough). REQUIRES: (0, 1]
+  double delta_max_fraction = 0.25;
   int keep_versions = 3;               // published versions kept per group. REQUIRES: 1..100
   bool operator==(const LearnerPublishOptions&) const = default;
 };

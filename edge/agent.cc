@@ -435,7 +435,7 @@ void EdgeAgent::Impl::InferLoop() {
       } else {
         base_ms_ema = base_ms_ema == 0 ? ms : 0.95 * base_ms_ema + 0.05 * ms;
       }
-      golden = frame;
+      if (!golden || c.frames_inferred % 32 == 0) golden = frame;  // a recent frame (a copy costs ~1 MB)
     }
     FrameDetections all{frame.index, dets};
     auto sel = selector.Offer(frame, all, MonoUs());
@@ -556,9 +556,15 @@ void EdgeAgent::Impl::UplinkLoop() {
         credits = h.credits;
         break;
       case wire::MsgType::kError:
-        // Not stored (e.g. the learner's disk is full): keep the frame; the resend timer retries.
         KD_LOG(kWarn) << "uplink: learner error " << wire::ErrorCodeName(h.error_code) << " for seq " << h.seq << ": "
                       << h.error_text;
+        if (h.error_code == wire::ErrorCode::kBadPayload || h.error_code == wire::ErrorCode::kTooLarge ||
+            h.error_code == wire::ErrorCode::kBadHeader) {
+          buffer.Ack(h.seq);  // refused for what it is: resending would not help
+          std::lock_guard lock(stats_mu);
+          ++c.frames_refused;
+        }
+        // STORAGE_FULL / STORAGE_ERROR / others: keep the frame; the resend timer retries.
         break;
       default:
         break;

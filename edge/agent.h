@@ -29,6 +29,7 @@ struct EdgeCounters {
   uint64_t frames_dropped = 0;  // captured but never inferred (live source, inference behind)
   uint64_t frames_selected = 0, frames_sent = 0, frames_acked = 0, frames_resent = 0;
   uint64_t frames_dropped_unacked = 0;  // pushed out of the full resend buffer
+  uint64_t frames_refused = 0;          // refused by the learner as malformed (not resent)
   uint64_t uplink_bytes = 0, downlink_bytes = 0;
   uint64_t swaps = 0, commits = 0, rollbacks = 0, rejected_manifests = 0;
   uint64_t running_version = 0, committed_version = 0, floor_version = 0;
