@@ -624,7 +624,13 @@ Status EdgeAgent::Impl::Install(const update::Manifest& man, const std::vector<u
     std::lock_guard lock(stats_mu);
     frame = golden;
   }
-  if (frame) {
+  if (!frame) {  // no camera frame yet: a mid-grey one still checks shapes, finiteness and latency
+    frame.emplace();
+    frame->width = next->arch.input_width;
+    frame->height = next->arch.input_height;
+    frame->rgb.assign(static_cast<size_t>(frame->width) * static_cast<size_t>(frame->height) * 3, 128);
+  }
+  {
     torch::NoGradGuard no_grad;
     auto in_new = ToInput(*frame, next->arch), in_old = ToInput(*frame, base->arch);
     // Best of 3 after a warm-up run: the first forward of a new module pays for allocations and

@@ -182,7 +182,8 @@ struct Group {
   std::optional<storage::ReplaySampler> sampler;
   std::map<std::string, std::deque<uint64_t>> holdout;  // device -> newest held-out seqs
   uint64_t labelled = 0, held_out = 0;
-  std::map<uint64_t, VersionInfo> versions;
+  std::map<uint64_t, VersionInfo> versions;  // with artefacts on disk (the last keep_versions + 1)
+  std::map<uint64_t, VersionInfo> history;   // every published version's record (bounded), for status
   uint64_t latest = 0;
   Rollout rollout;
   std::optional<model::StudentOptions> arch;
@@ -448,6 +449,10 @@ Status LearnerService::Impl::LoadCatalogue() {
         auto info = VersionInfo::FromJson(v);
         g.versions[info.version] = info;
       }
+      for (const auto& v : j.value("history", json::array())) {
+        auto info = VersionInfo::FromJson(v);
+        g.history[info.version] = info;
+      }
       KD_ASSIGN_OR_RETURN(auto ro, store->GetMeta("rollout/" + name));
       if (ro) {
         KD_ASSIGN_OR_RETURN(g.rollout,
@@ -478,7 +483,9 @@ Status LearnerService::Impl::LoadCatalogue() {
 Status LearnerService::Impl::PersistGroup(const Group& g) {
   json versions = json::array();
   for (const auto& [v, info] : g.versions) versions.push_back(info.ToJson());
-  json doc{{"latest", g.latest}, {"devices", g.devices}, {"versions", versions}};
+  json history = json::array();
+  for (const auto& [v, info] : g.history) history.push_back(info.ToJson());
+  json doc{{"latest", g.latest}, {"devices", g.devices}, {"versions", versions}, {"history", history}};
   KD_RETURN_IF_ERROR(store->PutMeta("catalogue/group/" + g.name, doc.dump()));
   KD_RETURN_IF_ERROR(store->PutMeta("rollout/" + g.name, g.rollout.ToJson()));
   std::vector<std::string> names;
@@ -921,6 +928,8 @@ Status LearnerService::Impl::Publish(const std::string& name, const update::Tens
     std::lock_guard lock(mu);
     Group& g = groups.at(name);
     g.versions[info.version] = info;
+    g.history[info.version] = info;
+    while (g.history.size() > 500) g.history.erase(g.history.begin());
     const uint64_t previous = g.latest;
     g.latest = info.version;
     g.deployed_state = std::make_shared<update::TensorMap>(state);
@@ -1218,7 +1227,7 @@ json LearnerService::Impl::StatusDoc() const {
   json grs = json::object();
   for (const auto& [name, g] : groups) {
     json versions = json::array();
-    for (const auto& [v, info] : g.versions) versions.push_back(info.ToJson());
+    for (const auto& [v, info] : g.history) versions.push_back(info.ToJson());
     grs[name] = {{"devices", g.devices},
                  {"latest", g.latest},
                  {"labelled", g.labelled},

@@ -6,8 +6,10 @@
 // expired and wrongly signed manifests: each is refused before any download and the model stays.
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <signal.h>
 #include <thread>
@@ -17,6 +19,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <torch/torch.h>
 
 #include "base/assets.h"
 #include "config/daemon_options.h"
@@ -30,6 +33,7 @@
 
 #include "update/manifest.h"
 #include "update/signing.h"
+#include "update/state.h"
 
 namespace kd {
 namespace {
@@ -360,6 +364,110 @@ TEST(LoopTest, TamperedExpiredOrForeignManifestsAreRefusedAndTheModelStays) {
   EXPECT_EQ(k.swaps, 0u);
   EXPECT_EQ(chunk_requests.load(), 0) << "nothing may be downloaded for a manifest that does not verify";
   EXPECT_GT(k.frames_inferred, 0u);
+  (*agent)->Stop(milliseconds(0));
+  stop = true;
+  fake.join();
+  frames_sink.join();
+  fs::remove_all(dir);
+}
+
+// A correctly signed update whose weights produce NaN: downloaded in chunks, verified, then refused
+// by the self-test before it ever runs on a camera frame; the running model stays.
+TEST(LoopTest, AModelThatFailsTheSelfTestIsRefusedAndReported) {
+  if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
+  const fs::path dir = fs::path(::testing::TempDir()) / ("kd_selftest_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto key = update::GenerateSigningKey();
+  ASSERT_TRUE(key.ok());
+  ASSERT_TRUE(update::WriteSigningKey((dir / "s.key").string(), (dir / "s.pub").string(), *key).ok());
+  const std::string factory = MakeFactoryModel(dir);
+  auto loaded = model::LoadWeights(factory);
+  ASSERT_TRUE(loaded.ok());
+  model::Student broken = loaded->student;
+  {
+    torch::NoGradGuard ng;
+    broken->named_parameters()[broken->named_parameters().keys().back()].fill_(std::nanf(""));
+  }
+  auto artefact = model::EncodeWeights(*broken, {2, 0, "test", 0}, model::WeightDtype::kF32);
+  ASSERT_TRUE(artefact.ok());
+  const int64_t now = std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  update::Manifest m;
+  m.model_id = "cam-y";
+  m.version = 2;
+  m.kind = update::ArtifactKind::kFull;
+  m.arch_hash = update::ArchHash(broken->options());
+  m.target_digest = update::StateDigest(update::StateOf(*broken));
+  m.artifact_size = artefact->size();
+  m.artifact_sha256 = model::Sha256Hex(artefact->data(), artefact->size());
+  m.chunk_size = 4096;
+  m.created_unix_s = now;
+  m.expires_unix_s = now + 3600;
+  auto signed_m = update::SignManifest(m, *key);
+  ASSERT_TRUE(signed_m.ok()) << signed_m.status().ToString();
+  const std::string offer = update::EncodeSignedManifest(*signed_m);
+
+  wire::Context ctx;
+  wire::ServerOptions so;
+  so.endpoint = "tcp://127.0.0.1:*";
+  auto frames = wire::Server::Bind(ctx, so);
+  auto control = wire::Server::Bind(ctx, so);
+  ASSERT_TRUE(frames.ok() && control.ok());
+  std::atomic<int> rejected{0}, chunks{0};
+  std::atomic<bool> stop{false};
+  std::string reason;
+  std::mutex reason_mu;
+  std::thread fake([&] {
+    while (!stop) {
+      auto in = (*control)->Receive(milliseconds(50));
+      if (!in.ok() || !*in) continue;
+      const auto& h = (*in)->message.header;
+      wire::Message r;
+      r.header.device_id = h.device_id;
+      if (h.type == wire::MsgType::kStatus) {
+        r.header.type = wire::MsgType::kStatusReply;
+        r.header.desired_version = 2;
+        r.payload = offer;
+      } else if (h.type == wire::MsgType::kChunkRequest) {
+        ++chunks;
+        r.header.type = wire::MsgType::kChunk;
+        r.header.object_id = h.object_id;
+        r.header.offset = h.offset;
+        r.payload.assign(reinterpret_cast<const char*>(artefact->data()) + h.offset, h.length);
+        r.header.length = r.payload.size();
+      } else {
+        if (h.type == wire::MsgType::kUpdateReport && h.outcome == wire::UpdateOutcome::kRejected) {
+          std::lock_guard lock(reason_mu);
+          reason = h.error_text;
+          ++rejected;
+        }
+        continue;
+      }
+      (void)(*control)->Send((*in)->peer, r);
+    }
+  });
+  std::thread frames_sink([&] {
+    while (!stop) (void)(*frames)->Receive(milliseconds(50));
+  });
+  auto opts = config::LoadEdgeOptions(
+      "", {"device_id=cam-y", "source.uri=" + AssetPath("vtest.avi"), "source.end=400", "source.fps=25",
+           "model.dir=" + (dir / "slots").string(), "model.bootstrap=" + factory, "learner.insecure=true",
+           "learner.frames_endpoint=" + (*frames)->bound_endpoint(),
+           "learner.control_endpoint=" + (*control)->bound_endpoint(),
+           "update.trusted_keys=[\"" + (dir / "s.pub").string() + "\"]",
+           "output.detections=", "output.status_interval_ms=200"});
+  ASSERT_TRUE(opts.ok()) << opts.status().ToString();
+  auto agent = edge::EdgeAgent::Start(*opts);
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  EXPECT_TRUE(WaitFor([&] { return rejected >= 1; }, seconds(30)));
+  const auto k = (*agent)->counters();
+  EXPECT_GT(chunks.load(), 1) << "the artefact comes in several chunks";
+  EXPECT_EQ(k.running_version, 1u);
+  EXPECT_EQ(k.swaps, 0u);
+  {
+    std::lock_guard lock(reason_mu);
+    EXPECT_NE(reason.find("non-finite"), std::string::npos) << reason;
+  }
   (*agent)->Stop(milliseconds(0));
   stop = true;
   fake.join();
