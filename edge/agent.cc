@@ -41,14 +41,8 @@ using std::chrono::milliseconds;
 
 namespace {
 
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-int64_t MonoUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowUs() { return SystemClock::Get().WallMicros(); }
+int64_t MonoUs() { return SystemClock::Get().MonotonicNanos() / 1000; }
 
 // An immutable model the inference thread can run while another thread prepares the next one.
 struct RunningModel {

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -14,7 +13,6 @@
 #include <random>
 #include <set>
 #include <thread>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -38,6 +36,7 @@
 #include "wire/message.h"
 
 #include "update/delta.h"
+#include "update/file_io.h"
 #include "update/manifest.h"
 #include "update/signing.h"
 #include "update/state.h"
@@ -49,10 +48,7 @@ using std::chrono::milliseconds;
 
 namespace {
 
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowUs() { return SystemClock::Get().WallMicros(); }
 
 // A held-out frame is chosen by a hash of its seq (not a counter), so the split is the same after a
 // restart and does not depend on arrival order.
@@ -62,34 +58,6 @@ bool IsHoldout(uint64_t seq, int every) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   z ^= z >> 31;
   return z % static_cast<uint64_t>(every) == 0;
-}
-
-// Writes a file atomically: temp file, fsync, rename, fsync of the directory.
-Status WriteFileAtomic(const std::string& path, const std::vector<uint8_t>& bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IOError("cannot create " + tmp + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string err = std::strerror(errno);
-      ::close(fd);
-      return Status::IOError("write " + tmp + ": " + err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::IOError("fsync " + tmp);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::IOError("rename " + tmp + ": " + ec.message());
-  const int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::Ok();
 }
 
 Result<std::string> ReadRange(const std::string& path, uint64_t offset, uint64_t length) {
@@ -901,7 +869,8 @@ Status LearnerService::Impl::Publish(const std::string& name, const update::Tens
                       model::EncodeWeights(*s, meta, f16_exact ? model::WeightDtype::kF16 : model::WeightDtype::kF32));
   info.full_sha = model::Sha256Hex(full.data(), full.size());
   info.full_size = full.size();
-  KD_RETURN_IF_ERROR(WriteFileAtomic((fs::path(artifacts_dir) / (info.full_sha + ".kdw")).string(), full));
+  KD_RETURN_IF_ERROR(
+      update::internal::WriteFileAtomic((fs::path(artifacts_dir) / (info.full_sha + ".kdw")).string(), full));
   if (deployed) {
     // Re-encoding a reconstruction would round twice and may not reproduce it: use the delta that
     // made it when there is one.
@@ -919,8 +888,8 @@ Status LearnerService::Impl::Publish(const std::string& name, const update::Tens
       info.delta_sha = model::Sha256Hex(given_delta->bytes.data(), given_delta->bytes.size());
       info.delta_size = given_delta->bytes.size();
       info.delta_stats = given_delta->stats;
-      KD_RETURN_IF_ERROR(
-          WriteFileAtomic((fs::path(artifacts_dir) / (info.delta_sha + ".kdd")).string(), given_delta->bytes));
+      KD_RETURN_IF_ERROR(update::internal::WriteFileAtomic(
+          (fs::path(artifacts_dir) / (info.delta_sha + ".kdd")).string(), given_delta->bytes));
     }
   }
   auto fused = std::make_shared<model::FusedStudent>(*s);

@@ -1,5 +1,6 @@
-// Internal helpers of kd_update (not part of its public API): crash-safe file writes, whole-file
-// reads, hex and little-endian byte codecs shared by the manifest, key, delta and slot code.
+// Helpers of kd_update: crash-safe file writes, whole-file reads, hex and little-endian byte codecs
+// shared by the manifest, key, delta and slot code. WriteFileAtomic is also the learner's way to
+// write artefacts; the rest is internal.
 // All functions are thread-safe (no shared state); atomic writes to one path must not race.
 #ifndef KD_UPDATE_FILE_IO_H_
 #define KD_UPDATE_FILE_IO_H_

@@ -9,7 +9,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <signal.h>
 #include <thread>
@@ -271,8 +273,80 @@ key = "cam-2.pub"
   fs::remove_all(dir);
 }
 
-// A scripted learner: answers every status with a manifest from `make_manifest(i)` and records the
-// edge's reports and any chunk request.
+// A scripted learner for one edge, on plaintext loopback sockets: `on_control` answers (or not)
+// each control message; frames are received and ignored.
+class FakeLearner {
+ public:
+  using Handler = std::function<std::optional<wire::Message>(const wire::Message&)>;
+  explicit FakeLearner(Handler on_control) : on_control_(std::move(on_control)) {
+    wire::ServerOptions so;
+    so.endpoint = "tcp://127.0.0.1:*";
+    frames_ = std::move(wire::Server::Bind(ctx_, so)).value();
+    control_ = std::move(wire::Server::Bind(ctx_, so)).value();
+    control_thread_ = std::thread([this] {
+      while (!stop_) {
+        auto in = control_->Receive(milliseconds(50));
+        if (!in.ok() || !*in) continue;
+        if (auto reply = on_control_((*in)->message)) (void)control_->Send((*in)->peer, *reply);
+      }
+    });
+    frames_thread_ = std::thread([this] {
+      while (!stop_) (void)frames_->Receive(milliseconds(50));
+    });
+  }
+  ~FakeLearner() {
+    stop_ = true;
+    control_thread_.join();
+    frames_thread_.join();
+  }
+  // Overrides for an edge of this learner, trusting `signing_pub`, bootstrapped with `factory`.
+  std::vector<std::string> EdgeOverrides(const std::string& device, const fs::path& dir, const std::string& factory,
+                                         const fs::path& signing_pub) const {
+    return {"device_id=" + device,
+            "source.uri=" + AssetPath("vtest.avi"),
+            "source.end=400",
+            "source.fps=25",
+            "model.dir=" + (dir / "slots").string(),
+            "model.bootstrap=" + factory,
+            "learner.insecure=true",
+            "learner.frames_endpoint=" + frames_->bound_endpoint(),
+            "learner.control_endpoint=" + control_->bound_endpoint(),
+            "update.trusted_keys=[\"" + signing_pub.string() + "\"]",
+            "output.detections=",
+            "output.status_interval_ms=200"};
+  }
+
+ private:
+  Handler on_control_;
+  wire::Context ctx_;
+  std::unique_ptr<wire::Server> frames_, control_;
+  std::atomic<bool> stop_{false};
+  std::thread control_thread_, frames_thread_;
+};
+
+update::Manifest ManifestAt(int64_t now) {
+  update::Manifest m;
+  m.version = 2;
+  m.kind = update::ArtifactKind::kFull;
+  m.created_unix_s = now;
+  m.expires_unix_s = now + 3600;
+  return m;
+}
+
+int64_t UnixNow() {
+  return std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+wire::Message StatusReply(const wire::Message& status, std::string manifest) {
+  wire::Message r;
+  r.header.type = wire::MsgType::kStatusReply;
+  r.header.device_id = status.header.device_id;
+  r.header.desired_version = 2;
+  r.payload = std::move(manifest);
+  return r;
+}
+
+// Every status gets a manifest in turn: tampered after signing, expired, signed by a foreign key.
 TEST(LoopTest, TamperedExpiredOrForeignManifestsAreRefusedAndTheModelStays) {
   if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
   const fs::path dir = fs::path(::testing::TempDir()) / ("kd_manifest_" + std::to_string(::getpid()));
@@ -283,77 +357,42 @@ TEST(LoopTest, TamperedExpiredOrForeignManifestsAreRefusedAndTheModelStays) {
   ASSERT_TRUE(update::WriteSigningKey((dir / "s.key").string(), (dir / "s.pub").string(), *trusted).ok());
   const std::string factory = MakeFactoryModel(dir);
 
-  wire::Context ctx;
-  wire::ServerOptions so;
-  so.endpoint = "tcp://127.0.0.1:*";
-  auto frames = wire::Server::Bind(ctx, so);
-  auto control = wire::Server::Bind(ctx, so);
-  ASSERT_TRUE(frames.ok() && control.ok());
-
-  const int64_t now = std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  update::Manifest m;
+  update::Manifest m = ManifestAt(UnixNow());
   m.model_id = "cam-x";
-  m.version = 2;
-  m.kind = update::ArtifactKind::kFull;
   m.arch_hash = std::string(64, 'a');
   m.target_digest = std::string(64, 'b');
   m.artifact_size = 1000;
   m.artifact_sha256 = std::string(64, 'c');
-  m.created_unix_s = now;
-  m.expires_unix_s = now + 3600;
   std::vector<std::string> offers;
   {
-    auto s = update::SignManifest(m, *trusted);  // tampered after signing
+    auto s = update::SignManifest(m, *trusted);
     ASSERT_TRUE(s.ok());
     s->bytes[s->bytes.size() / 2] ^= 0x01;
     offers.push_back(update::EncodeSignedManifest(*s));
   }
   {
     update::Manifest expired = m;
-    expired.created_unix_s = now - 7200;
-    expired.expires_unix_s = now - 3600;
+    expired.created_unix_s -= 7200;
+    expired.expires_unix_s -= 7200;
     auto s = update::SignManifest(expired, *trusted);
     ASSERT_TRUE(s.ok());
     offers.push_back(update::EncodeSignedManifest(*s));
   }
   {
-    auto s = update::SignManifest(m, *foreign);  // a key the device does not trust
+    auto s = update::SignManifest(m, *foreign);
     ASSERT_TRUE(s.ok());
     offers.push_back(update::EncodeSignedManifest(*s));
   }
   std::atomic<int> rejected{0}, chunk_requests{0};
-  std::atomic<bool> stop{false};
-  std::thread fake([&] {
-    size_t next = 0;
-    while (!stop) {
-      auto in = (*control)->Receive(milliseconds(50));
-      if (!in.ok() || !*in) continue;
-      const auto& h = (*in)->message.header;
-      if (h.type == wire::MsgType::kStatus) {
-        wire::Message r;
-        r.header.type = wire::MsgType::kStatusReply;
-        r.header.device_id = h.device_id;
-        r.header.desired_version = 2;
-        r.payload = offers[next++ % offers.size()];
-        (void)(*control)->Send((*in)->peer, r);
-      } else if (h.type == wire::MsgType::kUpdateReport && h.outcome == wire::UpdateOutcome::kRejected) {
-        ++rejected;
-      } else if (h.type == wire::MsgType::kChunkRequest) {
-        ++chunk_requests;
-      }
-    }
+  size_t next = 0;
+  FakeLearner learner([&](const wire::Message& in) -> std::optional<wire::Message> {
+    const auto& h = in.header;
+    if (h.type == wire::MsgType::kStatus) return StatusReply(in, offers[next++ % offers.size()]);
+    if (h.type == wire::MsgType::kUpdateReport && h.outcome == wire::UpdateOutcome::kRejected) ++rejected;
+    if (h.type == wire::MsgType::kChunkRequest) ++chunk_requests;
+    return std::nullopt;
   });
-  std::thread frames_sink([&] {  // accepts the edge's hellos; never acks (not what this test is about)
-    while (!stop) (void)(*frames)->Receive(milliseconds(50));
-  });
-
-  auto opts = config::LoadEdgeOptions(
-      "", {"device_id=cam-x", "source.uri=" + AssetPath("vtest.avi"), "source.end=400", "source.fps=25",
-           "model.dir=" + (dir / "slots").string(), "model.bootstrap=" + factory, "learner.insecure=true",
-           "learner.frames_endpoint=" + (*frames)->bound_endpoint(),
-           "learner.control_endpoint=" + (*control)->bound_endpoint(),
-           "update.trusted_keys=[\"" + (dir / "s.pub").string() + "\"]",
-           "output.detections=", "output.status_interval_ms=200"});
+  auto opts = config::LoadEdgeOptions("", learner.EdgeOverrides("cam-x", dir, factory, dir / "s.pub"));
   ASSERT_TRUE(opts.ok()) << opts.status().ToString();
   auto agent = edge::EdgeAgent::Start(*opts);
   ASSERT_TRUE(agent.ok()) << agent.status().ToString();
@@ -365,9 +404,6 @@ TEST(LoopTest, TamperedExpiredOrForeignManifestsAreRefusedAndTheModelStays) {
   EXPECT_EQ(chunk_requests.load(), 0) << "nothing may be downloaded for a manifest that does not verify";
   EXPECT_GT(k.frames_inferred, 0u);
   (*agent)->Stop(milliseconds(0));
-  stop = true;
-  fake.join();
-  frames_sink.join();
   fs::remove_all(dir);
 }
 
@@ -391,71 +427,42 @@ TEST(LoopTest, AModelThatFailsTheSelfTestIsRefusedAndReported) {
   }
   auto artefact = model::EncodeWeights(*broken, {2, 0, "test", 0}, model::WeightDtype::kF32);
   ASSERT_TRUE(artefact.ok());
-  const int64_t now = std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  update::Manifest m;
+  update::Manifest m = ManifestAt(UnixNow());
   m.model_id = "cam-y";
-  m.version = 2;
-  m.kind = update::ArtifactKind::kFull;
   m.arch_hash = update::ArchHash(broken->options());
   m.target_digest = update::StateDigest(update::StateOf(*broken));
   m.artifact_size = artefact->size();
   m.artifact_sha256 = model::Sha256Hex(artefact->data(), artefact->size());
   m.chunk_size = 4096;
-  m.created_unix_s = now;
-  m.expires_unix_s = now + 3600;
   auto signed_m = update::SignManifest(m, *key);
   ASSERT_TRUE(signed_m.ok()) << signed_m.status().ToString();
   const std::string offer = update::EncodeSignedManifest(*signed_m);
 
-  wire::Context ctx;
-  wire::ServerOptions so;
-  so.endpoint = "tcp://127.0.0.1:*";
-  auto frames = wire::Server::Bind(ctx, so);
-  auto control = wire::Server::Bind(ctx, so);
-  ASSERT_TRUE(frames.ok() && control.ok());
   std::atomic<int> rejected{0}, chunks{0};
-  std::atomic<bool> stop{false};
   std::string reason;
   std::mutex reason_mu;
-  std::thread fake([&] {
-    while (!stop) {
-      auto in = (*control)->Receive(milliseconds(50));
-      if (!in.ok() || !*in) continue;
-      const auto& h = (*in)->message.header;
+  FakeLearner learner([&](const wire::Message& in) -> std::optional<wire::Message> {
+    const auto& h = in.header;
+    if (h.type == wire::MsgType::kStatus) return StatusReply(in, offer);
+    if (h.type == wire::MsgType::kChunkRequest) {
+      ++chunks;
       wire::Message r;
+      r.header.type = wire::MsgType::kChunk;
       r.header.device_id = h.device_id;
-      if (h.type == wire::MsgType::kStatus) {
-        r.header.type = wire::MsgType::kStatusReply;
-        r.header.desired_version = 2;
-        r.payload = offer;
-      } else if (h.type == wire::MsgType::kChunkRequest) {
-        ++chunks;
-        r.header.type = wire::MsgType::kChunk;
-        r.header.object_id = h.object_id;
-        r.header.offset = h.offset;
-        r.payload.assign(reinterpret_cast<const char*>(artefact->data()) + h.offset, h.length);
-        r.header.length = r.payload.size();
-      } else {
-        if (h.type == wire::MsgType::kUpdateReport && h.outcome == wire::UpdateOutcome::kRejected) {
-          std::lock_guard lock(reason_mu);
-          reason = h.error_text;
-          ++rejected;
-        }
-        continue;
-      }
-      (void)(*control)->Send((*in)->peer, r);
+      r.header.object_id = h.object_id;
+      r.header.offset = h.offset;
+      r.payload.assign(reinterpret_cast<const char*>(artefact->data()) + h.offset, h.length);
+      r.header.length = r.payload.size();
+      return r;
     }
+    if (h.type == wire::MsgType::kUpdateReport && h.outcome == wire::UpdateOutcome::kRejected) {
+      std::lock_guard lock(reason_mu);
+      reason = h.error_text;
+      ++rejected;
+    }
+    return std::nullopt;
   });
-  std::thread frames_sink([&] {
-    while (!stop) (void)(*frames)->Receive(milliseconds(50));
-  });
-  auto opts = config::LoadEdgeOptions(
-      "", {"device_id=cam-y", "source.uri=" + AssetPath("vtest.avi"), "source.end=400", "source.fps=25",
-           "model.dir=" + (dir / "slots").string(), "model.bootstrap=" + factory, "learner.insecure=true",
-           "learner.frames_endpoint=" + (*frames)->bound_endpoint(),
-           "learner.control_endpoint=" + (*control)->bound_endpoint(),
-           "update.trusted_keys=[\"" + (dir / "s.pub").string() + "\"]",
-           "output.detections=", "output.status_interval_ms=200"});
+  auto opts = config::LoadEdgeOptions("", learner.EdgeOverrides("cam-y", dir, factory, dir / "s.pub"));
   ASSERT_TRUE(opts.ok()) << opts.status().ToString();
   auto agent = edge::EdgeAgent::Start(*opts);
   ASSERT_TRUE(agent.ok()) << agent.status().ToString();
@@ -469,9 +476,6 @@ TEST(LoopTest, AModelThatFailsTheSelfTestIsRefusedAndReported) {
     EXPECT_NE(reason.find("non-finite"), std::string::npos) << reason;
   }
   (*agent)->Stop(milliseconds(0));
-  stop = true;
-  fake.join();
-  frames_sink.join();
   fs::remove_all(dir);
 }
 
