@@ -28,6 +28,26 @@ printf 'iterations = 3\nbogus = 1\n' >"$T/bad.toml"
 expect_error "unknown config key 'bogus'" "$B/daemon/kdlearnd" distill --video "$V" --out "$T/x.kdw" --config "$T/bad.toml"
 expect_error "video is required" "$B/daemon/kdedge" detect --weights "$T/bad.kdw"
 
+# Daemons: configs are validated before anything starts (exit 2); --check-config on the examples.
+expect_ok() {  # expect_ok <command...>
+  out=$("$@" 2>&1); rc=$?
+  if [ $rc -ne 0 ]; then echo "FAIL: '$*' -> rc=$rc, output: $out"; fail=1; else echo "ok: $* -> rc=0"; fi
+}
+S="$(dirname "$0")/../.."
+expect_ok "$B/daemon/kdlearnd" serve --check-config --config "$S/config/examples/kdlearnd.toml"
+expect_ok "$B/daemon/kdedge" run --check-config --config "$S/config/examples/kdedge.toml"
+expect_error "uplink.bogus" "$B/daemon/kdedge" run --check-config --config "$S/config/examples/kdedge.toml" --set uplink.bogus=1
+expect_error "uplink.kbps.*out of range" "$B/daemon/kdedge" run --check-config --config "$S/config/examples/kdedge.toml" --set uplink.kbps=0
+expect_error "store.path" "$B/daemon/kdlearnd" serve --check-config --set server.insecure=true
+"$B/daemon/kdedge" run --check-config --config "$S/config/examples/kdedge.toml" --set uplink.kbps=0 >/dev/null 2>&1
+[ $? -eq 2 ] && echo "ok: bad config exits 2" || { echo "FAIL: bad config should exit 2"; fail=1; }
+# kdctl: keys are written (secret 0600), a learner that is not running is a clear error.
+expect_ok "$B/daemon/kdctl" keygen curve --secret "$T/c.key" --public "$T/c.pub"
+expect_ok "$B/daemon/kdctl" keygen signing --secret "$T/s.key" --public "$T/s.pub"
+[ "$(stat -c %a "$T/c.key")" = 600 ] && [ "$(stat -c %a "$T/s.key")" = 600 ] && echo "ok: secret keys are 0600" ||
+  { echo "FAIL: secret key mode"; fail=1; }
+expect_error "Unavailable" "$B/daemon/kdctl" status --store "$T/no-learner"
+
 if [ -f "$V" ]; then
   printf 'iterations = 5\nbatch_size = 2\n[student]\nwidth = 8\nhead_channels = 16\ninput_long_side = 192\n' >"$T/tiny.toml"
   expect_error "InvalidArgument|error" "$B/daemon/kdedge" detect --weights "$T/bad.kdw" --video "$T/garbage.avi"
