@@ -25,7 +25,7 @@ for k in learner cam-1 cam-2; do "$BIN"/kdctl keygen curve --secret "$OUT/$k.key
 
 echo "== factory student: distilled on frames 0:150 only (what the cameras ship with) ==" >&2
 "$BIN"/kdlearnd distill --video "$VIDEO" --frames 0:150 --iterations 300 --config config/examples/distill.toml \
-  --out "$OUT/factory.kdw" --threads "$(nproc)" 2>"$OUT/factory.log" || { cat "$OUT/factory.log" >&2; exit 1; }
+  --out "$OUT/factory.kdw" --fp16 --threads "$(nproc)" 2>"$OUT/factory.log" || { cat "$OUT/factory.log" >&2; exit 1; }
 
 cat >"$OUT/kdlearnd.toml" <<TOML
 # Written by scripts/demo.sh: one student shared by two cameras, canary rollout.

@@ -56,7 +56,7 @@ void PrintProgress(const char* what, size_t done, size_t total, const Stopwatch&
 
 int RunDistill(const std::string& video, const std::string& frames, const std::string& out,
                const std::string& config_path, int64_t seed, const std::string& init, int threads, int iterations,
-               const std::string& heldout) {
+               const std::string& heldout, bool fp16) {
   kd::model::SetComputeThreads(threads);
   config::DistillOptions recipe;
   if (!config_path.empty()) {
@@ -111,7 +111,10 @@ int RunDistill(const std::string& video, const std::string& frames, const std::s
   meta.base_version = base_version;
   meta.created_by = "kdlearnd distill";
   meta.created_unix_s = SystemClock::Get().WallMicros() / 1000000;
-  if (Status s = model::SaveWeights(out, *student, meta); !s.ok()) return Fail(s);
+  if (Status s = model::SaveWeights(out, *student, meta, fp16 ? model::WeightDtype::kF16 : model::WeightDtype::kF32);
+      !s.ok()) {
+    return Fail(s);
+  }
   nlohmann::json rep = {{"weights", out},
                         {"video", video},
                         {"frames", frames},
@@ -222,6 +225,8 @@ int main(int argc, char** argv) {
   distill->add_option("--config", config, "TOML recipe (default: built-in, see config/examples/distill.toml)");
   distill->add_option("--seed", seed, "Random seed (overrides the config)");
   distill->add_option("--init", init, "Start from these weights instead of from scratch");
+  bool fp16 = false;
+  distill->add_flag("--fp16", fp16, "Write the weights in fp16 (half the size; what devices should ship with)");
   distill->add_option("--iterations", iterations, "Optimiser steps (overrides the config)");
   distill->add_option("--heldout", heldout, "Also evaluate on this frame range against the teacher");
   distill->add_option("--threads", threads, "CPU threads for LibTorch")
@@ -257,7 +262,7 @@ int main(int argc, char** argv) {
   }
   kd::SetLogLevel(level);
   if (*serve) return kd::RunServe(serve_config, overrides, check_config, print_config);
-  if (*distill) return kd::RunDistill(video, frames, out, config, seed, init, threads, iterations, heldout);
+  if (*distill) return kd::RunDistill(video, frames, out, config, seed, init, threads, iterations, heldout, fp16);
   if (*label) return kd::RunLabel(video, frames, size, coco_out, results_out, min_score, threads);
   return 2;
 }
