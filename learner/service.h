@@ -9,7 +9,8 @@
 // authenticator's. Shared state sits behind one mutex; the store is thread-safe. Start() returns
 // once everything is bound and loaded ("ready"); Drain() stops granting credits, lets in-flight
 // work finish and stops; the destructor drains. Durable state (frames, teacher records, catalogue,
-// rollout, enrolled devices) survives kill -9: see docs/LEARNER.md.
+// rollout, enrolled devices) survives kill -9: see docs/ARCHITECTURE.md ("The continual loop") and
+// storage/FORMAT.md ("What kdlearnd keeps here").
 #ifndef KD_LEARNER_SERVICE_H_
 #define KD_LEARNER_SERVICE_H_
 

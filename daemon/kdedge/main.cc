@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
@@ -78,7 +79,10 @@ int RunDetect(const std::string& weights, const std::string& video, const std::s
 
 int RunDaemon(const std::string& config_path, const std::vector<std::string>& overrides, bool check_only,
               bool print_config) {
-  auto options = config::LoadEdgeOptions(config_path, overrides);
+  // Precedence: --set > KD_EDGE_* environment > file > defaults.
+  std::vector<std::string> all = config::EnvOverrides(config::kEdgeEnvPrefix, environ);
+  all.insert(all.end(), overrides.begin(), overrides.end());
+  auto options = config::LoadEdgeOptions(config_path, all);
   if (!options.ok()) {
     std::fprintf(stderr, "kdedge: config error: %s\n", options.status().ToString().c_str());
     return 2;

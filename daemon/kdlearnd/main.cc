@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -187,7 +188,10 @@ int RunLabel(const std::string& video, const std::string& frames, const std::str
 
 int RunServe(const std::string& config_path, const std::vector<std::string>& overrides, bool check_only,
              bool print_config) {
-  auto options = config::LoadLearnerOptions(config_path, overrides);
+  // Precedence: --set > KD_LEARND_* environment > file > defaults.
+  std::vector<std::string> all = config::EnvOverrides(config::kLearnerEnvPrefix, environ);
+  all.insert(all.end(), overrides.begin(), overrides.end());
+  auto options = config::LoadLearnerOptions(config_path, all);
   if (!options.ok()) {
     std::fprintf(stderr, "kdlearnd: config error: %s\n", options.status().ToString().c_str());
     return 2;

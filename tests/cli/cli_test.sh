@@ -39,6 +39,8 @@ expect_ok "$B/daemon/kdedge" run --check-config --config "$S/config/examples/kde
 expect_error "uplink.bogus" "$B/daemon/kdedge" run --check-config --config "$S/config/examples/kdedge.toml" --set uplink.bogus=1
 expect_error "uplink.kbps.*out of range" "$B/daemon/kdedge" run --check-config --config "$S/config/examples/kdedge.toml" --set uplink.kbps=0
 expect_error "store.path" "$B/daemon/kdlearnd" serve --check-config --set server.insecure=true
+expect_error "uplink.kbps.*out of range" env KD_EDGE_UPLINK__KBPS=0 "$B/daemon/kdedge" run --check-config --config "$S/config/examples/kdedge.toml"
+expect_ok env KD_EDGE_UPLINK__KBPS=0 "$B/daemon/kdedge" run --check-config --config "$S/config/examples/kdedge.toml" --set uplink.kbps=500
 "$B/daemon/kdedge" run --check-config --config "$S/config/examples/kdedge.toml" --set uplink.kbps=0 >/dev/null 2>&1
 [ $? -eq 2 ] && echo "ok: bad config exits 2" || { echo "FAIL: bad config should exit 2"; fail=1; }
 # kdctl: keys are written (secret 0600), a learner that is not running is a clear error.

@@ -340,6 +340,34 @@ int64_t UnixNow() {
   return std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// A full update to `version` with `student`'s weights, signed by `key`: (transport blob, artefact).
+std::pair<std::string, std::vector<uint8_t>> SignedFullUpdate(const model::StudentImpl& student, uint64_t version,
+                                                              const std::string& model_id,
+                                                              const update::SigningKeyPair& key) {
+  auto artefact = model::EncodeWeights(student, {version, 0, "test", 0}, model::WeightDtype::kF32).value();
+  update::Manifest m = ManifestAt(UnixNow());
+  m.version = version;
+  m.model_id = model_id;
+  m.arch_hash = update::ArchHash(student.options());
+  m.target_digest = update::StateDigest(update::StateOf(student));
+  m.artifact_size = artefact.size();
+  m.artifact_sha256 = model::Sha256Hex(artefact.data(), artefact.size());
+  m.chunk_size = 4096;
+  return {update::EncodeSignedManifest(update::SignManifest(m, key).value()), std::move(artefact)};
+}
+
+wire::Message ChunkReply(const wire::Message& request, const std::vector<uint8_t>& artefact) {
+  const auto& h = request.header;
+  wire::Message r;
+  r.header.type = wire::MsgType::kChunk;
+  r.header.device_id = h.device_id;
+  r.header.object_id = h.object_id;
+  r.header.offset = h.offset;
+  r.payload.assign(reinterpret_cast<const char*>(artefact.data()) + h.offset, h.length);
+  r.header.length = r.payload.size();
+  return r;
+}
+
 wire::Message StatusReply(const wire::Message& status, std::string manifest) {
   wire::Message r;
   r.header.type = wire::MsgType::kStatusReply;
@@ -428,18 +456,7 @@ TEST(LoopTest, AModelThatFailsTheSelfTestIsRefusedAndReported) {
     torch::NoGradGuard ng;
     broken->named_parameters()[broken->named_parameters().keys().back()].fill_(std::nanf(""));
   }
-  auto artefact = model::EncodeWeights(*broken, {2, 0, "test", 0}, model::WeightDtype::kF32);
-  ASSERT_TRUE(artefact.ok());
-  update::Manifest m = ManifestAt(UnixNow());
-  m.model_id = "cam-y";
-  m.arch_hash = update::ArchHash(broken->options());
-  m.target_digest = update::StateDigest(update::StateOf(*broken));
-  m.artifact_size = artefact->size();
-  m.artifact_sha256 = model::Sha256Hex(artefact->data(), artefact->size());
-  m.chunk_size = 4096;
-  auto signed_m = update::SignManifest(m, *key);
-  ASSERT_TRUE(signed_m.ok()) << signed_m.status().ToString();
-  const std::string offer = update::EncodeSignedManifest(*signed_m);
+  const auto [offer, artefact] = SignedFullUpdate(*broken, 2, "cam-y", *key);
 
   std::atomic<int> rejected{0}, chunks{0};
   std::string reason;
@@ -449,14 +466,7 @@ TEST(LoopTest, AModelThatFailsTheSelfTestIsRefusedAndReported) {
     if (h.type == wire::MsgType::kStatus) return StatusReply(in, offer);
     if (h.type == wire::MsgType::kChunkRequest) {
       ++chunks;
-      wire::Message r;
-      r.header.type = wire::MsgType::kChunk;
-      r.header.device_id = h.device_id;
-      r.header.object_id = h.object_id;
-      r.header.offset = h.offset;
-      r.payload.assign(reinterpret_cast<const char*>(artefact->data()) + h.offset, h.length);
-      r.header.length = r.payload.size();
-      return r;
+      return ChunkReply(in, artefact);
     }
     if (h.type == wire::MsgType::kUpdateReport && h.outcome == wire::UpdateOutcome::kRejected) {
       std::lock_guard lock(reason_mu);
@@ -478,6 +488,66 @@ TEST(LoopTest, AModelThatFailsTheSelfTestIsRefusedAndReported) {
     std::lock_guard lock(reason_mu);
     EXPECT_NE(reason.find("non-finite"), std::string::npos) << reason;
   }
+  (*agent)->Stop(milliseconds(0));
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace kd
+
+namespace kd {
+namespace {
+
+// A process that dies while a new model is on probation (here: stopped before the probation ends,
+// which leaves the slots exactly as kill -9 would: the trial staged, not committed) runs the trial
+// again at the next start, and after more than update.max_trial_starts such starts returns to the
+// committed model: A or B, never a mix, and never stuck on an unproven model.
+TEST(LoopTest, ATrialInterruptedByRestartsIsAbandonedAfterMaxTrialStarts) {
+  if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
+  const fs::path dir = fs::path(::testing::TempDir()) / ("kd_trial_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto key = update::GenerateSigningKey();
+  ASSERT_TRUE(key.ok());
+  ASSERT_TRUE(update::WriteSigningKey((dir / "s.key").string(), (dir / "s.pub").string(), *key).ok());
+  const std::string factory = MakeFactoryModel(dir);
+  model::Student next = model::LoadWeights(factory).value().student;
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : next->parameters()) p.add_(0.01);
+  }
+  const auto [offer, artefact] = SignedFullUpdate(*next, 2, "cam-z", *key);
+  std::atomic<bool> offering{true};
+  FakeLearner learner([&](const wire::Message& in) -> std::optional<wire::Message> {
+    if (in.header.type == wire::MsgType::kStatus && offering) return StatusReply(in, offer);
+    if (in.header.type == wire::MsgType::kChunkRequest) return ChunkReply(in, artefact);
+    return std::nullopt;
+  });
+  auto overrides = learner.EdgeOverrides("cam-z", dir, factory, dir / "s.pub");
+  overrides.push_back("update.probation_seconds=3600");  // the trial never ends by itself here
+  overrides.push_back("update.max_trial_starts=2");
+  auto opts = config::LoadEdgeOptions("", overrides);
+  ASSERT_TRUE(opts.ok()) << opts.status().ToString();
+  {
+    auto agent = edge::EdgeAgent::Start(*opts);
+    ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+    ASSERT_TRUE(WaitFor([&] { return (*agent)->counters().running_version == 2; }, seconds(30)));
+    EXPECT_EQ((*agent)->counters().committed_version, 1u);
+    (*agent)->Stop(milliseconds(0));
+  }
+  offering = false;
+  for (int start = 1; start <= 2; ++start) {  // starts 1 and 2 run the trial again
+    auto agent = edge::EdgeAgent::Start(*opts);
+    ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+    ASSERT_TRUE(WaitFor([&] { return (*agent)->counters().frames_inferred > 3; }, seconds(30)));
+    EXPECT_EQ((*agent)->counters().running_version, 2u) << "start " << start;
+    (*agent)->Stop(milliseconds(0));
+  }
+  auto agent = edge::EdgeAgent::Start(*opts);  // start 3 > max_trial_starts: back to v1
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  ASSERT_TRUE(WaitFor([&] { return (*agent)->counters().frames_inferred > 3; }, seconds(30)));
+  EXPECT_EQ((*agent)->counters().running_version, 1u);
+  EXPECT_EQ((*agent)->counters().committed_version, 1u);
   (*agent)->Stop(milliseconds(0));
   fs::remove_all(dir);
 }
