@@ -307,7 +307,9 @@ Status LearnerService::Impl::Init() {
     if (!persisted.ok()) return persisted.status();
     if (*persisted) {
       try {
-        for (auto& [id, v] : json::parse(**persisted).items()) {
+        // The parsed document must outlive the loop (a temporary in the range would not, in C++20).
+        const json registry = json::parse(**persisted);
+        for (const auto& [id, v] : registry.items()) {
           if (v.value("revoked", false)) continue;
           KD_RETURN_IF_ERROR(Enroll(id, v.at("key").get<std::string>(), false));
         }

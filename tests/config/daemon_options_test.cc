@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 
 using ::testing::HasSubstr;
 
-const fs::path kExamples = fs::path(__FILE__).parent_path().parent_path().parent_path() / "config" / "examples";
+// The source tree comes from the build (__FILE__ may be relative to a build directory).
+const fs::path kExamples = fs::path(KD_SOURCE_DIR) / "config" / "examples";
 
 // Minimal valid configs (insecure, so no key files are needed).
 constexpr char kEdgeMin[] = R"(device_id = "cam-1"
