@@ -183,7 +183,7 @@ struct LearnerPublishOptions {
   // Top-k: at most this fraction of each tensor's elements ships in a delta (largest changes first; the
   // rest follow in later deltas once they have moved far enough). REQUIRES: (0, 1]
   double delta_max_fraction = 0.25;
-  int keep_versions = 3;               // published versions kept per group. REQUIRES: 1..100
+  int keep_versions = 3;  // published versions kept per group. REQUIRES: 1..100
   bool operator==(const LearnerPublishOptions&) const = default;
 };
 

@@ -310,7 +310,14 @@ Status LearnerService::Impl::Init() {
         // The parsed document must outlive the loop (a temporary in the range would not, in C++20).
         const json registry = json::parse(**persisted);
         for (const auto& [id, v] : registry.items()) {
-          if (v.value("revoked", false)) continue;
+          if (v.value("revoked", false)) {
+            // A kdctl revocation outlives restarts, also for devices listed in the config file.
+            std::lock_guard lock(mu);
+            devices[id].enrolled = false;
+            devices[id].public_key = v.at("key").get<std::string>();
+            if (auth) auth->Revoke(id);
+            continue;
+          }
           KD_RETURN_IF_ERROR(Enroll(id, v.at("key").get<std::string>(), false));
         }
       } catch (const std::exception& e) {

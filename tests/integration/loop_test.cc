@@ -244,9 +244,22 @@ key = "cam-2.pub"
     EXPECT_GT(e->counters().frames_inferred, 0u);
   }
 
+  // kdctl revoke (the admin socket): cam-2's uploads stop being acknowledged, cam-1's go on.
+  {
+    const std::string admin = "ipc://" + (store / "admin.sock").string();
+    auto reply = wire::AdminCall(admin, R"({"cmd":"revoke","device":"cam-2"})", milliseconds(5000));
+    ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+    EXPECT_NE(reply->find("\"ok\":true"), std::string::npos) << *reply;
+    std::this_thread::sleep_for(seconds(2));  // acks already in flight
+    const uint64_t cam1 = edges[0]->counters().frames_acked, cam2 = edges[1]->counters().frames_acked;
+    ASSERT_TRUE(WaitFor([&] { return edges[0]->counters().frames_acked >= cam1 + 3; }, seconds(60)));
+    EXPECT_EQ(edges[1]->counters().frames_acked, cam2) << "a revoked device's frames were acknowledged";
+  }
+
   // kill -9 the learner mid-stream, restart it: uploads resume, and nothing acknowledged is lost.
   EXPECT_EQ(learner.Kill(SIGKILL), -SIGKILL);
   const uint64_t acked_before = edges[0]->counters().frames_acked + edges[1]->counters().frames_acked;
+  const uint64_t cam2_revoked = edges[1]->counters().frames_acked;
   std::this_thread::sleep_for(seconds(2));
   learner.Start();
   ASSERT_TRUE(WaitFor(
@@ -254,6 +267,7 @@ key = "cam-2.pub"
       seconds(120)))
       << edges[0]->StatusJson() << "\n"
       << edges[1]->StatusJson();
+  EXPECT_EQ(edges[1]->counters().frames_acked, cam2_revoked) << "the revocation did not survive the restart";
   for (auto& e : edges) e->Stop(milliseconds(3000));
   EXPECT_EQ(learner.Kill(SIGTERM), 0) << "SIGTERM should drain and exit 0";
 
