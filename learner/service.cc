@@ -181,6 +181,7 @@ struct LearnerService::Impl {
   std::unique_ptr<wire::Server> frames, control;
   std::unique_ptr<wire::AdminServer> admin;
 
+  std::mutex publish_mu;  // serialises Publish (trainer thread vs a kdctl rollback on the admin thread)
   mutable std::mutex mu;  // guards everything below
   std::map<std::string, DeviceInfo> devices;
   std::map<std::string, Group> groups;
@@ -218,8 +219,12 @@ struct LearnerService::Impl {
                                const DistillDataset& data);
   // Publishes `state` as the group's next version. `delta`: the delta from the deployed version that
   // produced `state` (its reconstruction), or nullptr to encode one here (used only if exact).
+  // `based_on`: the latest version the candidate was made and gated against; if another publish
+  // (a rollback from kdctl) came in between, the candidate is stale: FailedPrecondition, nothing
+  // published. Publishes are serialised (publish_mu), so version numbers are never shared.
   Status Publish(const std::string& group_name, const update::TensorMap& state, uint64_t revert_of, double ap50,
-                 double ap50_base, uint64_t holdout_frames, const update::EncodedDelta* delta = nullptr);
+                 double ap50_base, uint64_t holdout_frames, const update::EncodedDelta* delta = nullptr,
+                 std::optional<uint64_t> based_on = std::nullopt);
   Status PersistGroup(const Group& g);  // REQUIRES: mu held
   Status RevertRollout(const std::string& group_name);
   Result<std::string> ManifestFor(Group& g, uint64_t version, bool full);  // REQUIRES: mu held
@@ -831,7 +836,7 @@ bool LearnerService::Impl::TrainRound(const std::string& name) {
     groups.at(name).last_round = round;
   }
   if (pass && signing_key) {
-    Status st = Publish(name, candidate, 0, *ap_new, ap_old, hold->size(), delta ? &*delta : nullptr);
+    Status st = Publish(name, candidate, 0, *ap_new, ap_old, hold->size(), delta ? &*delta : nullptr, latest);
     if (!st.ok()) {
       KD_LOG(kError) << "group " << name << ": publish: " << st.ToString();
     }
@@ -841,7 +846,8 @@ bool LearnerService::Impl::TrainRound(const std::string& name) {
 
 Status LearnerService::Impl::Publish(const std::string& name, const update::TensorMap& state, uint64_t revert_of,
                                      double ap50, double ap50_base, uint64_t holdout_frames,
-                                     const update::EncodedDelta* given_delta) {
+                                     const update::EncodedDelta* given_delta, std::optional<uint64_t> based_on) {
+  std::lock_guard publishing(publish_mu);
   std::optional<model::StudentOptions> arch;
   std::shared_ptr<const update::TensorMap> deployed;
   uint64_t latest = 0;
@@ -851,6 +857,10 @@ Status LearnerService::Impl::Publish(const std::string& name, const update::Tens
     arch = g.arch;
     deployed = g.deployed_state;
     latest = g.latest;
+  }
+  if (based_on && *based_on != latest) {
+    return Status::FailedPrecondition("candidate made against v" + std::to_string(*based_on) + " but v" +
+                                      std::to_string(latest) + " was published meanwhile");
   }
   if (!arch) return Status::FailedPrecondition("group " + name + " has no student architecture yet");
   model::Student s(*arch);
