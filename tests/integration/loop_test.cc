@@ -391,16 +391,32 @@ wire::Message StatusReply(const wire::Message& status, std::string manifest) {
   return r;
 }
 
+// A temporary directory with a trusted signing key (s.key/s.pub) and a factory model, for the
+// tests against a FakeLearner. Removes the directory when destroyed.
+struct UpdateFixture {
+  explicit UpdateFixture(const std::string& name)
+      : dir(fs::path(::testing::TempDir()) / (name + "_" + std::to_string(::getpid()))) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    key = update::GenerateSigningKey().value();
+    KD_CHECK(update::WriteSigningKey((dir / "s.key").string(), (dir / "s.pub").string(), key).ok());
+    factory = MakeFactoryModel(dir);
+  }
+  ~UpdateFixture() { fs::remove_all(dir); }
+  fs::path dir;
+  update::SigningKeyPair key;
+  std::string factory;
+};
+
 // Every status gets a manifest in turn: tampered after signing, expired, signed by a foreign key.
 TEST(LoopTest, TamperedExpiredOrForeignManifestsAreRefusedAndTheModelStays) {
   if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
-  const fs::path dir = fs::path(::testing::TempDir()) / ("kd_manifest_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  auto trusted = update::GenerateSigningKey(), foreign = update::GenerateSigningKey();
-  ASSERT_TRUE(trusted.ok() && foreign.ok());
-  ASSERT_TRUE(update::WriteSigningKey((dir / "s.key").string(), (dir / "s.pub").string(), *trusted).ok());
-  const std::string factory = MakeFactoryModel(dir);
+  UpdateFixture fx("kd_manifest");
+  const fs::path& dir = fx.dir;
+  const std::string& factory = fx.factory;
+  const update::SigningKeyPair* trusted = &fx.key;
+  auto foreign = update::GenerateSigningKey();
+  ASSERT_TRUE(foreign.ok());
 
   update::Manifest m = ManifestAt(UnixNow());
   m.model_id = "cam-x";
@@ -449,20 +465,16 @@ TEST(LoopTest, TamperedExpiredOrForeignManifestsAreRefusedAndTheModelStays) {
   EXPECT_EQ(chunk_requests.load(), 0) << "nothing may be downloaded for a manifest that does not verify";
   EXPECT_GT(k.frames_inferred, 0u);
   (*agent)->Stop(milliseconds(0));
-  fs::remove_all(dir);
 }
 
 // A correctly signed update whose weights produce NaN: downloaded in chunks, verified, then refused
 // by the self-test before it ever runs on a camera frame; the running model stays.
 TEST(LoopTest, AModelThatFailsTheSelfTestIsRefusedAndReported) {
   if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
-  const fs::path dir = fs::path(::testing::TempDir()) / ("kd_selftest_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  auto key = update::GenerateSigningKey();
-  ASSERT_TRUE(key.ok());
-  ASSERT_TRUE(update::WriteSigningKey((dir / "s.key").string(), (dir / "s.pub").string(), *key).ok());
-  const std::string factory = MakeFactoryModel(dir);
+  UpdateFixture fx("kd_selftest");
+  const fs::path& dir = fx.dir;
+  const std::string& factory = fx.factory;
+  const update::SigningKeyPair* key = &fx.key;
   auto loaded = model::LoadWeights(factory);
   ASSERT_TRUE(loaded.ok());
   model::Student broken = loaded->student;
@@ -503,7 +515,6 @@ TEST(LoopTest, AModelThatFailsTheSelfTestIsRefusedAndReported) {
     EXPECT_NE(reason.find("non-finite"), std::string::npos) << reason;
   }
   (*agent)->Stop(milliseconds(0));
-  fs::remove_all(dir);
 }
 
 }  // namespace
@@ -518,13 +529,10 @@ namespace {
 // committed model: A or B, never a mix, and never stuck on an unproven model.
 TEST(LoopTest, ATrialInterruptedByRestartsIsAbandonedAfterMaxTrialStarts) {
   if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
-  const fs::path dir = fs::path(::testing::TempDir()) / ("kd_trial_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  auto key = update::GenerateSigningKey();
-  ASSERT_TRUE(key.ok());
-  ASSERT_TRUE(update::WriteSigningKey((dir / "s.key").string(), (dir / "s.pub").string(), *key).ok());
-  const std::string factory = MakeFactoryModel(dir);
+  UpdateFixture fx("kd_trial");
+  const fs::path& dir = fx.dir;
+  const std::string& factory = fx.factory;
+  const update::SigningKeyPair* key = &fx.key;
   model::Student next = model::LoadWeights(factory).value().student;
   {
     torch::NoGradGuard ng;
@@ -563,7 +571,6 @@ TEST(LoopTest, ATrialInterruptedByRestartsIsAbandonedAfterMaxTrialStarts) {
   EXPECT_EQ((*agent)->counters().running_version, 1u);
   EXPECT_EQ((*agent)->counters().committed_version, 1u);
   (*agent)->Stop(milliseconds(0));
-  fs::remove_all(dir);
 }
 
 }  // namespace
