@@ -19,10 +19,11 @@
 #include "base/log.h"
 #include "edge/detect_loop.h"
 #include "edge/frame_selector.h"
+#include "edge/running_model.h"
 #include "edge/unacked_buffer.h"
 #include "media/image_ops.h"
 #include "media/video_source.h"
-#include "model/inference.h"
+#include "model/checked_run.h"
 #include "model/threads.h"
 #include "model/weights_file.h"
 #include "wire/curve_keys.h"
@@ -43,33 +44,6 @@ namespace {
 
 int64_t NowUs() { return SystemClock::Get().WallMicros(); }
 int64_t MonoUs() { return SystemClock::Get().MonotonicNanos() / 1000; }
-
-// An immutable model the inference thread can run while another thread prepares the next one.
-struct RunningModel {
-  uint64_t version = 0;
-  bool trial = false;
-  model::StudentOptions arch;
-  std::shared_ptr<const model::FusedStudent> fused;
-  std::shared_ptr<const update::TensorMap> state;  // what a delta applies to
-};
-
-Result<std::shared_ptr<const RunningModel>> LoadModel(const std::string& path, uint64_t version, bool trial) {
-  KD_ASSIGN_OR_RETURN(auto loaded, model::LoadWeights(path));
-  auto m = std::make_shared<RunningModel>();
-  m->version = version;
-  m->trial = trial;
-  m->arch = loaded.student->options();
-  m->fused = std::make_shared<model::FusedStudent>(*loaded.student);
-  m->state = std::make_shared<update::TensorMap>(update::StateOf(*loaded.student));
-  return std::shared_ptr<const RunningModel>(std::move(m));
-}
-
-torch::Tensor ToInput(const media::Frame& frame, const model::StudentOptions& arch) {  // [1,3,h,w] uint8
-  auto resized = media::ResizeRgb(frame, arch.input_width, arch.input_height);
-  return torch::from_blob(resized.rgb.data(), {1, resized.height, resized.width, 3}, torch::kUInt8)
-      .permute({0, 3, 1, 2})
-      .clone();
-}
 
 // Per-pass effect of a replayed file ("none", "dark:F", "bright:F", "blur:K").
 media::Frame ApplyEffect(const media::Frame& frame, const std::string& effect) {
@@ -139,6 +113,7 @@ struct Upload {
 
 struct EdgeAgent::Impl {
   config::EdgeOptions opt;
+  ModelBuilder build_model;
   std::optional<update::ModelSlots> slots;
   std::vector<std::string> trusted_keys;
   std::unique_ptr<media::FrameSource> first_source;
@@ -162,7 +137,8 @@ struct EdgeAgent::Impl {
   std::optional<media::Frame> golden;  // the latest frame, for self-tests
   std::deque<uint64_t> acked_seqs;     // bounded (kMaxAckedLog)
   // Inference timing, per model version (for probation).
-  uint64_t trial_frames = 0, trial_nonfinite = 0;
+  uint64_t trial_frames = 0, trial_nonfinite = 0, trial_errors = 0;
+  std::string trial_error;  // the first run-time error of the model on trial
   double trial_ms_sum = 0, base_ms_ema = 0;
   int64_t trial_started_us = 0;
   uint64_t interval_frames = 0;
@@ -215,11 +191,11 @@ Status EdgeAgent::Impl::Init() {
     KD_LOG(kWarn) << "a model on trial failed " << opt.update.max_trial_starts << " starts: rolled back";
   }
   const auto& st = slots->state();
-  KD_ASSIGN_OR_RETURN(committed, LoadModel(slots->CommittedPath(), st.committed_version, false));
+  KD_ASSIGN_OR_RETURN(committed, LoadRunningModel(slots->CommittedPath(), st.committed_version, false, build_model));
   current = committed;
   if (st.trial_version != 0) {
     // Restarted during a probation: the trial runs again (its start was counted above).
-    auto trial = LoadModel(slots->SlotPath(st.trial_slot), st.trial_version, true);
+    auto trial = LoadRunningModel(slots->SlotPath(st.trial_slot), st.trial_version, true, build_model);
     if (trial.ok()) {
       current = *trial;
       trial_started_us = MonoUs();
@@ -373,6 +349,7 @@ void EdgeAgent::Impl::InferLoop() {
   KD_CHECK_MSG(selector_or.ok(), selector_or.status().ToString());
   FrameSelector selector = std::move(selector_or).value();
   uint64_t last_seq = 0;
+  uint64_t last_error_version = 0;  // the last model whose run-time error was logged
   while (true) {
     auto item = capture_q.Pop(milliseconds(200));
     if (!item) {
@@ -390,16 +367,27 @@ void EdgeAgent::Impl::InferLoop() {
       m = current;
     }
     Stopwatch sw;
-    auto input = ToInput(frame, m->arch);
-    model::StudentOutput out;
-    {
-      torch::NoGradGuard no_grad;
-      out = m->fused->Forward(input);
-    }
-    const bool finite = torch::isfinite(out.cls).all().item<bool>() && torch::isfinite(out.box).all().item<bool>();
     model::DecodeOptions dec;
     dec.score_threshold = 0.05f;
-    auto dets = model::DecodeStudentOutput(out, m->arch, frame.width, frame.height, dec)[0];
+    auto run = model::DetectChecked(*m->fused, ModelInput(frame, m->arch), frame.width, frame.height, dec);
+    if (!run.ok()) {
+      // A model that fails at run time: on trial, probation rolls it back at its next check; the
+      // committed model has nothing to fall back to, so the frame is lost and counted, and the
+      // daemon keeps running (the error is logged once per model version).
+      {
+        std::lock_guard lock(stats_mu);
+        ++c.inference_errors;
+        if (m->trial && trial_errors++ == 0) trial_error = run.status().ToString();
+      }
+      if (m->version != last_error_version) {
+        KD_LOG(kError) << "model v" << m->version << " failed on frame " << frame.index << ": "
+                       << run.status().ToString();
+        last_error_version = m->version;
+      }
+      continue;
+    }
+    const bool finite = run->finite;
+    auto dets = std::move(run->detections[0]);
     const double ms = sw.ElapsedSeconds() * 1e3;
     const int64_t end_us = MonoUs();
 
@@ -602,16 +590,10 @@ Status EdgeAgent::Impl::Install(const update::Manifest& man, const std::vector<u
   if (model::Sha256Hex(reinterpret_cast<const uint8_t*>(arch_json.data()), arch_json.size()) != man.arch_hash) {
     return Status::Corruption("the model's architecture does not match the manifest");
   }
-  auto state = update::StateOf(*student);
-  if (update::StateDigest(state) != man.target_digest) {
+  if (update::StateDigest(update::StateOf(*student)) != man.target_digest) {
     return Status::Corruption("the installed weights do not match the manifest's digest");
   }
-  auto next = std::make_shared<RunningModel>();
-  next->version = man.version;
-  next->trial = true;
-  next->arch = student->options();
-  next->fused = std::make_shared<model::FusedStudent>(*student);
-  next->state = std::make_shared<update::TensorMap>(std::move(state));
+  KD_ASSIGN_OR_RETURN(std::shared_ptr<const RunningModel> next, build_model(*student, man.version, /*trial=*/true));
   // Self-test on the latest camera frame, off the inference thread: shapes, finite outputs, latency.
   std::optional<media::Frame> frame;
   {
@@ -624,42 +606,15 @@ Status EdgeAgent::Impl::Install(const update::Manifest& man, const std::vector<u
     frame->height = next->arch.input_height;
     frame->rgb.assign(static_cast<size_t>(frame->width) * static_cast<size_t>(frame->height) * 3, 128);
   }
-  {
-    torch::NoGradGuard no_grad;
-    auto in_new = ToInput(*frame, next->arch), in_old = ToInput(*frame, base->arch);
-    // Best of 3 after a warm-up run: the first forward of a new module pays for allocations and
-    // would make a healthy model look slow.
-    auto time_forward = [](const model::FusedStudent& s, const torch::Tensor& x, model::StudentOutput* out) {
-      *out = s.Forward(x);
-      double best = 1e9;
-      for (int i = 0; i < 3; ++i) {
-        Stopwatch sw;
-        *out = s.Forward(x);
-        best = std::min(best, sw.ElapsedSeconds());
-      }
-      return best;
-    };
-    model::StudentOutput o_new, o_old;
-    const double t_old = time_forward(*base->fused, in_old, &o_old);
-    const double t_new = time_forward(*next->fused, in_new, &o_new);
-    if (!torch::isfinite(o_new.cls).all().item<bool>() || !torch::isfinite(o_new.box).all().item<bool>()) {
-      return Status::FailedPrecondition("self-test: non-finite outputs");
-    }
-    if (o_new.cls.sizes() != o_old.cls.sizes() || o_new.box.sizes() != o_old.box.sizes()) {
-      return Status::FailedPrecondition("self-test: output shapes differ from the running model's");
-    }
-    if (t_new > opt.update.max_latency_ratio * t_old + 1e-3) {
-      return Status::FailedPrecondition("self-test: " + std::to_string(t_new * 1e3) + " ms per frame vs " +
-                                        std::to_string(t_old * 1e3) + " ms now");
-    }
-  }
+  KD_RETURN_IF_ERROR(SelfTest(*next, *base, *frame, opt.update.max_latency_ratio));
   // Stage into the inactive slot (atomic), then hand to the inference thread.
   KD_ASSIGN_OR_RETURN(auto bytes, model::EncodeWeights(*student, {man.version, man.base_version, "kdedge", 0},
                                                        model::WeightDtype::kF32));
   KD_RETURN_IF_ERROR(slots->StageTrial(man.version, bytes));
   {
     std::lock_guard lock(stats_mu);
-    trial_frames = 0, trial_nonfinite = 0, trial_ms_sum = 0;
+    trial_frames = 0, trial_nonfinite = 0, trial_errors = 0, trial_ms_sum = 0;
+    trial_error.clear();
     trial_started_us = MonoUs();
     ++c.swaps;
   }
@@ -681,6 +636,25 @@ void EdgeAgent::Impl::ControlLoop() {
   bool want_full = false;
   int64_t last_status = 0;
   uint64_t request_id = 0;
+  // Verifies, self-tests and stages a complete download, then closes it (whatever the outcome).
+  auto install_download = [&] {
+    auto bytes = dl->download->Finish();
+    const update::Manifest manifest = dl->manifest;
+    dl.reset();
+    Status inst = bytes.ok() ? Install(manifest, *bytes) : bytes.status();
+    if (!inst.ok()) {
+      KD_LOG(kWarn) << "install of v" << manifest.version << " refused: " << inst.ToString();
+      Report(wire::UpdateOutcome::kRejected, manifest.version, inst.ToString());
+      if (manifest.kind == update::ArtifactKind::kDelta) want_full = true;
+      retry_after_us[manifest.version] = MonoUs() + 60 * 1000000LL;  // not again for a minute
+      std::lock_guard lock(stats_mu);
+      ++c.rejected_manifests;
+      return;
+    }
+    want_full = false;
+    KD_LOG(kInfo) << "model v" << manifest.version << " verified and swapped in; probation "
+                  << opt.update.probation_frames << " frames / " << opt.update.probation_seconds << " s";
+  };
   while (!stop_all) {
     const int64_t now = MonoUs();
     // Probation of a model on trial.
@@ -691,17 +665,20 @@ void EdgeAgent::Impl::ControlLoop() {
         cur = pending ? nullptr : current;
       }
       if (cur && cur->trial) {
-        uint64_t frames = 0, bad = 0;
+        uint64_t frames = 0, bad = 0, errors = 0;
+        std::string first_error;
         double mean_ms = 0, base_ms = 0;
         int64_t started = 0;
         {
           std::lock_guard lock(stats_mu);
           frames = trial_frames, bad = trial_nonfinite, started = trial_started_us;
+          errors = trial_errors, first_error = trial_error;
           mean_ms = trial_frames ? trial_ms_sum / static_cast<double>(trial_frames) : 0;
           base_ms = base_ms_ema;
         }
         std::string failure;
         if (bad > 0) failure = std::to_string(bad) + " frames with non-finite outputs";
+        if (errors > 0) failure = std::to_string(errors) + " frames failed to run (" + first_error + ")";
         if (frames >= 10 && base_ms > 0 && mean_ms > opt.update.max_latency_ratio * base_ms + 1.0) {
           failure = "inference " + std::to_string(mean_ms) + " ms vs " + std::to_string(base_ms) + " ms before";
         }
@@ -806,6 +783,13 @@ void EdgeAgent::Impl::ControlLoop() {
         cur = current;
         busy = pending != nullptr || current->trial;
       }
+      if (dl && h.desired_version != 0 && h.desired_version != dl->manifest.version) {
+        // The learner moved on (a newer version, or a rollback): this download would never be run.
+        KD_LOG(kInfo) << "download of v" << dl->manifest.version << " abandoned: the learner now offers v"
+                      << h.desired_version;
+        (void)dl->download->Abandon();
+        dl.reset();
+      }
       if (msg.payload.empty() || dl || busy || h.desired_version == 0 || h.desired_version == cur->version) continue;
       if (auto r = retry_after_us.find(h.desired_version); r != retry_after_us.end() && MonoUs() < r->second) continue;
       auto signed_m = update::DecodeSignedManifest(msg.payload);
@@ -843,6 +827,9 @@ void EdgeAgent::Impl::ControlLoop() {
                     << (man->kind == update::ArtifactKind::kDelta ? "delta from v" + std::to_string(man->base_version)
                                                                   : std::string("full"))
                     << ", " << man->artifact_size << " B, resuming at " << dl->download->have() << ")";
+      // Already complete on disk (the process died between the last chunk and the install): no chunk
+      // will arrive to trigger the install, so install now.
+      if (dl->download->complete()) install_download();
     } else if (h.type == wire::MsgType::kChunk && dl && dl->download && h.object_id == dl->manifest.artifact_sha256) {
       if (h.offset != dl->download->have()) continue;  // a duplicate after a re-request
       Status st = dl->download->Append(
@@ -857,23 +844,7 @@ void EdgeAgent::Impl::ControlLoop() {
         dl.reset();
         continue;
       }
-      if (dl->download->have() < dl->manifest.artifact_size) continue;
-      auto bytes = dl->download->Finish();
-      const update::Manifest manifest = dl->manifest;
-      dl.reset();
-      Status inst = bytes.ok() ? Install(manifest, *bytes) : bytes.status();
-      if (!inst.ok()) {
-        KD_LOG(kWarn) << "install of v" << manifest.version << " refused: " << inst.ToString();
-        Report(wire::UpdateOutcome::kRejected, manifest.version, inst.ToString());
-        if (manifest.kind == update::ArtifactKind::kDelta) want_full = true;
-        retry_after_us[manifest.version] = MonoUs() + 60 * 1000000LL;  // not again for a minute
-        std::lock_guard lock(stats_mu);
-        ++c.rejected_manifests;
-        continue;
-      }
-      want_full = false;
-      KD_LOG(kInfo) << "model v" << manifest.version << " verified and swapped in; probation "
-                    << opt.update.probation_frames << " frames / " << opt.update.probation_seconds << " s";
+      if (dl->download->complete()) install_download();
     } else if (h.type == wire::MsgType::kError && dl) {
       KD_LOG(kWarn) << "download of v" << dl->manifest.version << ": learner error "
                     << wire::ErrorCodeName(h.error_code) << ": " << h.error_text;
@@ -905,8 +876,13 @@ void EdgeAgent::Impl::StopAll(milliseconds ack_grace) {
 // ---------------------------------------------------------------------------------------------
 
 Result<std::unique_ptr<EdgeAgent>> EdgeAgent::Start(const config::EdgeOptions& options) {
+  return Start(options, EdgeSeams{});
+}
+
+Result<std::unique_ptr<EdgeAgent>> EdgeAgent::Start(const config::EdgeOptions& options, const EdgeSeams& seams) {
   auto impl = std::make_unique<Impl>();
   impl->opt = options;
+  impl->build_model = seams.build_model;
   Status st = impl->Init();
   if (!st.ok()) {
     impl->StopAll(milliseconds(0));
@@ -955,7 +931,8 @@ std::string EdgeAgent::StatusJson() const {
               {"swaps", k.swaps},
               {"commits", k.commits},
               {"rollbacks", k.rollbacks},
-              {"rejected_manifests", k.rejected_manifests}}
+              {"rejected_manifests", k.rejected_manifests},
+              {"inference_errors", k.inference_errors}}
       .dump();
 }
 

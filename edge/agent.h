@@ -30,6 +30,7 @@ struct EdgeCounters {
   uint64_t frames_selected = 0, frames_sent = 0, frames_acked = 0, frames_resent = 0;
   uint64_t frames_dropped_unacked = 0;  // pushed out of the full resend buffer
   uint64_t frames_refused = 0;          // refused by the learner as malformed (not resent)
+  uint64_t inference_errors = 0;        // frames the model failed on at run time (no detections written)
   uint64_t uplink_bytes = 0, downlink_bytes = 0;
   uint64_t swaps = 0, commits = 0, rollbacks = 0, rejected_manifests = 0;
   uint64_t running_version = 0, committed_version = 0, floor_version = 0;
@@ -41,12 +42,17 @@ struct EdgeCounters {
   bool source_done = false;       // a finite source has ended and every frame was inferred
 };
 
+struct EdgeSeams;  // edge/running_model.h
+
 class EdgeAgent {
  public:
   // Opens the slot directory (installing the bootstrap model if empty), loads the committed (or
-  // on-trial) model, opens the source and connects to the learner. Errors: bad options, no model,
-  // a source that cannot be opened, key files.
+  // on-trial) model and checks that it runs, opens the source and connects to the learner.
+  // Errors: bad options, no model, a committed model that cannot run (an on-trial one that cannot
+  // is rolled back instead), a source that cannot be opened, key files.
   static Result<std::unique_ptr<EdgeAgent>> Start(const config::EdgeOptions& options);
+  // The same with the seams of edge/running_model.h (tests substitute the model builder).
+  static Result<std::unique_ptr<EdgeAgent>> Start(const config::EdgeOptions& options, const EdgeSeams& seams);
   ~EdgeAgent();
   EdgeAgent(const EdgeAgent&) = delete;
   EdgeAgent& operator=(const EdgeAgent&) = delete;

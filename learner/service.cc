@@ -26,6 +26,7 @@
 #include "learner/rollout.h"
 #include "learner/teacher_record.h"
 #include "media/image_ops.h"
+#include "model/checked_run.h"
 #include "model/teacher.h"
 #include "model/threads.h"
 #include "model/weights_file.h"
@@ -886,6 +887,10 @@ Status LearnerService::Impl::Publish(const std::string& name, const update::Tens
   meta.created_unix_s = info.created_unix_s;
   KD_ASSIGN_OR_RETURN(auto full,
                       model::EncodeWeights(*s, meta, f16_exact ? model::WeightDtype::kF16 : model::WeightDtype::kF32));
+  // Never publish what a device could not run: the artefact is decoded and run exactly as the edge
+  // does (architecture, head, shapes, finite outputs on a grey frame).
+  KD_RETURN_IF_ERROR(model::CheckDeployableWeights(full).WithContext("v" + std::to_string(info.version) +
+                                                                       " not published: devices could not run it"));
   info.full_sha = model::Sha256Hex(full.data(), full.size());
   info.full_size = full.size();
   KD_RETURN_IF_ERROR(

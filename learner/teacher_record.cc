@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "media/image_ops.h"
+#include "model/checked_run.h"
 
 namespace kd::learner {
 namespace {
@@ -193,7 +194,10 @@ std::vector<float> StudentDisagreement(const model::FusedStudent& student, const
   std::vector<int64_t> idx(rows.begin(), rows.end());
   auto index = torch::tensor(idx);
   auto images = data.images.index_select(0, index).to(torch::kFloat);
-  auto s = torch::sigmoid(student.Forward(images).cls);                     // [B,K,h,w]
+  // The head the student's architecture uses at inference (one-to-one when it is NMS-free).
+  auto head = model::ForwardChecked(student, images);
+  if (!head.ok()) return std::vector<float>(rows.size(), 1.f);              // cannot run: unknown
+  auto s = torch::sigmoid(head->cls);                                       // [B,K,h,w]
   auto t = data.teacher_heat.index_select(0, index).to(torch::kFloat);      // [B,K,h,w]
   if (s.sizes() != t.sizes()) return std::vector<float>(rows.size(), 1.f);  // other classes/grid: unknown
   auto w = torch::maximum(s, t);

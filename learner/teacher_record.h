@@ -58,7 +58,8 @@ class DatasetAssembler {
 // Per-frame disagreement between the student and the teacher, in [0, 1]: the L1 distance of their
 // class maps weighted by max(student, teacher), i.e. measured where either sees something (a frame
 // the student already gets right scores ~0; a missed or hallucinated object raises it). Drives
-// hard-sample replay. `rows` index `data`.
+// hard-sample replay. `rows` index `data`. Reads the head the student runs at inference (the
+// one-to-one branch of an NMS-free student); a student that cannot run scores 1 (unknown).
 std::vector<float> StudentDisagreement(const model::FusedStudent& student, const DistillDataset& data,
                                        const std::vector<size_t>& rows);
 

@@ -1,0 +1,77 @@
+#include "edge/running_model.h"
+
+#include <algorithm>
+
+#include <c10/util/Exception.h>
+#include <torch/torch.h>
+
+#include "base/clock.h"
+#include "media/image_ops.h"
+#include "model/checked_run.h"
+#include "model/weights_file.h"
+#include "update/state.h"
+
+namespace kd::edge {
+
+Result<std::shared_ptr<const RunningModel>> BuildRunningModel(const model::StudentImpl& student, uint64_t version,
+                                                              bool trial) {
+  auto m = std::make_shared<RunningModel>();
+  m->version = version;
+  m->trial = trial;
+  m->arch = student.options();
+  try {
+    m->fused = std::make_shared<const model::FusedStudent>(student);
+  } catch (const c10::Error& e) {
+    return Status::Internal(std::string("fusing the model: ") + e.what_without_backtrace());
+  }
+  m->state = std::make_shared<const update::TensorMap>(update::StateOf(student));
+  return std::shared_ptr<const RunningModel>(std::move(m));
+}
+
+Result<std::shared_ptr<const RunningModel>> LoadRunningModel(const std::string& path, uint64_t version, bool trial,
+                                                             const ModelBuilder& build) {
+  KD_ASSIGN_OR_RETURN(auto loaded, model::LoadWeights(path));
+  KD_ASSIGN_OR_RETURN(auto m, build(*loaded.student, version, trial));
+  KD_RETURN_IF_ERROR(model::CheckDeployable(*m->fused).WithContext("v" + std::to_string(version) + " cannot run"));
+  return m;
+}
+
+torch::Tensor ModelInput(const media::Frame& frame, const model::StudentOptions& arch) {
+  auto resized = media::ResizeRgb(frame, arch.input_width, arch.input_height);
+  return torch::from_blob(resized.rgb.data(), {1, resized.height, resized.width, 3}, torch::kUInt8)
+      .permute({0, 3, 1, 2})
+      .clone();
+}
+
+Status SelfTest(const RunningModel& next, const RunningModel& running, const media::Frame& frame,
+                double max_latency_ratio) {
+  const auto in_new = ModelInput(frame, next.arch), in_old = ModelInput(frame, running.arch);
+  // Best of 3 after a warm-up run: the first forward of a new module pays for allocations and
+  // would make a healthy model look slow.
+  auto time_forward = [](const model::FusedStudent& s, const torch::Tensor& x) -> Result<std::pair<double, model::InferenceHead>> {
+    KD_ASSIGN_OR_RETURN(auto head, model::ForwardChecked(s, x));
+    double best = 1e9;
+    for (int i = 0; i < 3; ++i) {
+      Stopwatch sw;
+      KD_ASSIGN_OR_RETURN(head, model::ForwardChecked(s, x));
+      best = std::min(best, sw.ElapsedSeconds());
+    }
+    return std::make_pair(best, head);
+  };
+  KD_ASSIGN_OR_RETURN(auto old_run, time_forward(*running.fused, in_old));
+  auto new_run = time_forward(*next.fused, in_new);
+  if (!new_run.ok()) return new_run.status().WithContext("self-test");
+  const auto& [t_old, o_old] = old_run;
+  const auto& [t_new, o_new] = *new_run;
+  if (!model::AllFinite(o_new)) return Status::FailedPrecondition("self-test: non-finite outputs");
+  if (o_new.cls.sizes() != o_old.cls.sizes() || o_new.box.sizes() != o_old.box.sizes()) {
+    return Status::FailedPrecondition("self-test: output shapes differ from the running model's");
+  }
+  if (t_new > max_latency_ratio * t_old + 1e-3) {
+    return Status::FailedPrecondition("self-test: " + std::to_string(t_new * 1e3) + " ms per frame vs " +
+                                      std::to_string(t_old * 1e3) + " ms now");
+  }
+  return Status::Ok();
+}
+
+}  // namespace kd::edge
