@@ -24,6 +24,8 @@ const char* StatusCodeName(Status::Code code) {
       return "PermissionDenied";
     case Status::Code::kFailedPrecondition:
       return "FailedPrecondition";
+    case Status::Code::kNoSpace:
+      return "NoSpace";
   }
   return "Unknown";
 }

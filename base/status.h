@@ -26,6 +26,7 @@ class Status {
     kInternal,            // a failure inside a third-party library, caught in its wrapper
     kPermissionDenied,    // an unknown key, a bad signature, a peer not allowed to do this
     kFailedPrecondition,  // valid input the current state refuses (expired, below the version floor)
+    kNoSpace,             // the disk, or a configured byte budget, is full: retry once space is freed
   };
 
   Status() = default;  // OK
@@ -39,6 +40,7 @@ class Status {
   static Status Internal(std::string_view msg) { return {Code::kInternal, msg}; }
   static Status PermissionDenied(std::string_view msg) { return {Code::kPermissionDenied, msg}; }
   static Status FailedPrecondition(std::string_view msg) { return {Code::kFailedPrecondition, msg}; }
+  static Status NoSpace(std::string_view msg) { return {Code::kNoSpace, msg}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -46,6 +48,7 @@ class Status {
   bool IsNotFound() const { return code_ == Code::kNotFound; }
   bool IsCorruption() const { return code_ == Code::kCorruption; }
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
+  bool IsNoSpace() const { return code_ == Code::kNoSpace; }
 
   // Returns a copy whose message is "context: message" (keeps the code).
   Status WithContext(std::string_view context) const;

@@ -338,6 +338,15 @@ class Checker {
   std::string key_, problem_;
 };
 
+// tcp://127.0.0.1:P, tcp://localhost:P, tcp://[::1]:P, ipc:// and inproc:// (not tcp://*:P or a
+// host's address).
+bool IsLoopbackEndpoint(const std::string& ep) {
+  for (const char* prefix : {"ipc://", "inproc://", "tcp://127.0.0.1:", "tcp://localhost:", "tcp://[::1]:"}) {
+    if (ep.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
 // Unsigned options must fit a TOML integer (signed 64-bit) so that ToToml loads back.
 constexpr uint64_t kMaxTomlInt = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
 
@@ -391,8 +400,9 @@ void Check(const EdgeOptions& o, Checker& c) {
   c.Range("uplink.resend_after_ms", u.resend_after_ms, 100, 600000);
 
   const EdgeUpdateOptions& up = o.update;
-  c.Require(l.insecure || !up.trusted_keys.empty(), "update.trusted_keys",
-            "missing required key (ed25519 public keys that sign updates; none needs learner.insecure = true)");
+  c.Require(!up.trusted_keys.empty(), "update.trusted_keys",
+            "missing required key (ed25519 public keys that sign updates; updates are always signed, "
+            "learner.insecure only turns transport encryption off)");
   for (size_t i = 0; i < up.trusted_keys.size(); ++i)
     c.Require(!up.trusted_keys[i].empty(), "update.trusted_keys[" + std::to_string(i) + "]", "empty path");
   c.Range("update.probation_frames", up.probation_frames, 1, 1000000);
@@ -410,6 +420,7 @@ bool IsTrainingDevice(const std::string& d) {
 }
 
 void Check(const LearnerOptions& o, Checker& c) {
+  c.Required("store.path", o.store.path);  // the one required key is reported before any other problem
   const LearnerServerOptions& s = o.server;
   c.Endpoint("server.frames_endpoint", s.frames_endpoint);
   c.Endpoint("server.control_endpoint", s.control_endpoint);
@@ -417,6 +428,17 @@ void Check(const LearnerOptions& o, Checker& c) {
             "server.admin_endpoint", "\"" + s.admin_endpoint + "\" must be an ipc:// endpoint (or empty)");
   c.Require(s.insecure || !s.secret_key.empty(), "server.secret_key",
             "missing required key (the learner's CURVE secret key; plaintext needs server.insecure = true)");
+  if (s.insecure) {
+    // Plaintext sockets accept frames from anyone who can reach them: loopback only.
+    c.Require(IsLoopbackEndpoint(s.frames_endpoint), "server.frames_endpoint",
+              "\"" + s.frames_endpoint +
+                  "\" is not a loopback address: server.insecure = true (plaintext) binds only to 127.0.0.1, "
+                  "[::1], localhost or ipc://; use CURVE (server.secret_key) to serve other hosts");
+    c.Require(IsLoopbackEndpoint(s.control_endpoint), "server.control_endpoint",
+              "\"" + s.control_endpoint +
+                  "\" is not a loopback address: server.insecure = true (plaintext) binds only to 127.0.0.1, "
+                  "[::1], localhost or ipc://; use CURVE (server.secret_key) to serve other hosts");
+  }
   c.Range("server.credits", s.credits, 1, 4096);
   c.Range("server.max_frame_bytes", s.max_frame_bytes, 65536, 67108864);
   c.Range("server.heartbeat_ms", s.heartbeat_ms, 100, 60000);
@@ -424,7 +446,6 @@ void Check(const LearnerOptions& o, Checker& c) {
             "out of range: " + Num(s.timeout_ms) + " must be > server.heartbeat_ms (" + Num(s.heartbeat_ms) +
                 ") and <= 600000");
 
-  c.Required("store.path", o.store.path);
   c.Range<uint64_t>("store.max_bytes", o.store.max_bytes, 4ull << 20, kMaxTomlInt);
   c.Range<uint64_t>("store.ttl_seconds", o.store.ttl_seconds, 0, kMaxTomlInt);
 
@@ -457,8 +478,9 @@ void Check(const LearnerOptions& o, Checker& c) {
   c.Range("gate.gt_min_score", g.gt_min_score, 0.0, 1.0);
 
   const LearnerPublishOptions& p = o.publish;
-  c.Require(s.insecure || !p.signing_key.empty(), "publish.signing_key",
-            "missing required key (the ed25519 secret key that signs updates; none needs server.insecure = true)");
+  c.Require(!p.signing_key.empty(), "publish.signing_key",
+            "missing required key (the ed25519 secret key that signs updates; updates are always signed, "
+            "server.insecure only turns transport encryption off)");
   c.Range("publish.manifest_ttl_s", p.manifest_ttl_s, 60, 31536000);
   c.Range("publish.chunk_bytes", p.chunk_bytes, 4096, 4194304);
   c.Range("publish.delta_min_abs_change", p.delta_min_abs_change, 0.0, 1.0);

@@ -67,7 +67,7 @@ struct EdgeLearnerOptions {
   std::string control_endpoint = "tcp://127.0.0.1:7701";  // ZeroMQ endpoint of the learner's control port
   std::string server_key;        // path of the learner's CURVE public key ("" = plaintext; only with insecure)
   std::string client_key;        // path of this device's CURVE secret key file (required unless insecure)
-  bool insecure = false;         // allow plaintext transport and updates without trusted_keys (tests, labs)
+  bool insecure = false;         // plaintext transport, no CURVE (tests, labs); updates are still verified
   int heartbeat_ms = 2000;       // REQUIRES: 100..60000
   int timeout_ms = 6000;         // peer declared dead after this silence. REQUIRES: > heartbeat_ms, <= 600000
   int reconnect_max_ms = 30000;  // cap of the reconnect back-off. REQUIRES: 100..600000
@@ -86,7 +86,7 @@ struct EdgeUplinkOptions {
 };
 
 struct EdgeUpdateOptions {
-  std::vector<std::string> trusted_keys;  // paths of ed25519 public keys (non-empty unless learner.insecure)
+  std::vector<std::string> trusted_keys;  // paths of ed25519 public keys. REQUIRED (non-empty), insecure or not
   int probation_frames = 100;             // frames a trial model must run cleanly. REQUIRES: 1..1e6
   double probation_seconds = 10;          // and for at least this long (s). REQUIRES: 0..3600
   double max_latency_ratio = 3;           // trial fails if latency > ratio x committed model's. REQUIRES: 1..100
@@ -125,7 +125,7 @@ struct LearnerServerOptions {
   // fill it in; see AdminEndpoint for options edited in code).
   std::string admin_endpoint;
   std::string secret_key;         // path of the learner's CURVE secret key (required unless insecure)
-  bool insecure = false;          // plaintext transport and unsigned updates allowed (tests, labs)
+  bool insecure = false;          // plaintext transport on loopback endpoints only (tests, labs); updates stay signed
   int credits = 16;               // frames in flight per device. REQUIRES: 1..4096
   int max_frame_bytes = 4194304;  // larger frame messages are rejected. REQUIRES: 65536..67108864
   int heartbeat_ms = 2000;        // REQUIRES: 100..60000
@@ -176,7 +176,7 @@ struct LearnerGateOptions {
 };
 
 struct LearnerPublishOptions {
-  std::string signing_key;             // path of the ed25519 secret key (required unless server.insecure)
+  std::string signing_key;             // path of the ed25519 secret key. REQUIRED, insecure or not
   int manifest_ttl_s = 86400;          // manifest validity (s). REQUIRES: 60..31536000
   int chunk_bytes = 65536;             // download chunk size. REQUIRES: 4096..4194304
   double delta_min_abs_change = 1e-3;  // weights changing less are left out of a delta. REQUIRES: 0..1

@@ -208,8 +208,9 @@ Status EdgeAgent::Impl::Init() {
     KD_ASSIGN_OR_RETURN(auto key, update::ReadVerifyKey(path));
     trusted_keys.push_back(std::move(key));
   }
-  if (trusted_keys.empty()) {
-    KD_LOG(kWarn) << "no update.trusted_keys: every model update will be refused";
+  if (opt.learner.insecure) {
+    KD_LOG(kWarn) << "INSECURE: learner.insecure = true: frames and control travel in plaintext to "
+                  << opt.learner.frames_endpoint << " (updates are still verified against update.trusted_keys)";
   }
 
   media::SourceOptions so;

@@ -17,6 +17,7 @@
 
 #include <torch/types.h>
 
+#include "base/clock.h"
 #include "base/status.h"
 #include "media/frame.h"
 #include "model/student.h"
@@ -54,12 +55,12 @@ torch::Tensor ModelInput(const media::Frame& frame, const model::StudentOptions&
 
 // The self-test of a new model against the running one, on `frame` (the latest camera frame or a
 // mid-grey one), before it is staged: a successful forward with the head its architecture names,
-// the same output shapes as the running model's, finite values, and a latency (best of 3 after a
-// warm-up, both models timed the same way) no worse than `max_latency_ratio` x the running model's
-// + 1 ms (the edge passes update.max_latency_ratio). Errors: kFailedPrecondition (a refusal, with
-// the reason) or kInternal (LibTorch threw).
+// the same output shapes as the running model's, finite values, and a latency no worse than
+// `max_latency_ratio` x the running model's + 1 ms (the edge passes update.max_latency_ratio),
+// both models timed on `clock` in alternation after a warm-up, best of 5 each. Errors:
+// kFailedPrecondition (a refusal, with the reason) or kInternal (LibTorch threw).
 Status SelfTest(const RunningModel& next, const RunningModel& running, const media::Frame& frame,
-                double max_latency_ratio);
+                double max_latency_ratio, const Clock& clock = SystemClock::Get());
 
 }  // namespace kd::edge
 

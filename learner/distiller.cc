@@ -148,6 +148,8 @@ Distiller::Losses Distiller::ComputeLosses(const DistillDataset& data, const std
     add_kd("kd_box", r.w_kd_box * k.box);
   }
   if (r.cakd && s.cls_o2o.defined()) {
+    KD_CHECK_MSG(cross_cls.defined(),
+                 "cakd assigns on cross-head predictions: DistillOptions::Validate requires crosskd");
     OneToOneTargets t = AssignOneToOne(pseudo, torch::sigmoid(cross_cls), model::DistancesToBoxes(cross_box, kStride),
                                        kStride, static_cast<float>(r.pseudo_threshold), r.cakd_alpha, r.cakd_beta);
     const double norm = std::max(1, t.num_objects);

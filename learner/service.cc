@@ -23,6 +23,7 @@
 #include "config/distill_options.h"
 #include "learner/dataset.h"
 #include "learner/distiller.h"
+#include "learner/preflight.h"
 #include "learner/rollout.h"
 #include "learner/teacher_record.h"
 #include "media/image_ops.h"
@@ -131,7 +132,10 @@ struct DeviceInfo {
   int64_t last_seen_us = 0;
   wire::EdgeStatus status;
   uint64_t running_version = 0;
+  // frames_stored: frames held in the store at start-up plus those stored since (retention may
+  // have removed some since); duplicates and errors count this process's arrivals.
   uint64_t frames_stored = 0, frames_duplicate = 0, store_errors = 0;
+  uint64_t frames_out_of_credit = 0;  // sent beyond the credit window: refused with OUT_OF_CREDIT
   uint64_t uplink_bytes = 0, downlink_bytes = 0;
   uint64_t last_uplink_bytes = 0, last_downlink_bytes = 0;
   double uplink_kbps = 0, downlink_kbps = 0;  // payload kbit/s, EMA over ~30 s
@@ -208,6 +212,10 @@ struct LearnerService::Impl {
 
   // ---- stages -------------------------------------------------------------------------------
   void IngestLoop();
+  // Hello/heartbeat (credits) and anything unexpected on the frames socket.
+  void HandleIngestMessage(const wire::Incoming& in);
+  // One synced write for `batch` (frames only), then an ACK or an ERROR for each.
+  void StoreAndAck(const std::vector<wire::Incoming>& batch);
   void LabelLoop();
   void TrainLoop();
   void ControlLoop();
@@ -268,18 +276,10 @@ Status LearnerService::Impl::Init() {
   fs::create_directories(artifacts_dir, ec);
   if (ec) return Status::IOError("cannot create " + artifacts_dir + ": " + ec.message());
 
-  if (!opt.publish.signing_key.empty()) {
-    KD_ASSIGN_OR_RETURN(auto key, update::ReadSigningKey(opt.publish.signing_key));
-    signing_key = std::move(key);
-  } else {
-    KD_LOG(kWarn) << "no publish.signing_key: versions are trained and gated but never published";
-  }
+  // Updates are always signed (the config requires the key, insecure or not).
+  KD_ASSIGN_OR_RETURN(signing_key, update::ReadSigningKey(opt.publish.signing_key));
 
-  const std::string teacher_path =
-      opt.teacher.model.empty()
-          ? AssetPath("centernet.json")
-          : (fs::is_directory(opt.teacher.model) ? (fs::path(opt.teacher.model) / "centernet.json").string()
-                                                 : opt.teacher.model);
+  const std::string teacher_path = TeacherModelPath(opt);
   auto teacher_or = model::CenterNetTeacher::Load(teacher_path, device);
   if (!teacher_or.ok()) return teacher_or.status().WithContext("teacher " + teacher_path);
   teacher = std::move(teacher_or).value();
@@ -287,8 +287,15 @@ Status LearnerService::Impl::Init() {
   if (!opt.training.bootstrap.empty()) {
     KD_ASSIGN_OR_RETURN(auto b, model::LoadWeights(opt.training.bootstrap));
     bootstrap = std::move(b);
-    // The student's classes and its one-to-one branch come from the bootstrap model.
+    // The student's classes and its one-to-one branch come from the bootstrap model. CAKD trains
+    // the one-to-one branch on cross-head predictions, so an NMS-free bootstrap needs CrossKD too.
     recipe.cakd = bootstrap->student->options().one_to_one;
+    if (recipe.cakd && !recipe.crosskd) {
+      KD_LOG(kWarn) << "training.bootstrap is NMS-free (one-to-one branch): CAKD trains that branch on cross-head "
+                       "predictions, so crosskd is turned on for this learner";
+      recipe.crosskd = true;
+    }
+    KD_RETURN_IF_ERROR(recipe.Validate().WithContext("training.recipe with training.bootstrap"));
   }
   KD_RETURN_IF_ERROR(LoadCatalogue());
   KD_RETURN_IF_ERROR(RebuildFromStore());
@@ -359,6 +366,11 @@ Status LearnerService::Impl::Init() {
   KD_LOG(kInfo) << "kdlearnd ready: frames " << frames->bound_endpoint() << ", control " << control->bound_endpoint()
                 << ", admin " << admin_ep << ", device " << device.str() << ", "
                 << (opt.server.insecure ? "INSECURE (no CURVE)" : "CURVE + ZAP allowlist");
+  if (opt.server.insecure) {
+    KD_LOG(kWarn) << "INSECURE: server.insecure = true: frames and control travel in plaintext and any process "
+                     "that reaches "
+                  << opt.server.frames_endpoint << " can send frames as any device (loopback only; for tests and labs)";
+  }
   return Status::Ok();
 }
 
@@ -484,8 +496,16 @@ Status LearnerService::Impl::RebuildFromStore() {
   size_t n = 0;
   for (const auto& dev : devs) {
     KD_ASSIGN_OR_RETURN(auto wm, store->GetMeta("label_wm/" + dev));
+    // The STORED column counts what the store holds for the device (then new frames), not what this
+    // process happened to receive: a restart must not look like lost frames.
+    KD_ASSIGN_OR_RETURN(const uint64_t held, store->CountFrames(dev));
     std::lock_guard lock(mu);
     if (wm) label_wm[dev] = std::stoull(*wm);
+    {
+      auto& d = devices[dev];
+      d.frames_stored = held;
+      if (d.group.empty()) d.group = GroupNameOf(dev);
+    }
     Group& g = GroupFor(dev);
     KD_RETURN_IF_ERROR(store->ScanTeacher(dev, 0, 0, [&](const storage::TeacherRecord& r) {
       if (IsHoldout(r.seq, opt.gate.holdout_every)) {
@@ -513,6 +533,11 @@ Status LearnerService::Impl::RebuildFromStore() {
 // Ingest: store first, then acknowledge.
 
 void LearnerService::Impl::IngestLoop() {
+  // Group commit: the frames already waiting on the socket are stored with one synced write and
+  // acknowledged after it, so many frames become durable per fdatasync. At most kMaxBatch frames
+  // per write keep the first frame's ack latency bounded.
+  constexpr size_t kMaxBatch = 256;
+  std::vector<wire::Incoming> batch;
   while (!stopping) {
     auto in = frames->Receive(milliseconds(100));
     if (!in.ok()) {
@@ -521,68 +546,114 @@ void LearnerService::Impl::IngestLoop() {
       continue;
     }
     if (!*in) continue;
-    const auto& msg = (*in)->message;
-    const auto& h = msg.header;
-    const uint32_t credits = draining ? 0u : static_cast<uint32_t>(opt.server.credits);
-    switch (h.type) {
-      case wire::MsgType::kHello:
-      case wire::MsgType::kHeartbeat: {
-        {
-          std::lock_guard lock(mu);
-          auto& d = devices[h.device_id];
-          d.last_seen_us = NowUs();
-          if (d.group.empty()) d.group = GroupNameOf(h.device_id);
-        }
-        auto r = Reply(h, h.type == wire::MsgType::kHello ? wire::MsgType::kCredit : wire::MsgType::kHeartbeat);
-        r.header.credits = credits;
-        (void)frames->Send((*in)->peer, r);
-        break;
+    batch.clear();
+    for (;;) {
+      if ((*in)->message.header.type == wire::MsgType::kFrame) {
+        batch.push_back(std::move(**in));
+      } else {
+        HandleIngestMessage(**in);
       }
-      case wire::MsgType::kFrame: {
-        storage::FrameRecord rec;
-        rec.device_id = h.device_id;
-        rec.seq = h.seq;
-        rec.capture_time_us = h.capture_time_us;
-        rec.received_time_us = NowUs();
-        rec.jpeg.assign(msg.payload.begin(), msg.payload.end());
-        bool duplicate = false;
-        Status st = store->PutFrame(rec, &duplicate);
-        {
-          std::lock_guard lock(mu);
-          auto& d = devices[h.device_id];
-          d.last_seen_us = rec.received_time_us;
-          d.uplink_bytes += msg.payload.size();
-          if (d.group.empty()) d.group = GroupNameOf(h.device_id);
-          if (st.ok()) {
-            ++(duplicate ? d.frames_duplicate : d.frames_stored);
-            ++frames_received;
-          } else {
-            ++d.store_errors;
-          }
-        }
-        if (!st.ok()) {
-          // No ack: the edge keeps the frame and resends it once we can store again.
-          KD_LOG(kWarn) << "ingest: " << h.device_id << " seq " << h.seq << ": " << st.ToString();
-          const auto code = st.code() == Status::Code::kIOError && st.message().find("budget") != std::string::npos
-                                ? wire::ErrorCode::kStorageFull
-                                : wire::ErrorCode::kStorageError;
-          (void)frames->Send((*in)->peer, wire::MakeError(h, code, st.message()));
-          break;
-        }
-        auto ack = Reply(h, wire::MsgType::kAck);
-        ack.header.ack_seq = h.seq;
-        ack.header.credits = credits;
-        (void)frames->Send((*in)->peer, ack);
-        wake_labeller.notify_one();
-        break;
+      if (batch.size() >= kMaxBatch) break;
+      in = frames->Receive(milliseconds(0));  // only what is already here: never wait to fill a batch
+      if (!in.ok() || !*in) break;
+    }
+    if (!batch.empty()) StoreAndAck(batch);
+  }
+}
+
+void LearnerService::Impl::HandleIngestMessage(const wire::Incoming& in) {
+  const auto& h = in.message.header;
+  const uint32_t credits = draining ? 0u : static_cast<uint32_t>(opt.server.credits);
+  switch (h.type) {
+    case wire::MsgType::kHello:
+    case wire::MsgType::kHeartbeat: {
+      {
+        std::lock_guard lock(mu);
+        auto& d = devices[h.device_id];
+        d.last_seen_us = NowUs();
+        if (d.group.empty()) d.group = GroupNameOf(h.device_id);
       }
-      default:
-        ++frames_rejected;
-        (void)frames->Send(
-            (*in)->peer, wire::MakeError(h, wire::ErrorCode::kBadHeader,
+      auto r = Reply(h, h.type == wire::MsgType::kHello ? wire::MsgType::kCredit : wire::MsgType::kHeartbeat);
+      r.header.credits = credits;
+      (void)frames->Send(in.peer, r);
+      break;
+    }
+    default:
+      ++frames_rejected;
+      (void)frames->Send(in.peer,
+                         wire::MakeError(h, wire::ErrorCode::kBadHeader,
                                          std::string("unexpected on the frames socket: ") + wire::MsgTypeName(h.type)));
+  }
+}
+
+void LearnerService::Impl::StoreAndAck(const std::vector<wire::Incoming>& batch) {
+  const uint32_t credits = draining ? 0u : static_cast<uint32_t>(opt.server.credits);
+  // Credits are a window of un-acknowledged frames per device. Every frame of this batch is
+  // un-acknowledged until its write returns, so a device with more than its window in one batch
+  // sent beyond its credits: those frames get OUT_OF_CREDIT (not stored, not acked; the edge keeps
+  // and resends them).
+  std::map<std::string, uint32_t> in_window;
+  std::vector<storage::FrameRecord> records;
+  std::vector<size_t> record_of(batch.size(), SIZE_MAX);
+  const int64_t now = NowUs();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& h = batch[i].message.header;
+    if (++in_window[h.device_id] > static_cast<uint32_t>(opt.server.credits)) continue;  // the window granted
+    storage::FrameRecord rec;
+    rec.device_id = h.device_id;
+    rec.seq = h.seq;
+    rec.capture_time_us = h.capture_time_us;
+    rec.received_time_us = now;
+    rec.jpeg.assign(batch[i].message.payload.begin(), batch[i].message.payload.end());
+    record_of[i] = records.size();
+    records.push_back(std::move(rec));
+  }
+  const std::vector<storage::SampleStore::PutResult> results = store->PutFrames(records);  // the one sync
+  {
+    std::lock_guard lock(mu);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const auto& h = batch[i].message.header;
+      auto& d = devices[h.device_id];
+      d.last_seen_us = now;
+      d.uplink_bytes += batch[i].message.payload.size();
+      if (d.group.empty()) d.group = GroupNameOf(h.device_id);
+      if (record_of[i] == SIZE_MAX) {
+        ++d.frames_out_of_credit;
+        continue;
+      }
+      const auto& r = results[record_of[i]];
+      if (r.status.ok()) {
+        ++(r.duplicate ? d.frames_duplicate : d.frames_stored);
+        ++frames_received;
+      } else {
+        ++d.store_errors;
+      }
     }
   }
+  bool stored_any = false;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& h = batch[i].message.header;
+    const std::string& peer = batch[i].peer;
+    if (record_of[i] == SIZE_MAX) {
+      (void)frames->Send(peer, wire::MakeError(h, wire::ErrorCode::kOutOfCredit,
+                                               "more than " + std::to_string(credits) + " frames un-acknowledged"));
+      continue;
+    }
+    const Status& st = results[record_of[i]].status;
+    if (!st.ok()) {
+      // No ack: the edge keeps the frame and resends it once we can store again.
+      KD_LOG(kWarn) << "ingest: " << h.device_id << " seq " << h.seq << ": " << st.ToString();
+      const auto code = st.IsNoSpace() ? wire::ErrorCode::kStorageFull : wire::ErrorCode::kStorageError;
+      (void)frames->Send(peer, wire::MakeError(h, code, st.message()));
+      continue;
+    }
+    auto ack = Reply(h, wire::MsgType::kAck);
+    ack.header.ack_seq = h.seq;
+    ack.header.credits = credits;
+    (void)frames->Send(peer, ack);
+    stored_any = true;
+  }
+  if (stored_any) wake_labeller.notify_one();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -595,7 +666,14 @@ void LearnerService::Impl::LabelLoop() {
     if (devs.ok()) {
       for (const auto& dev : *devs) {
         if (stopping) break;
-        Status st = LabelSome(dev, &did_work);
+        Status st;
+        try {
+          st = LabelSome(dev, &did_work);
+        } catch (const std::exception& e) {  // a LibTorch failure: logged, never the end of the daemon
+          std::string what = e.what();
+          what.resize(std::min(what.size(), what.find('\n')));
+          st = Status::Internal(what);
+        }
         if (!st.ok()) {
           KD_LOG(kWarn) << "labeller: " << dev << ": " << st.ToString();
         }
@@ -890,7 +968,7 @@ Status LearnerService::Impl::Publish(const std::string& name, const update::Tens
   // Never publish what a device could not run: the artefact is decoded and run exactly as the edge
   // does (architecture, head, shapes, finite outputs on a grey frame).
   KD_RETURN_IF_ERROR(model::CheckDeployableWeights(full).WithContext("v" + std::to_string(info.version) +
-                                                                       " not published: devices could not run it"));
+                                                                     " not published: devices could not run it"));
   info.full_sha = model::Sha256Hex(full.data(), full.size());
   info.full_size = full.size();
   KD_RETURN_IF_ERROR(
@@ -976,6 +1054,7 @@ Status LearnerService::Impl::RevertRollout(const std::string& name) {
 }
 
 void LearnerService::Impl::TrainLoop() {
+  std::map<std::string, int64_t> retry_after_us;  // group -> no round before (after a failed one)
   // Version 1 of every group is the factory model the devices ship with.
   while (!stopping) {
     std::vector<std::string> names;
@@ -1004,7 +1083,17 @@ void LearnerService::Impl::TrainLoop() {
     bool trained = false;
     for (const auto& name : names) {
       if (stopping) break;
-      trained |= TrainRound(name);
+      if (auto r = retry_after_us.find(name); r != retry_after_us.end() && NowUs() < r->second) continue;
+      try {
+        trained |= TrainRound(name);
+      } catch (const std::exception& e) {
+        // LibTorch reports failures as exceptions; one must not end the daemon. The deployed model
+        // and everything stored stay as they were; the group tries again after a pause.
+        std::string what = e.what();
+        what.resize(std::min(what.size(), what.find('\n')));
+        KD_LOG(kError) << "group " << name << ": training round failed: " << what << " (retrying in 60 s)";
+        retry_after_us[name] = NowUs() + 60 * 1000000LL;
+      }
       bool halted = false;
       {
         std::lock_guard lock(mu);
@@ -1207,6 +1296,7 @@ json LearnerService::Impl::StatusDoc() const {
                 {"frames_stored", d.frames_stored},
                 {"frames_duplicate", d.frames_duplicate},
                 {"store_errors", d.store_errors},
+                {"frames_out_of_credit", d.frames_out_of_credit},
                 {"frames_captured", d.status.frames_captured},
                 {"frames_selected", d.status.frames_selected},
                 {"frames_dropped", d.status.frames_dropped},

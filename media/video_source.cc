@@ -86,6 +86,14 @@ Status CheckRange(const SourceOptions& options) {
   return Status::Ok();
 }
 
+// The one rule for ranges: an explicit A:B must lie inside the source ("A:" or no range read to
+// whatever end there is).
+Status EndBeyondEnd(const std::string& name, int64_t begin, int64_t end, int64_t frame_count) {
+  return Status::InvalidArgument("range " + std::to_string(begin) + ":" + std::to_string(end) + " ends beyond " + name +
+                                 " (" + std::to_string(frame_count) + " frames; use " + std::to_string(begin) +
+                                 ": to read to the end)");
+}
+
 Status BeyondEnd(const std::string& name, int64_t begin, int64_t frame_count) {
   return Status::InvalidArgument("range begin " + std::to_string(begin) + " is beyond the last frame of " + name +
                                  " (" + std::to_string(frame_count) + " frames)");
@@ -108,6 +116,9 @@ class VideoFileSource final : public FrameSource {
     info_.frame_count = CountProperty(cap_.get(cv::CAP_PROP_FRAME_COUNT));
     const int64_t begin = options_.begin;
     if (info_.frame_count >= 0 && begin >= info_.frame_count) return BeyondEnd(path_, begin, info_.frame_count);
+    if (info_.frame_count >= 0 && options_.end > info_.frame_count) {
+      return EndBeyondEnd(path_, begin, options_.end, info_.frame_count);
+    }
 
     // Seek, then decode the first frame of the range now, so that a file that opens but does not
     // decode, or a begin past a mis-reported frame count, fails here and not on the first Next().
@@ -150,6 +161,13 @@ class VideoFileSource final : public FrameSource {
     cv::Mat bgr;
     try {
       if (!cap_.read(bgr)) {
+        if (options_.end >= 0 && next_index_ < options_.end) {
+          // An explicit range promises its frames: a file that ends inside it (truncated or
+          // damaged) is an error, not a quietly shorter result.
+          return Status::InvalidArgument(path_ + " ended at frame " + std::to_string(next_index_) +
+                                         ", inside the requested range " + std::to_string(options_.begin) + ":" +
+                                         std::to_string(options_.end) + " (truncated or damaged?)");
+        }
         if (info_.frame_count >= 0 && next_index_ < info_.frame_count && !warned_short_) {
           KD_LOG(kWarn) << path_ << ": stream ended at frame " << next_index_ << " of " << info_.frame_count;
           warned_short_ = true;
@@ -246,7 +264,8 @@ class ImageFolderSource final : public FrameSource {
     info_.frame_count = static_cast<int64_t>(files_.size());
     if (options_.begin >= info_.frame_count) return BeyondEnd(dir_, options_.begin, info_.frame_count);
     next_index_ = options_.begin;
-    end_ = options_.end >= 0 ? std::min(options_.end, info_.frame_count) : info_.frame_count;
+    if (options_.end > info_.frame_count) return EndBeyondEnd(dir_, options_.begin, options_.end, info_.frame_count);
+    end_ = options_.end >= 0 ? options_.end : info_.frame_count;
     // The first image of the range gives the size and proves the folder is readable.
     KD_ASSIGN_OR_RETURN(Frame first, Load(next_index_));
     info_.width = first.width;

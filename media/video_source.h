@@ -37,7 +37,10 @@ struct SourceInfo {
 
 struct SourceOptions {
   // Half-open range [begin, end) of 0-based frame indices; end = -1 reads to the end. Files and
-  // folders: absolute indices (begin at or past frame_count -> InvalidArgument at open). Live
+  // folders: absolute indices. One rule: an explicit range must lie inside the source, so a begin
+  // at or past frame_count or an end past it is InvalidArgument at open, and a file that stops
+  // decoding inside an explicit range (truncated, damaged) makes Next() return InvalidArgument
+  // instead of ending early; with end = -1 the source ends where decoding ends (a warning). Live
   // sources: indices count frames since open; the first `begin` frames are dropped.
   int64_t begin = 0;
   int64_t end = -1;

@@ -90,15 +90,19 @@ Status CheckDeployable(const FusedStudent& student) {
   return Status::Ok();
 }
 
-Status CheckDeployableWeights(const std::vector<uint8_t>& kdw_bytes) {
-  KD_ASSIGN_OR_RETURN(auto loaded, DecodeWeights(kdw_bytes));
+Status CheckDeployable(const StudentImpl& student) {
   std::shared_ptr<const FusedStudent> fused;
   try {
-    fused = std::make_shared<const FusedStudent>(*loaded.student);
+    fused = std::make_shared<const FusedStudent>(student);
   } catch (const c10::Error& e) {
     return Status::Internal("fusing batch norms: " + FirstLine(e.what_without_backtrace()));
   }
   return CheckDeployable(*fused);
+}
+
+Status CheckDeployableWeights(const std::vector<uint8_t>& kdw_bytes) {
+  KD_ASSIGN_OR_RETURN(auto loaded, DecodeWeights(kdw_bytes));
+  return CheckDeployable(*loaded.student);
 }
 
 }  // namespace kd::model

@@ -55,6 +55,8 @@ Result<CheckedDetections> DetectChecked(const FusedStudent& student, const torch
 // the expected head and shapes, finite outputs, and decoding that succeeds. kFailedPrecondition or
 // kInternal otherwise. The learner runs this on each candidate before publishing it.
 Status CheckDeployable(const FusedStudent& student);
+// The same for a student module, fused (batch norms folded) as the edge runs it.
+Status CheckDeployable(const StudentImpl& student);
 // The same for a .kdw artefact, decoded exactly as a device decodes it (DecodeWeights, BN folded).
 Status CheckDeployableWeights(const std::vector<uint8_t>& kdw_bytes);
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <limits>
 #include <mutex>
+#include <set>
 #include <utility>
 
 #include <rocksdb/cache.h>
@@ -19,6 +20,7 @@
 #include <rocksdb/slice.h>
 #include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
 
 #include "base/log.h"
 
@@ -391,7 +393,7 @@ struct SampleStore::Impl {
     const std::string msg = context + ": " + text;
     if (s.IsNoSpace() || s.subcode() == rocksdb::Status::kSpaceLimit || text.find("Space limit") != std::string::npos ||
         text.find("No space") != std::string::npos) {
-      return Status::IOError("disk budget/full: " + msg + " (max_bytes=" + std::to_string(max_bytes.load()) +
+      return Status::NoSpace("disk budget/full: " + msg + " (max_bytes=" + std::to_string(max_bytes.load()) +
                              "); acknowledged data is kept; free space or raise max_bytes");
     }
     switch (s.code()) {
@@ -459,7 +461,7 @@ struct SampleStore::Impl {
     const uint64_t used = sfm->GetTotalSize() + memtables;
     const uint64_t reserve = RetentionReserve(Derive(cap));
     if (used + incoming + reserve <= cap) return Status::Ok();
-    return Status::IOError("disk budget/full: " + what + " (" + std::to_string(incoming) +
+    return Status::NoSpace("disk budget/full: " + what + " (" + std::to_string(incoming) +
                            " bytes) would pass max_bytes=" + std::to_string(cap) + ": " + std::to_string(used) +
                            " bytes used, " + std::to_string(reserve) +
                            " kept free for retention; acknowledged data is kept; free space or raise max_bytes");
@@ -736,6 +738,80 @@ Status SampleStore::PutFrame(const FrameRecord& frame, bool* duplicate) {
   return impl_->Map(rs, "storing " + what);
 }
 
+std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const FrameRecord> frames) {
+  std::vector<PutResult> results(frames.size());
+  std::vector<std::string> keys(frames.size());
+  std::vector<bool> valid(frames.size(), false);
+  std::vector<std::mutex*> stripes;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const FrameRecord& f = frames[i];
+    Status check = CheckDeviceId(f.device_id);
+    if (check.ok() && f.jpeg.empty())
+      check = Status::InvalidArgument(DescribeSample("frame", f.device_id, f.seq) + ": no JPEG bytes");
+    if (check.ok() && f.jpeg.size() > kMaxValueBytes) {
+      check =
+          Status::InvalidArgument(DescribeSample("frame", f.device_id, f.seq) + ": JPEG of " +
+                                  std::to_string(f.jpeg.size()) + " bytes exceeds " + std::to_string(kMaxValueBytes));
+    }
+    results[i].status = check;
+    if (!check.ok()) continue;
+    valid[i] = true;
+    keys[i] = SampleKey(f.device_id, f.seq);
+    stripes.push_back(&impl_->StripeFor(keys[i]));
+  }
+  // The stripes of every key, each once, in address order (no deadlock with concurrent PutFrame).
+  std::sort(stripes.begin(), stripes.end());
+  stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+  for (std::mutex* m : stripes) m->lock();
+  struct Unlock {
+    std::vector<std::mutex*>& held;
+    ~Unlock() {
+      for (auto it = held.rbegin(); it != held.rend(); ++it) (*it)->unlock();
+    }
+  } unlock{stripes};
+
+  rocksdb::WriteBatch batch;
+  std::vector<size_t> written;  // indices whose value is in `batch`
+  std::set<std::string_view> in_batch;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    if (!valid[i]) continue;
+    const std::string& key = keys[i];
+    if (in_batch.count(key) != 0) {  // the same frame twice in one batch (a resend): stored once
+      results[i].duplicate = true;
+      continue;
+    }
+    rocksdb::PinnableSlice existing;
+    const rocksdb::Status rs = impl_->db->Get(rocksdb::ReadOptions(), impl_->frames_cf, key, &existing);
+    if (rs.ok()) {
+      const Status check = DecodeFrameValue(key, AsView(existing), nullptr);
+      if (check.ok()) {
+        results[i].duplicate = true;
+        continue;
+      }
+      KD_LOG(kWarn) << "replacing the damaged stored copy of "
+                    << DescribeSample("frame", frames[i].device_id, frames[i].seq) << ": " << check.ToString();
+    } else if (!rs.IsNotFound()) {
+      results[i].status = impl_->Map(
+          rs, "checking for a stored copy of " + DescribeSample("frame", frames[i].device_id, frames[i].seq));
+      continue;
+    }
+    const std::string value = EncodeFrameValue(key, frames[i]);
+    bytes += key.size() + value.size();
+    batch.Put(impl_->frames_cf, key, value);
+    in_batch.insert(key);
+    written.push_back(i);
+  }
+  if (written.empty()) return results;
+  const std::string what = std::to_string(written.size()) + " frames";
+  Status st = impl_->CheckBudgetOrMakeRoom("storing " + what, bytes);
+  if (st.ok()) st = impl_->Map(impl_->db->Write(impl_->sample_write, &batch), "storing " + what);
+  if (!st.ok()) {
+    for (size_t i : written) results[i].status = st;
+  }
+  return results;
+}
+
 Result<std::optional<FrameRecord>> SampleStore::GetFrame(std::string_view device_id, uint64_t seq) const {
   KD_RETURN_IF_ERROR(CheckDeviceId(device_id));
   const std::string key = SampleKey(device_id, seq);
@@ -770,6 +846,16 @@ Result<uint64_t> SampleStore::CountFrames() const {
   uint64_t n = 0;
   for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
   KD_RETURN_IF_ERROR(impl_->Map(it->status(), "counting frames"));
+  return n;
+}
+
+Result<uint64_t> SampleStore::CountFrames(std::string_view device_id) const {
+  KD_RETURN_IF_ERROR(CheckDeviceId(device_id));
+  const std::string prefix = DevicePrefix(device_id);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(impl_->ScanReadOptions(), impl_->frames_cf));
+  uint64_t n = 0;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) ++n;
+  KD_RETURN_IF_ERROR(impl_->Map(it->status(), "counting the frames of device '" + Printable(device_id) + "'"));
   return n;
 }
 

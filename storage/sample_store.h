@@ -35,7 +35,7 @@ struct StoreOptions {
   // Disk budget for the table files of all column families (default 8 GiB; at least kMinMaxBytes).
   // FIFO retention keeps frames to ~72% of it and teacher outputs to ~14% (large budgets), oldest
   // dropped first (exact rule in FORMAT.md). A write that would pass the budget fails with
-  // IOError("disk budget/full ...") and nothing acknowledged is lost; writes work again once
+  // NoSpace("disk budget/full ...") and nothing acknowledged is lost; writes work again once
   // space is freed or the budget raised (SetMaxBytes). RocksDB's SstFileManager cap is the backstop.
   // The WAL (flushed away beyond min(max_bytes/16, 256 MiB)) and RocksDB's LOG files come on top.
   uint64_t max_bytes = uint64_t{8} << 30;
@@ -81,7 +81,7 @@ class SampleStore {
   // Opens (or creates) the store at options.path. Errors: InvalidArgument (bad options, the path is
   // a regular file, a database that is not a sample store), NotFound (no store and
   // !create_if_missing), Corruption (damaged files: never repaired automatically, see FORMAT.md),
-  // IOError (unwritable, already open, disk budget/full), Unimplemented (a newer format).
+  // IOError (unwritable, already open), NoSpace (disk budget/full), Unimplemented (a newer format).
   static Result<std::unique_ptr<SampleStore>> Open(const StoreOptions& options);
   ~SampleStore();
   SampleStore(const SampleStore&) = delete;
@@ -91,6 +91,17 @@ class SampleStore {
   // written, *duplicate (when given) is set to true and the result is Ok. Ok means durable as
   // StoreOptions::sync_writes says. A frame already dropped by retention is stored again.
   Status PutFrame(const FrameRecord& frame, bool* duplicate = nullptr);
+  // Group commit: stores many frames with one write batch and one sync, with PutFrame's rules per
+  // frame (a valid stored copy makes a duplicate, nothing is written for it; a frame repeated in
+  // the batch is stored once). Result i is frame i's: OK (stored durably, or `duplicate`),
+  // InvalidArgument for that frame alone, or the batch's error (NoSpace, IOError) for every frame
+  // that would have been written: then none of them is. What the learner's ingest uses, so that
+  // many frames become durable per fdatasync.
+  struct PutResult {
+    Status status;
+    bool duplicate = false;
+  };
+  std::vector<PutResult> PutFrames(std::span<const FrameRecord> frames);
   // nullopt when absent (never stored, or dropped by retention); Corruption on a bad value.
   Result<std::optional<FrameRecord>> GetFrame(std::string_view device_id, uint64_t seq) const;
   // Calls fn for the frames of device_id with seq >= from_seq in increasing seq order, at most
@@ -99,6 +110,8 @@ class SampleStore {
                     const std::function<bool(const FrameRecord&)>& fn) const;
   // Exact number of stored frames (iterates over every key: for tests and tools, not hot paths).
   Result<uint64_t> CountFrames() const;
+  // Exact number of stored frames of device_id (iterates over its keys: at start-up, not per frame).
+  Result<uint64_t> CountFrames(std::string_view device_id) const;
   // The highest stored seq of device_id (for resuming); NotFound when it has no frames.
   Result<uint64_t> MaxSeq(std::string_view device_id) const;
   // The devices that have at least one stored frame, in key order.

@@ -11,7 +11,9 @@
 #include <utility>
 #include <zmq.h>
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <zmq.hpp>
 
 #include "base/check.h"
@@ -691,10 +693,19 @@ ClientStats Client::stats() const {
 struct AdminServer::Impl {
   Context::Impl* ctx = nullptr;
   zmq::socket_t socket;  // REP
+  std::string path;      // the ipc socket file this server bound (removed when it closes)
 };
 
 AdminServer::AdminServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-AdminServer::~AdminServer() = default;
+AdminServer::~AdminServer() {
+  // ZeroMQ leaves the ipc file behind; a file without a listener reads as "a learner is running"
+  // to the next kdctl, so the server that bound it removes it.
+  try {
+    impl_->socket.close();
+  } catch (const zmq::error_t&) {
+  }
+  if (!impl_->path.empty()) ::unlink(impl_->path.c_str());
+}
 
 Result<std::unique_ptr<AdminServer>> AdminServer::Bind(Context& context, const std::string& endpoint) {
   constexpr std::string_view kIpc = "ipc://";
@@ -718,6 +729,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::Bind(Context& context, const s
   if (::chmod(path.c_str(), 0600) != 0) {
     KD_LOG(kWarn) << "cannot chmod 600 the admin socket " << path << ": " << std::strerror(errno);
   }
+  impl->path = path;
   return std::unique_ptr<AdminServer>(new AdminServer(std::move(impl)));
 }
 
@@ -760,6 +772,20 @@ Result<std::string> AdminCall(const std::string& endpoint, const std::string& re
     struct stat st {};
     const std::string path = endpoint.substr(kIpc.size());
     if (::stat(path.c_str(), &st) != 0) return Status::Unavailable("no admin socket at " + path);
+    // A socket file nobody listens on (a learner killed with -9): say so now instead of waiting for
+    // a reply that cannot come (ZeroMQ would keep reconnecting until the timeout).
+    if (S_ISSOCK(st.st_mode) && path.size() < sizeof(sockaddr_un::sun_path)) {
+      const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd >= 0) {
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+        const bool refused = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
+                             (errno == ECONNREFUSED || errno == ENOENT);
+        ::close(fd);
+        if (refused) return Status::Unavailable("the learner is not running (nothing listens on " + path + ")");
+      }
+    }
   }
   try {
     zmq::context_t ctx(1);

@@ -4,7 +4,10 @@
 #define KD_DAEMON_COMMON_CLI_COMMON_H_
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
+#include <system_error>
+#include <unistd.h>
 
 #include "base/status.h"
 
@@ -39,6 +42,24 @@ inline Result<FrameRange> ParseFrameRange(const std::string& text) {
     return Status::InvalidArgument("frame range '" + text + "' is empty or negative (want 0 <= A < B)");
   }
   return r;
+}
+
+// Checks, before any long work, that `path` could be written: its folder exists and is writable,
+// and it is not a folder itself. InvalidArgument naming `flag` otherwise.
+inline Status CheckWritablePath(const std::string& flag, const std::string& path) {
+  namespace fs = std::filesystem;
+  if (path.empty()) return Status::InvalidArgument(flag + " is required");
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return Status::InvalidArgument(flag + " '" + path + "' is a folder, not a file");
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  if (!fs::is_directory(dir, ec)) {
+    return Status::InvalidArgument(flag + " '" + path + "': folder '" + dir.string() + "' does not exist");
+  }
+  if (::access(dir.c_str(), W_OK) != 0) {
+    return Status::InvalidArgument(flag + " '" + path + "': folder '" + dir.string() + "' is not writable");
+  }
+  return Status::Ok();
 }
 
 // Parses "WxH" into width and height.

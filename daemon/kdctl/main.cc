@@ -158,6 +158,13 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
+    if (as_json) {  // scripts reading --json get a document either way
+      std::printf(
+          "%s\n",
+          json{{"ok", false}, {"error", reply.status().message()}, {"code", StatusCodeName(reply.status().code())}}
+              .dump(2)
+              .c_str());
+    }
   } else if (*rollout) {
     nlohmann::json req{{"cmd", "rollout"}, {"group", group}, {"action", action}};
     if (version) req["version"] = version;

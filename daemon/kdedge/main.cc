@@ -16,6 +16,7 @@
 #include "daemon/common/signals.h"
 #include "edge/agent.h"
 #include "edge/detect_loop.h"
+#include "edge/preflight.h"
 #include "eval/coco_json.h"
 #include "media/video_source.h"
 #include "model/threads.h"
@@ -88,6 +89,12 @@ int RunDaemon(const std::string& config_path, const std::vector<std::string>& ov
     return 2;
   }
   if (print_config) std::printf("%s", config::ToToml(*options).c_str());
+  // The files the config names are checked before anything starts, for --check-config and for the
+  // daemon alike: a missing or wrong key, recipe, model or video is a config error (exit 2).
+  if (Status s = edge::PreflightEdge(*options); !s.ok()) {
+    std::fprintf(stderr, "kdedge: config error: %s\n", s.ToString().c_str());
+    return 2;
+  }
   if (check_only) return 0;
   kd::LogLevel level;
   if (kd::ParseLogLevel(options->output.log_level, &level)) kd::SetLogLevel(level);

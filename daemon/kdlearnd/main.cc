@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -21,6 +22,7 @@
 #include "eval/coco_json.h"
 #include "learner/dataset.h"
 #include "learner/distiller.h"
+#include "learner/preflight.h"
 #include "learner/service.h"
 #include "model/threads.h"
 #include "model/weights_file.h"
@@ -70,6 +72,18 @@ int RunDistill(const std::string& video, const std::string& frames, const std::s
   if (Status s = recipe.Validate(); !s.ok()) return Fail(s);
   auto range = daemon::ParseFrameRange(frames);
   if (!range.ok()) return Fail(range.status());
+  // Everything that can be checked before labelling and training is checked first: a typo in
+  // --out or --init must not cost the minutes of a run.
+  if (Status s = daemon::CheckWritablePath("--out", out); !s.ok()) return Fail(s);
+  std::optional<model::LoadedStudent> init_weights;
+  if (!init.empty()) {
+    auto loaded = model::LoadWeights(init);
+    if (!loaded.ok()) return Fail(loaded.status().WithContext("--init"));
+    init_weights = std::move(loaded).value();
+  }
+  if (!heldout.empty()) {
+    if (auto hr = daemon::ParseFrameRange(heldout); !hr.ok()) return Fail(hr.status().WithContext("--heldout"));
+  }
   auto teacher = model::CenterNetTeacher::Load(AssetPath("centernet.json"), PickDevice());
   if (!teacher.ok()) return Fail(teacher.status().WithContext("teacher (run scripts/fetch_assets.sh)"));
   learner::DatasetOptions dopt;
@@ -87,14 +101,12 @@ int RunDistill(const std::string& video, const std::string& frames, const std::s
   if (!sopt.ok()) return Fail(sopt.status());
   model::Student student(*sopt);
   uint64_t base_version = 0;
-  if (!init.empty()) {
-    auto loaded = model::LoadWeights(init);
-    if (!loaded.ok()) return Fail(loaded.status());
-    if (loaded->student->options().ArchJson() != sopt->ArchJson()) {
+  if (init_weights) {
+    if (init_weights->student->options().ArchJson() != sopt->ArchJson()) {
       return Fail(Status::InvalidArgument("--init weights have a different architecture than the recipe"));
     }
-    student = loaded->student;
-    base_version = loaded->meta.model_version;
+    student = init_weights->student;
+    base_version = init_weights->meta.model_version;
   }
   learner::Distiller distiller(recipe, student, **teacher, (*teacher)->device());
   std::vector<size_t> rows(data->size());
@@ -197,6 +209,12 @@ int RunServe(const std::string& config_path, const std::vector<std::string>& ove
     return 2;
   }
   if (print_config) std::printf("%s", config::ToToml(*options).c_str());
+  // The files the config names are checked before anything starts, for --check-config and for the
+  // daemon alike: a missing or wrong key, recipe, model or video is a config error (exit 2).
+  if (Status s = learner::PreflightLearner(*options); !s.ok()) {
+    std::fprintf(stderr, "kdlearnd: config error: %s\n", s.ToString().c_str());
+    return 2;
+  }
   if (check_only) return 0;
   kd::LogLevel level;
   if (kd::ParseLogLevel(options->log.level, &level)) kd::SetLogLevel(level);

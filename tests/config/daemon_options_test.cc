@@ -19,7 +19,7 @@ using ::testing::HasSubstr;
 // The source tree comes from the build (__FILE__ may be relative to a build directory).
 const fs::path kExamples = fs::path(KD_SOURCE_DIR) / "config" / "examples";
 
-// Minimal valid configs (insecure, so no key files are needed).
+// Minimal valid configs (plaintext transport, so no CURVE key files; updates are always signed).
 constexpr char kEdgeMin[] = R"(device_id = "cam-1"
 [source]
 uri = "video.avi"
@@ -27,12 +27,25 @@ uri = "video.avi"
 dir = "slots"
 [learner]
 insecure = true
+[update]
+trusted_keys = ["t.pub"]
 )";
 constexpr char kLearnerMin[] = R"([server]
+frames_endpoint = "tcp://127.0.0.1:7700"
+control_endpoint = "tcp://127.0.0.1:7701"
 insecure = true
 [store]
 path = "store"
+[publish]
+signing_key = "s.key"
 )";
+
+// `text` with its first `from` replaced by `to`.
+std::string Replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  KD_CHECK(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
 
 class DaemonOptionsTest : public ::testing::Test {
  protected:
@@ -70,7 +83,8 @@ void ExpectError(const Status& s, const std::vector<std::string>& parts) {
 }
 
 TEST_F(DaemonOptionsTest, EdgeDefaultsAndRequiredKeys) {
-  auto o = LoadEdgeOptions("", {"device_id=cam1", "source.uri=/v.avi", "model.dir=/m", "learner.insecure=true"});
+  auto o = LoadEdgeOptions("", {"device_id=cam1", "source.uri=/v.avi", "model.dir=/m", "learner.insecure=true",
+                                "update.trusted_keys=[\"/t.pub\"]"});
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->device_id, "cam1");
   EXPECT_EQ(o->source.uri, "/v.avi");
@@ -79,7 +93,9 @@ TEST_F(DaemonOptionsTest, EdgeDefaultsAndRequiredKeys) {
   source.uri = "/v.avi";
   EXPECT_EQ(o->source, source);
   EXPECT_EQ(o->uplink, EdgeUplinkOptions{});
-  EXPECT_EQ(o->update, EdgeUpdateOptions{});
+  EdgeUpdateOptions update;
+  update.trusted_keys = {"/t.pub"};  // required, insecure or not: updates are always signed
+  EXPECT_EQ(o->update, update);
   EXPECT_EQ(o->output, EdgeOutputOptions{});
   EXPECT_EQ(o->uplink.kbps, 2000);
   EXPECT_EQ(o->uplink.max_jpeg_bytes, 1048576);
@@ -108,7 +124,9 @@ TEST_F(DaemonOptionsTest, LearnerDefaultsAndRequiredKeys) {
   EXPECT_EQ(o->teacher, LearnerTeacherOptions{});
   EXPECT_EQ(o->training, LearnerTrainingOptions{});
   EXPECT_EQ(o->gate, LearnerGateOptions{});
-  EXPECT_EQ(o->publish, LearnerPublishOptions{});
+  LearnerPublishOptions publish;
+  publish.signing_key = (dir_ / "s.key").string();  // required, insecure or not
+  EXPECT_EQ(o->publish, publish);
   EXPECT_EQ(o->rollout, LearnerRolloutOptions{});
   EXPECT_TRUE(o->rollout.auto_start);
   EXPECT_TRUE(o->groups.empty());
@@ -162,9 +180,9 @@ TEST_F(DaemonOptionsTest, WrongTypesAreErrors) {
               {"uplink.jpeg_quality", "expected an integer"});
   ExpectError(EdgeError(std::string(kEdgeMin) + "[output]\nlog_level = 3\n"), {"output.log_level", "wrong type"});
   ExpectError(EdgeError("uplink = 5\n" + std::string(kEdgeMin)), {"uplink", "wrong type", "table"});
-  ExpectError(EdgeError(std::string(kEdgeMin) + "[update]\ntrusted_keys = \"k.pub\"\n"),
+  ExpectError(EdgeError(Replaced(kEdgeMin, "trusted_keys = [\"t.pub\"]", "trusted_keys = \"k.pub\"")),
               {"update.trusted_keys", "array of strings"});
-  ExpectError(EdgeError(std::string(kEdgeMin) + "[update]\ntrusted_keys = [\"k.pub\", 3]\n"),
+  ExpectError(EdgeError(Replaced(kEdgeMin, "trusted_keys = [\"t.pub\"]", "trusted_keys = [\"k.pub\", 3]")),
               {"update.trusted_keys[1]", "wrong type"});
   ExpectError(EdgeError(R"(device_id = 7
 [source]
@@ -400,7 +418,9 @@ TEST_F(DaemonOptionsTest, KeysAreRequiredUnlessInsecure) {
   EXPECT_TRUE(
       EdgeError(base, {"learner.server_key=s.pub", "learner.client_key=c.key", "update.trusted_keys=[\"t.pub\"]"})
           .ok());
-  EXPECT_TRUE(EdgeError(base, {"learner.insecure=true"}).ok());
+  // Plaintext transport does not make unsigned updates acceptable (issue 12, defect 6).
+  ExpectError(EdgeError(base, {"learner.insecure=true"}), {"update.trusted_keys", "always signed"});
+  EXPECT_TRUE(EdgeError(base, {"learner.insecure=true", "update.trusted_keys=[\"t.pub\"]"}).ok());
   // CURVE needs both halves, insecure or not.
   ExpectError(EdgeError(base, {"learner.insecure=true", "learner.server_key=s.pub"}), {"learner.client_key"});
 
@@ -410,7 +430,19 @@ TEST_F(DaemonOptionsTest, KeysAreRequiredUnlessInsecure) {
   EXPECT_TRUE(LearnerError(lbase, {"server.secret_key=k", "publish.signing_key=s"}).ok());
   ExpectError(LearnerError(lbase + "[[devices]]\nid = \"d\"\n", {"server.secret_key=k", "publish.signing_key=s"}),
               {"devices[0].key"});
-  EXPECT_TRUE(LearnerError(lbase + "[[devices]]\nid = \"d\"\n", {"server.insecure=true"}).ok());
+  // Insecure: plaintext on loopback only, and still a signing key (issue 12, defect 6).
+  const std::vector<std::string> insecure = {"server.insecure=true", "publish.signing_key=s",
+                                             "server.frames_endpoint=tcp://127.0.0.1:7700",
+                                             "server.control_endpoint=tcp://[::1]:7701"};
+  EXPECT_TRUE(LearnerError(lbase + "[[devices]]\nid = \"d\"\n", insecure).ok());
+  ExpectError(LearnerError(lbase, {"server.insecure=true", "server.frames_endpoint=tcp://127.0.0.1:7700",
+                                   "server.control_endpoint=tcp://127.0.0.1:7701"}),
+              {"publish.signing_key", "always signed"});
+  ExpectError(LearnerError(lbase, {"server.insecure=true", "publish.signing_key=s"}),
+              {"server.frames_endpoint", "tcp://*:7700", "loopback"});
+  auto all_interfaces = insecure;
+  all_interfaces.push_back("server.control_endpoint=tcp://0.0.0.0:7701");
+  ExpectError(LearnerError(lbase, all_interfaces), {"server.control_endpoint", "loopback"});
 }
 
 TEST_F(DaemonOptionsTest, ToTomlRoundTrips) {
@@ -455,7 +487,8 @@ TEST(DaemonOptionsEnvTest, EnvOverrides) {
   EXPECT_TRUE(EnvOverrides(kEdgeEnvPrefix, nullptr).empty());
   // Env first, then --set: the later override wins.
   std::vector<std::string> overrides = EnvOverrides(kEdgeEnvPrefix, env);
-  for (const char* s : {"source.uri=/v", "model.dir=/m", "learner.insecure=true", "uplink.kbps=700"})
+  for (const char* s : {"source.uri=/v", "model.dir=/m", "learner.insecure=true", "update.trusted_keys=[\"/t.pub\"]",
+                        "uplink.kbps=700"})
     overrides.push_back(s);
   auto o = LoadEdgeOptions("", overrides);
   ASSERT_TRUE(o.ok()) << o.status().ToString();

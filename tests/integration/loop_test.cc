@@ -19,6 +19,7 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <nlohmann/json.hpp>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
@@ -261,6 +262,19 @@ key = "cam-2.pub"
     EXPECT_EQ(edges[1]->counters().frames_acked, cam2) << "a revoked device's frames were acknowledged";
   }
 
+  // The per-camera STORED count, as kdctl status shows it.
+  const std::string admin = "ipc://" + (store / "admin.sock").string();
+  auto stored_count = [&](const std::string& cam) -> uint64_t {
+    auto reply = wire::AdminCall(admin, R"({"cmd":"status"})", milliseconds(5000));
+    if (!reply.ok()) return 0;
+    const auto doc = nlohmann::json::parse(*reply, nullptr, /*allow_exceptions=*/false);
+    const auto at = doc.find("devices");
+    if (at == doc.end() || !at->contains(cam)) return 0;
+    return (*at)[cam].value("frames_stored", uint64_t{0});
+  };
+  const uint64_t cam1_stored_before = stored_count("cam-1");
+  EXPECT_GT(cam1_stored_before, 0u);
+
   // kill -9 the learner mid-stream, restart it: uploads resume, and nothing acknowledged is lost.
   EXPECT_EQ(learner.Kill(SIGKILL), -SIGKILL);
   const uint64_t acked_before = edges[0]->counters().frames_acked + edges[1]->counters().frames_acked;
@@ -273,6 +287,8 @@ key = "cam-2.pub"
       << edges[0]->StatusJson() << "\n"
       << edges[1]->StatusJson();
   EXPECT_EQ(edges[1]->counters().frames_acked, cam2_revoked) << "the revocation did not survive the restart";
+  // Issue 12, defect 4: STORED counts what the store holds, so it does not drop after a restart.
+  EXPECT_GE(stored_count("cam-1"), cam1_stored_before);
   for (auto& e : edges) e->Stop(milliseconds(3000));
   EXPECT_EQ(learner.Kill(SIGTERM), 0) << "SIGTERM should drain and exit 0";
 
@@ -824,10 +840,66 @@ TEST(LoopTest, ADownloadCompleteOnDiskBeforeARestartIsInstalled) {
   auto agent = edge::EdgeAgent::Start(*opts);
   ASSERT_TRUE(agent.ok()) << agent.status().ToString();
   EXPECT_TRUE(WaitFor([&] { return (*agent)->counters().committed_version == 2; }, seconds(60)))
-      << "running v" << (*agent)->counters().running_version << ", downloading "
-      << (*agent)->counters().downloading;
+      << "running v" << (*agent)->counters().running_version << ", downloading " << (*agent)->counters().downloading;
   EXPECT_EQ(chunk_requests.load(), 0) << "nothing was missing";
   (*agent)->Stop(milliseconds(0));
+}
+
+}  // namespace
+}  // namespace kd
+
+namespace kd {
+namespace {
+
+// Issue 13 with the real learner: a kdlearnd whose bootstrap is an NMS-free student (so its recipe
+// trains with CAKD, on top of a recipe file that had CrossKD off) labels, trains, gates and
+// publishes one-to-one versions, and an edge runs, installs and commits them. Before, the learner
+// aborted in its first training round and the edge on its first frame.
+TEST(LoopTest, ALearnerWithAnNmsFreeBootstrapPublishesVersionsTheEdgeCommits) {
+  if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
+  UpdateFixture fx("kd_o2o_learner", /*one_to_one_factory=*/true);
+  const int frames_port = FreePort(), control_port = FreePort();
+  WriteText(fx.dir / "kdlearnd.toml", "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
+                                          "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
+                                          "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" +
+                                          std::string(KD_SOURCE_DIR) +
+                                          "/config/examples/distill.toml\"\nthreads = 2\nbootstrap = \"" + fx.factory +
+                                          "\"\nround_iterations = 8\nround_frames = 24\nmin_frames = 12\n"
+                                          "[gate]\nholdout_every = 4\nmin_holdout = 3\nmargin = -1.0\n"
+                                          "[publish]\nsigning_key = \"s.key\"\n");
+  Learner learner((fx.dir / "kdlearnd.toml").string());
+  learner.Start();
+  const std::vector<std::string> set = {
+      "device_id=cam-o",
+      "source.uri=" + AssetPath("vtest.avi"),
+      "source.end=120",
+      "source.loop=true",
+      "source.fps=12",
+      "model.dir=" + (fx.dir / "slots").string(),
+      "model.bootstrap=" + fx.factory,
+      "learner.insecure=true",
+      "learner.frames_endpoint=tcp://127.0.0.1:" + std::to_string(frames_port),
+      "learner.control_endpoint=tcp://127.0.0.1:" + std::to_string(control_port),
+      "uplink.max_fps=4",
+      "update.trusted_keys=[\"" + (fx.dir / "s.pub").string() + "\"]",
+      "update.probation_frames=10",
+      "update.probation_seconds=1",
+      "update.max_latency_ratio=100",  // about heads, not timing on a shared machine
+      "output.detections=",
+      "output.status_interval_ms=500",
+  };
+  auto opts = config::LoadEdgeOptions("", set);
+  ASSERT_TRUE(opts.ok()) << opts.status().ToString();
+  auto agent = edge::EdgeAgent::Start(*opts);
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  EXPECT_TRUE(WaitFor([&] { return (*agent)->counters().committed_version >= 2; }, seconds(300)))
+      << (*agent)->StatusJson();
+  const auto k = (*agent)->counters();
+  EXPECT_EQ(k.inference_errors, 0u);
+  EXPECT_EQ(k.rollbacks, 0u);
+  EXPECT_GT(k.frames_acked, 0u);
+  (*agent)->Stop(milliseconds(1000));
+  EXPECT_EQ(learner.Kill(SIGTERM), 0) << "the learner must still be running and drain cleanly";
 }
 
 }  // namespace

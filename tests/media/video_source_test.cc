@@ -162,8 +162,11 @@ TEST_F(VideoSourceTest, ReadFramesRange) {
   ASSERT_EQ(frames->size(), 5u);
   EXPECT_EQ(frames->front().index, 15);
   EXPECT_EQ(frames->back().index, 19);
-  // An end past the last frame just stops at the end; an empty range gives nothing.
+  // An explicit end past the last frame is refused (one rule for ranges, issue 12 defect 3; it used
+  // to stop quietly at the end); "to the end" is end = -1. An empty range gives nothing.
   Result<std::vector<Frame>> tail = ReadFrames(video_, 18, 100);
+  EXPECT_TRUE(tail.status().IsInvalidArgument()) << tail.status().ToString();
+  tail = ReadFrames(video_, 18, -1);
   ASSERT_TRUE(tail.ok()) << tail.status().ToString();
   EXPECT_EQ(tail->size(), 2u);
   Result<std::vector<Frame>> none = ReadFrames(video_, 3, 3);
@@ -172,7 +175,9 @@ TEST_F(VideoSourceTest, ReadFramesRange) {
 }
 
 TEST_F(VideoSourceTest, BadRangesAreInvalidArgument) {
-  for (auto [begin, end] : std::vector<std::pair<int64_t, int64_t>>{{20, -1}, {25, 30}, {-1, 4}, {6, 5}, {0, -2}}) {
+  // {0, 21} and {5, 9999}: an explicit end past the last frame (20) is refused, not clamped.
+  for (auto [begin, end] :
+       std::vector<std::pair<int64_t, int64_t>>{{20, -1}, {25, 30}, {-1, 4}, {6, 5}, {0, -2}, {0, 21}, {5, 9999}}) {
     SourceOptions options;
     options.begin = begin;
     options.end = end;
@@ -180,6 +185,36 @@ TEST_F(VideoSourceTest, BadRangesAreInvalidArgument) {
     ASSERT_FALSE(source.ok()) << begin << ", " << end;
     EXPECT_TRUE(source.status().IsInvalidArgument()) << source.status().ToString();
   }
+}
+
+// Issue 12, defect 3: a truncated file (its header still promises every frame) inside an explicit
+// range is an error, not a quietly shorter result; read to the end, it just ends.
+TEST_F(VideoSourceTest, ATruncatedFileInsideAnExplicitRangeIsAnError) {
+  const std::string cut = (fs::path(video_).parent_path() / "cut.avi").string();
+  fs::copy_file(video_, cut, fs::copy_options::overwrite_existing);
+  fs::resize_file(cut, fs::file_size(cut) * 3 / 4);  // the frames' tail and the AVI index are gone
+  SourceOptions options;
+  options.end = kFrames;
+  auto source = OpenSource(cut, options);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  int64_t read = 0;
+  Status error;
+  while (true) {
+    auto f = (*source)->Next();
+    if (!f.ok()) {
+      error = f.status();
+      break;
+    }
+    if (!*f) break;
+    ++read;
+  }
+  EXPECT_LT(read, kFrames);
+  EXPECT_TRUE(error.IsInvalidArgument()) << "read " << read << " frames then: " << error.ToString();
+  EXPECT_NE(error.message().find("ended at frame " + std::to_string(read)), std::string::npos) << error.ToString();
+
+  auto to_the_end = OpenSource(cut, SourceOptions{});
+  ASSERT_TRUE(to_the_end.ok());
+  EXPECT_EQ(static_cast<int64_t>(ReadAll(**to_the_end).size()), read);
 }
 
 TEST_F(VideoSourceTest, PureRedReadsAsRedInRgbOrder) {

@@ -161,6 +161,64 @@ TEST(SampleStoreTest, RoundTripFramesTeacherAndMeta) {
   EXPECT_TRUE(store->Verify().ok());
 }
 
+// Group commit: one batch, PutFrame's rules per frame.
+TEST(SampleStoreTest, PutFramesStoresABatchWithPutFramesRules) {
+  TempDir dir;
+  auto store = OpenOrDie(OptionsAt(dir.path()));
+  ASSERT_TRUE(store->PutFrame(MakeFrame("cam", 1)).ok());
+  std::vector<FrameRecord> batch = {MakeFrame("cam", 1),  // already stored
+                                    MakeFrame("cam", 2),  MakeFrame("cam", 3),
+                                    MakeFrame("cam", 2),  // repeated in the batch
+                                    MakeFrame("", 4),     // invalid: refused alone
+                                    MakeFrame("cam-2", 1)};
+  const auto r = store->PutFrames(batch);
+  ASSERT_EQ(r.size(), batch.size());
+  EXPECT_TRUE(r[0].status.ok() && r[0].duplicate);
+  EXPECT_TRUE(r[1].status.ok() && !r[1].duplicate);
+  EXPECT_TRUE(r[2].status.ok() && !r[2].duplicate);
+  EXPECT_TRUE(r[3].status.ok() && r[3].duplicate);
+  EXPECT_TRUE(r[4].status.IsInvalidArgument()) << r[4].status.ToString();
+  EXPECT_TRUE(r[5].status.ok() && !r[5].duplicate);
+  for (uint64_t seq : {1, 2, 3}) ExpectSameFrame(**store->GetFrame("cam", seq), MakeFrame("cam", seq));
+  ExpectSameFrame(**store->GetFrame("cam-2", 1), MakeFrame("cam-2", 1));
+  EXPECT_EQ(*store->CountFrames(), 4u);
+  EXPECT_TRUE(store->PutFrames({}).empty());
+}
+
+// A batch that would pass the budget is refused whole (NoSpace for each frame to write), and
+// nothing of it is stored; duplicates in it are still acknowledged.
+TEST(SampleStoreTest, PutFramesOverTheBudgetStoresNothingOfTheBatch) {
+  TempDir dir;
+  StoreOptions options = OptionsAt(dir.path());
+  options.max_bytes = kMinMaxBytes;
+  auto store = OpenOrDie(options);
+  ASSERT_TRUE(store->PutFrame(MakeFrame("cam", 1)).ok());
+  const std::string value(64 << 10, 'm');
+  for (int i = 0; i < 200 && store->PutMeta("blob/" + std::to_string(i), value).ok(); ++i) {
+  }
+  std::vector<FrameRecord> batch = {MakeFrame("cam", 1), MakeFrame("cam", 2, 64 << 10), MakeFrame("cam", 3, 64 << 10)};
+  const auto r = store->PutFrames(batch);
+  EXPECT_TRUE(r[0].status.ok() && r[0].duplicate);
+  EXPECT_TRUE(r[1].status.IsNoSpace()) << r[1].status.ToString();
+  EXPECT_TRUE(r[2].status.IsNoSpace()) << r[2].status.ToString();
+  EXPECT_FALSE(store->GetFrame("cam", 2)->has_value());
+  EXPECT_FALSE(store->GetFrame("cam", 3)->has_value());
+}
+
+// Per-device counts (kdlearnd starts its per-camera STORED column from them, so a restart does not
+// make it look as if frames were lost). "cam" must not count the frames of "cam-1".
+TEST(SampleStoreTest, CountsFramesPerDevice) {
+  TempDir dir;
+  auto store = OpenOrDie(OptionsAt(dir.path()));
+  for (uint64_t seq = 1; seq <= 3; ++seq) ASSERT_TRUE(store->PutFrame(MakeFrame("cam", seq)).ok());
+  for (uint64_t seq = 1; seq <= 5; ++seq) ASSERT_TRUE(store->PutFrame(MakeFrame("cam-1", seq)).ok());
+  EXPECT_EQ(*store->CountFrames("cam"), 3u);
+  EXPECT_EQ(*store->CountFrames("cam-1"), 5u);
+  EXPECT_EQ(*store->CountFrames("cam-2"), 0u);
+  EXPECT_EQ(*store->CountFrames(), 8u);
+  EXPECT_TRUE(store->CountFrames("").status().IsInvalidArgument());
+}
+
 TEST(SampleStoreTest, RejectsInvalidArguments) {
   TempDir dir;
   StoreOptions bad = OptionsAt(dir.path());
@@ -522,17 +580,29 @@ TEST(SampleStoreCrashChild, DISABLED_Writer) {
   const char* spec = std::getenv(kCrashChildEnv);
   if (spec == nullptr) GTEST_SKIP() << "only run by the kill -9 test";
   char path[4096] = {};
-  int fd = -1;
+  int fd = -1, batch = 1;
   unsigned long long start = 0;
-  ASSERT_EQ(std::sscanf(spec, "%d:%llu:%4095s", &fd, &start, path), 3);
+  ASSERT_EQ(std::sscanf(spec, "%d:%llu:%d:%4095s", &fd, &start, &batch, path), 4);
   StoreOptions options;
   options.path = path;
   options.sync_writes = true;
   auto store = SampleStore::Open(options);
   if (!store.ok()) _exit(3);
-  for (uint64_t seq = start;; ++seq) {
-    if (!(*store)->PutFrame(MakeFrame(kCrashDevice, seq, CrashFrameSize(seq))).ok()) _exit(4);
-    if (write(fd, &seq, sizeof(seq)) != static_cast<ssize_t>(sizeof(seq))) _exit(5);
+  for (uint64_t seq = start;; seq += static_cast<uint64_t>(batch)) {
+    if (batch == 1) {
+      if (!(*store)->PutFrame(MakeFrame(kCrashDevice, seq, CrashFrameSize(seq))).ok()) _exit(4);
+    } else {  // group commit: a batch is acknowledged after its one synced write
+      std::vector<FrameRecord> frames;
+      for (uint64_t s = seq; s < seq + static_cast<uint64_t>(batch); ++s) {
+        frames.push_back(MakeFrame(kCrashDevice, s, CrashFrameSize(s)));
+      }
+      for (const auto& r : (*store)->PutFrames(frames)) {
+        if (!r.status.ok()) _exit(4);
+      }
+    }
+    for (uint64_t s = seq; s < seq + static_cast<uint64_t>(batch); ++s) {
+      if (write(fd, &s, sizeof(s)) != static_cast<ssize_t>(sizeof(s))) _exit(5);
+    }
   }
 }
 
@@ -551,13 +621,15 @@ TEST(SampleStoreTest, KillDashNineKeepsAcknowledgedFrames) {
       }
     }
   } child;
-  const int kills_after[] = {40, 150, 90};
-  for (int round = 0; round < 3; ++round) {
+  const int kills_after[] = {40, 150, 90, 200};
+  const int batch_of[] = {1, 1, 8, 8};  // PutFrame, then PutFrames (group commit) batches of 8
+  for (int round = 0; round < 4; ++round) {
+    const int batch = batch_of[round];
     int fds[2];
     ASSERT_EQ(pipe(fds), 0);
     // Everything the child needs is prepared before fork: it only dup2s and execs.
-    const std::string env_entry =
-        std::string(kCrashChildEnv) + "=" + std::to_string(fds[1]) + ":" + std::to_string(next_seq) + ":" + db;
+    const std::string env_entry = std::string(kCrashChildEnv) + "=" + std::to_string(fds[1]) + ":" +
+                                  std::to_string(next_seq) + ":" + std::to_string(batch) + ":" + db;
     std::vector<char*> envp;
     for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
     envp.push_back(const_cast<char*>(env_entry.c_str()));
@@ -627,10 +699,10 @@ TEST(SampleStoreTest, KillDashNineKeepsAcknowledgedFrames) {
     auto max_seq = (*store)->MaxSeq(kCrashDevice);
     ASSERT_TRUE(max_seq.ok());
     EXPECT_GE(*max_seq, *acked.rbegin());
-    EXPECT_LE(*max_seq, *acked.rbegin() + 1);  // at most the one write in flight when killed
+    EXPECT_LE(*max_seq, *acked.rbegin() + static_cast<uint64_t>(batch));  // at most the write in flight
     next_seq = *max_seq + 1;
-    std::cout << "[ kill -9 ] round " << round << ": " << round_acks.size() << " acks, all " << acked.size()
-              << " acknowledged frames present; max seq " << *max_seq << "\n";
+    std::cout << "[ kill -9 ] round " << round << " (batches of " << batch << "): " << round_acks.size()
+              << " acks, all " << acked.size() << " acknowledged frames present; max seq " << *max_seq << "\n";
   }
 }
 
@@ -692,7 +764,9 @@ TEST(SampleStoreTest, BudgetDropsOldestFramesAndKeepsWriting) {
   EXPECT_TRUE(store->GetFrame("cam", kFrames + 49)->has_value());
 }
 
-TEST(SampleStoreTest, FullBudgetIsIOErrorAndLosesNothing) {
+// A full budget is its own kind (NoSpace), so the learner tells STORAGE_FULL from other errors
+// without reading the message.
+TEST(SampleStoreTest, FullBudgetIsNoSpaceAndLosesNothing) {
   TempDir dir;
   StoreOptions options = OptionsAt(dir.path());
   options.max_bytes = kMinMaxBytes;
@@ -709,12 +783,12 @@ TEST(SampleStoreTest, FullBudgetIsIOErrorAndLosesNothing) {
     acked.push_back(key);
   }
   ASSERT_FALSE(failure.ok()) << "the 4 MiB budget was never reached";
-  EXPECT_EQ(failure.code(), Status::Code::kIOError) << failure.ToString();
+  EXPECT_EQ(failure.code(), Status::Code::kNoSpace) << failure.ToString();
   EXPECT_NE(failure.message().find("disk budget/full"), std::string::npos) << failure.ToString();
   std::cout << "[ full ] after " << acked.size() << " x 64 KiB meta writes: " << failure.ToString() << "\n";
   // Frames are within their FIFO share (retention has nothing to free), so the write is refused.
   const Status big_frame = store->PutFrame(MakeFrame("cam", 2, 64 << 10));
-  EXPECT_EQ(big_frame.code(), Status::Code::kIOError) << big_frame.ToString();
+  EXPECT_EQ(big_frame.code(), Status::Code::kNoSpace) << big_frame.ToString();
   // Refused before RocksDB saw it: RocksDB never entered its read-only state.
   auto stats = store->Stats();
   EXPECT_FALSE(stats->writes_stopped);
