@@ -179,6 +179,13 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
   const double dt = Seconds(t0, Clock::now());
   stop = true;
   for (auto& t : threads) t.join();
+  // Group commit: how many frames each synced write carried (the learner's own count).
+  double frames_per_write = 0;
+  if (auto st = kd::wire::AdminCall("ipc://" + (dir / "store" / "admin.sock").string(), R"({"cmd":"status"})",
+                                    milliseconds(5000));
+      st.ok()) {
+    frames_per_write = json::parse(*st, nullptr, false).value("ingest_frames_per_write", 0.0);
+  }
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   json r{{"edges", edges},
@@ -187,11 +194,14 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
          {"frames_per_second", static_cast<double>(n) / dt},
          {"jpeg_bytes", jpeg.size()},
          {"ack_latency_ms_p50", Percentile(all, 0.5)},
-         {"ack_latency_ms_p99", Percentile(all, 0.99)}};
+         {"ack_latency_ms_p99", Percentile(all, 0.99)},
+         {"frames_per_synced_write", frames_per_write}};
   if (n == 0) std::fprintf(stderr, "no frame acknowledged; learner log: %s\n", (dir / "kdlearnd.log").c_str());
-  std::printf("ingest  %2d edges  %8.1f frames/s acked (sync writes)  ack p50 %6.1f ms  p99 %6.1f ms  (%zu B JPEG)\n",
-              edges, r["frames_per_second"].get<double>(), r["ack_latency_ms_p50"].get<double>(),
-              r["ack_latency_ms_p99"].get<double>(), jpeg.size());
+  std::printf(
+      "ingest  %2d edges  %8.1f frames/s acked (sync writes)  ack p50 %6.1f ms  p99 %6.1f ms  %5.1f frames/write  "
+      "(%zu B JPEG)\n",
+      edges, r["frames_per_second"].get<double>(), r["ack_latency_ms_p50"].get<double>(),
+      r["ack_latency_ms_p99"].get<double>(), frames_per_write, jpeg.size());
   std::fflush(stdout);
   if (n > 0) fs::remove_all(dir);
   return r;

@@ -193,6 +193,7 @@ struct LearnerService::Impl {
   std::map<std::string, uint64_t> label_wm;  // device -> highest labelled seq
   std::map<std::string, std::string> static_group_of;
   uint64_t frames_received = 0, frames_rejected = 0;
+  uint64_t ingest_writes = 0, ingest_batched_frames = 0;  // group commit: synced writes and their frames
   int64_t last_rate_us = 0;
 
   std::atomic<bool> draining{false}, stopping{false};
@@ -611,6 +612,8 @@ void LearnerService::Impl::StoreAndAck(const std::vector<wire::Incoming>& batch)
   const std::vector<storage::SampleStore::PutResult> results = store->PutFrames(records);  // the one sync
   {
     std::lock_guard lock(mu);
+    ++ingest_writes;
+    ingest_batched_frames += records.size();
     for (size_t i = 0; i < batch.size(); ++i) {
       const auto& h = batch[i].message.header;
       auto& d = devices[h.device_id];
@@ -1327,6 +1330,9 @@ json LearnerService::Impl::StatusDoc() const {
   }
   j["groups"] = grs;
   j["frames_received"] = frames_received;
+  j["ingest_writes"] = ingest_writes;
+  j["ingest_frames_per_write"] =
+      ingest_writes ? static_cast<double>(ingest_batched_frames) / static_cast<double>(ingest_writes) : 0.0;
   j["draining"] = draining.load();
   if (auto st = store->Stats(); st.ok()) {
     j["store"] = {{"total_sst_bytes", st->total_sst_bytes},
@@ -1439,7 +1445,8 @@ void LearnerService::Impl::Stop() {
     }
     store.reset();
   }
-  KD_LOG(kInfo) << "kdlearnd stopped";
+  KD_LOG(kInfo) << "kdlearnd stopped (ingest: " << frames_received << " frames stored or acked again in "
+                << ingest_writes << " synced writes)";
 }
 
 // ---------------------------------------------------------------------------------------------
