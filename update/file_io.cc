@@ -8,65 +8,14 @@
 
 #include <sys/stat.h>
 
+#include "base/file_system.h"
+
 namespace kd::update::internal {
-namespace {
 
-std::string Errno() { return std::strerror(errno); }
-
-std::string DirOf(const std::string& path) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  return dir.empty() ? "." : dir;
-}
-
-}  // namespace
-
-Status SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("cannot open directory '" + dir + "': " + Errno());
-  const int rc = ::fsync(fd);
-  const std::string err = rc != 0 ? Errno() : "";
-  ::close(fd);
-  if (rc != 0) return Status::IOError("fsync of directory '" + dir + "' failed: " + err);
-  return Status::Ok();
-}
+Status SyncDir(const std::string& dir) { return FileSystem::Default().SyncDir(dir); }
 
 Status WriteFileAtomic(const std::string& path, std::span<const uint8_t> bytes, unsigned mode) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode));
-  if (fd < 0) return Status::IOError("cannot create '" + tmp + "': " + Errno());
-  // O_CREAT applies the mode only to a new file (and through the umask): force it, so that a
-  // stale temp file cannot leave a secret key world-readable.
-  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
-    const std::string err = Errno();
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return Status::IOError("cannot chmod '" + tmp + "': " + err);
-  }
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string err = Errno();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Status::IOError("short write to '" + tmp + "' (disk full?): " + err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const std::string err = Errno();
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return Status::IOError("fsync of '" + tmp + "' failed: " + err);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string err = Errno();
-    ::unlink(tmp.c_str());
-    return Status::IOError("cannot rename '" + tmp + "' to '" + path + "': " + err);
-  }
-  return SyncDir(DirOf(path));
+  return kd::WriteFileAtomic(FileSystem::Default(), path, bytes, mode);
 }
 
 Status WriteFileAtomic(const std::string& path, std::string_view text, unsigned mode) {
@@ -74,28 +23,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view text, unsigned 
                          mode);
 }
 
-Result<std::vector<uint8_t>> ReadFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return Status::NotFound("no file '" + path + "'");
-    return Status::IOError("cannot open '" + path + "': " + Errno());
-  }
-  std::vector<uint8_t> out;
-  uint8_t buf[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string err = Errno();
-      ::close(fd);
-      return Status::IOError("cannot read '" + path + "': " + err);
-    }
-    if (n == 0) break;
-    out.insert(out.end(), buf, buf + n);
-  }
-  ::close(fd);
-  return out;
-}
+Result<std::vector<uint8_t>> ReadFile(const std::string& path) { return FileSystem::Default().ReadFile(path); }
 
 std::string ToHex(std::span<const uint8_t> bytes) {
   static const char* kHex = "0123456789abcdef";

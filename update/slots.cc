@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
+#include "base/file_system.h"
+
 #include "update/file_io.h"
 
 namespace kd::update {
@@ -23,7 +25,6 @@ constexpr char kStateFormat[] = "kd-slots-v1";
 constexpr char kPartialPrefix[] = "download-";
 constexpr char kPartialSuffix[] = ".partial";
 
-std::string Errno() { return std::strerror(errno); }
 std::string Join(const std::string& dir, const std::string& name) { return (fs::path(dir) / name).string(); }
 std::string Other(const std::string& slot) { return slot == "a" ? "b" : "a"; }
 bool IsSlot(const std::string& s) { return s == "a" || s == "b"; }
@@ -92,35 +93,30 @@ Result<SlotState> ParseState(const std::string& path, const std::vector<uint8_t>
   return s;
 }
 
-Status RemoveFile(const std::string& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return Status::IOError("cannot remove '" + path + "': " + Errno());
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
-Result<ModelSlots> ModelSlots::Open(const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::IOError("cannot create '" + dir + "': " + ec.message());
-  ModelSlots slots(dir);
+Result<ModelSlots> ModelSlots::Open(const std::string& dir, FileSystem& fs) {
+  KD_RETURN_IF_ERROR(fs.CreateDirs(dir));
+  ModelSlots slots(dir, fs);
   const std::string path = Join(dir, kStateFile);
-  auto bytes = internal::ReadFile(path);
+  auto bytes = fs.ReadFile(path);
   if (bytes.ok()) {
     KD_ASSIGN_OR_RETURN(slots.state_, ParseState(path, *bytes));
   } else if (!bytes.status().IsNotFound()) {
     return bytes.status();
   }
   for (const std::string& slot : {slots.state_.committed_slot, slots.state_.trial_slot}) {
-    if (!slot.empty() && !fs::exists(slots.SlotPath(slot), ec)) {
+    if (slot.empty()) continue;
+    auto size = fs.FileSize(slots.SlotPath(slot));
+    if (size.status().IsNotFound()) {
       return Status::Corruption("'" + path + "' names slot " + slot + " but '" + slots.SlotPath(slot) + "' is missing");
     }
+    KD_RETURN_IF_ERROR(size.status());
   }
   // Temp files are what a crash before a rename leaves behind; they are never read.
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.path().extension() == ".tmp") fs::remove(entry.path(), ec);
+  KD_ASSIGN_OR_RETURN(auto names, fs.ListDir(dir));
+  for (const auto& name : names) {
+    if (name.ends_with(".tmp")) KD_RETURN_IF_ERROR(fs.Remove(Join(dir, name)));
   }
   return slots;
 }
@@ -140,18 +136,21 @@ std::string ModelSlots::ActivePath() const { return state_.trial_slot.empty() ? 
 
 Status ModelSlots::Persist(const SlotState& next) {
   KD_CHECK_MSG(Inconsistency(next).empty(), Inconsistency(next));
-  KD_RETURN_IF_ERROR(internal::WriteFileAtomic(Join(dir_, kStateFile), StateJson(next)));
+  const std::string json = StateJson(next);
+  KD_RETURN_IF_ERROR(
+      WriteFileAtomic(*fs_, Join(dir_, kStateFile),
+                      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(json.data()), json.size())));
   state_ = next;
   return Status::Ok();
 }
 
 Status ModelSlots::Bootstrap(const std::string& kdw_path, uint64_t version) {
   if (!state_.committed_slot.empty()) return Status::Ok();
-  KD_ASSIGN_OR_RETURN(auto bytes, internal::ReadFile(kdw_path));
+  KD_ASSIGN_OR_RETURN(auto bytes, fs_->ReadFile(kdw_path));
   KD_RETURN_IF_ERROR(CheckKdw(bytes).WithContext(kdw_path));
   // Slot file first, then the state naming it: a crash in between leaves an empty state and a
   // bootstrap that simply runs again.
-  KD_RETURN_IF_ERROR(internal::WriteFileAtomic(SlotPath("a"), std::span<const uint8_t>(bytes)));
+  KD_RETURN_IF_ERROR(WriteFileAtomic(*fs_, SlotPath("a"), std::span<const uint8_t>(bytes)));
   SlotState next;
   next.committed_version = version;
   next.committed_slot = "a";
@@ -177,7 +176,7 @@ Status ModelSlots::StageTrial(uint64_t version, std::span<const uint8_t> kdw_byt
     cleared.trial_starts = 0;
     KD_RETURN_IF_ERROR(Persist(cleared));
   }
-  KD_RETURN_IF_ERROR(internal::WriteFileAtomic(SlotPath(slot), kdw_bytes));
+  KD_RETURN_IF_ERROR(WriteFileAtomic(*fs_, SlotPath(slot), kdw_bytes));
   SlotState next = state_;
   next.trial_version = version;
   next.trial_slot = slot;
@@ -220,37 +219,35 @@ Result<bool> ModelSlots::NoteStart(uint32_t max_trial_starts) {
 }
 
 Result<ModelSlots::Download> ModelSlots::Download::Begin(const std::string& dir, const std::string& artifact_sha256,
-                                                         uint64_t size) {
+                                                         uint64_t size, FileSystem& fs) {
   if (!internal::IsSha256Hex(artifact_sha256)) {
     return Status::InvalidArgument("artefact id must be a lowercase hex sha256, not '" + artifact_sha256 + "'");
   }
   if (size == 0) return Status::InvalidArgument("artefact size must be > 0");
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::IOError("cannot create '" + dir + "': " + ec.message());
+  KD_RETURN_IF_ERROR(fs.CreateDirs(dir));
   Download d;
+  d.fs_ = &fs;
   d.dir_ = dir;
   d.sha256_ = artifact_sha256;
   d.size_ = size;
   const std::string name = kPartialPrefix + artifact_sha256 + kPartialSuffix;
   d.path_ = Join(dir, name);
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string other = entry.path().filename().string();
+  KD_ASSIGN_OR_RETURN(auto names, fs.ListDir(dir));
+  for (const auto& other : names) {
     if (other != name && other.rfind(kPartialPrefix, 0) == 0 && other.size() > sizeof(kPartialSuffix) &&
         other.ends_with(kPartialSuffix)) {
-      KD_RETURN_IF_ERROR(RemoveFile(entry.path().string()));
+      KD_RETURN_IF_ERROR(fs.Remove(Join(dir, other)));
     }
   }
-  if (ec) return Status::IOError("cannot list '" + dir + "': " + ec.message());
-  struct stat st {};
-  if (::stat(d.path_.c_str(), &st) == 0) {
-    if (static_cast<uint64_t>(st.st_size) > size) {
-      KD_RETURN_IF_ERROR(RemoveFile(d.path_));
+  auto have = fs.FileSize(d.path_);
+  if (have.ok()) {
+    if (*have > size) {
+      KD_RETURN_IF_ERROR(fs.Remove(d.path_));
     } else {
-      d.have_ = static_cast<uint64_t>(st.st_size);
+      d.have_ = *have;
     }
-  } else if (errno != ENOENT) {
-    return Status::IOError("cannot stat '" + d.path_ + "': " + Errno());
+  } else if (!have.status().IsNotFound()) {
+    return have.status();
   }
   return d;
 }
@@ -265,34 +262,20 @@ Status ModelSlots::Download::Append(uint64_t offset, std::span<const uint8_t> by
                                    std::to_string(size_));
   }
   if (bytes.empty()) return Status::Ok();
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IOError("cannot open '" + path_ + "': " + Errno());
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != have_) {
-    ::close(fd);
-    return Status::FailedPrecondition("'" + path_ + "' changed on disk; begin the download again");
+  auto size_now = fs_->FileSize(path_);
+  if (!size_now.ok() && !size_now.status().IsNotFound()) return size_now.status();
+  const uint64_t on_disk = size_now.ok() ? *size_now : 0;
+  if (on_disk != have_) return Status::FailedPrecondition("'" + path_ + "' changed on disk; begin the download again");
+  KD_ASSIGN_OR_RETURN(auto file, fs_->OpenWritable(path_, FileSystem::OpenMode::kAppend, 0644));
+  Status st = file->Append(bytes);
+  if (!st.ok()) {
+    // Cut back to the last whole chunk so that have() stays the resume point (if this fails too,
+    // Begin() re-reads the size and Finish() checks the hash).
+    (void)file->Truncate(have_);
+    return st;
   }
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string err = Errno();
-      // Cut back to the last whole chunk so that have() stays the resume point.
-      if (::ftruncate(fd, static_cast<off_t>(have_)) != 0) {
-        // Nothing more to do: Begin() re-reads the size, Finish() checks the hash.
-      }
-      ::close(fd);
-      return Status::IOError("short write to '" + path_ + "' (disk full?): " + err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fdatasync(fd) != 0) {
-    const std::string err = Errno();
-    ::close(fd);
-    return Status::IOError("fdatasync of '" + path_ + "' failed: " + err);
-  }
-  ::close(fd);
+  KD_RETURN_IF_ERROR(file->Sync());
+  KD_RETURN_IF_ERROR(file->Close());
   have_ += bytes.size();
   return Status::Ok();
 }
@@ -302,25 +285,25 @@ Result<std::vector<uint8_t>> ModelSlots::Download::Finish() {
     return Status::FailedPrecondition("download incomplete: " + std::to_string(have_) + " of " + std::to_string(size_) +
                                       " bytes");
   }
-  KD_ASSIGN_OR_RETURN(auto bytes, internal::ReadFile(path_));
+  KD_ASSIGN_OR_RETURN(auto bytes, fs_->ReadFile(path_));
   KD_CHECK(sodium_init() >= 0);
   uint8_t digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256(digest, bytes.data(), bytes.size());
   const std::string hex = internal::ToHex(std::span<const uint8_t>(digest, sizeof(digest)));
   if (bytes.size() != size_ || hex != sha256_) {
-    KD_RETURN_IF_ERROR(RemoveFile(path_));
+    KD_RETURN_IF_ERROR(fs_->Remove(path_));
     have_ = 0;
     return Status::Corruption("download of " + sha256_.substr(0, 16) + " has sha256 " + hex.substr(0, 16) +
                               " (corrupted in transit); the partial was deleted");
   }
-  KD_RETURN_IF_ERROR(RemoveFile(path_));
-  KD_RETURN_IF_ERROR(internal::SyncDir(dir_));
+  KD_RETURN_IF_ERROR(fs_->Remove(path_));
+  KD_RETURN_IF_ERROR(fs_->SyncDir(dir_));
   have_ = 0;
   return bytes;
 }
 
 Status ModelSlots::Download::Abandon() {
-  KD_RETURN_IF_ERROR(RemoveFile(path_));
+  KD_RETURN_IF_ERROR(fs_->Remove(path_));
   have_ = 0;
   return Status::Ok();
 }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "base/file_system.h"
 #include "base/status.h"
 
 namespace kd::update {
@@ -31,7 +32,9 @@ class ModelSlots {
  public:
   // Creates dir if needed; reads dir/state.json (absent = empty state). Corruption for a damaged
   // state file (clear message; nothing is overwritten), IOError when dir cannot be created.
-  static Result<ModelSlots> Open(const std::string& dir);
+  // Every file operation goes through `fs` (a seam: tests inject failures); it must outlive the
+  // ModelSlots and its Downloads.
+  static Result<ModelSlots> Open(const std::string& dir, FileSystem& fs = FileSystem::Default());
 
   const SlotState& state() const { return state_; }
   const std::string& dir() const { return dir_; }
@@ -69,7 +72,8 @@ class ModelSlots {
    public:
     // InvalidArgument unless artifact_sha256 is 64 lowercase hex and size > 0. A partial longer
     // than `size` (not ours) is discarded.
-    static Result<Download> Begin(const std::string& dir, const std::string& artifact_sha256, uint64_t size);
+    static Result<Download> Begin(const std::string& dir, const std::string& artifact_sha256, uint64_t size,
+                                  FileSystem& fs = FileSystem::Default());
     uint64_t have() const { return have_; }  // bytes already on disk (resume point)
     uint64_t size() const { return size_; }
     bool complete() const { return have_ == size_; }
@@ -84,13 +88,15 @@ class ModelSlots {
 
    private:
     Download() = default;
+    FileSystem* fs_ = nullptr;
     std::string dir_, path_, sha256_;
     uint64_t size_ = 0, have_ = 0;
   };
 
  private:
-  explicit ModelSlots(std::string dir) : dir_(std::move(dir)) {}
+  ModelSlots(std::string dir, FileSystem& fs) : fs_(&fs), dir_(std::move(dir)) {}
   Status Persist(const SlotState& next);  // writes state.json atomically, then adopts `next`
+  FileSystem* fs_;
   std::string dir_;
   SlotState state_;
 };
