@@ -905,14 +905,23 @@ bool LearnerService::Impl::TrainRound(const std::string& name) {
     return true;
   }
   const bool pass = *ap_new >= ap_old + opt.gate.margin;
+  if (delta) {
+    // The trained weights before the delta's top-k and fp16: what the compression costs this round
+    // (the gate judges the candidate, i.e. what devices will run).
+    if (auto trained = EvaluateState(*arch, state, *hold); trained.ok()) round["ap50_trained"] = *trained;
+  }
   round["ap50_candidate"] = *ap_new;
   round["ap50_deployed"] = ap_old;
   round["holdout_frames"] = hold->size();
   round["gate"] = pass ? "pass" : "fail";
   KD_LOG(kInfo) << "group " << name << " round " << trainer->rounds << ": " << data->size() << " frames, " << steps
                 << " steps in " << sw.ElapsedSeconds() << " s, loss " << (steps ? loss_sum / steps : 0.0)
-                << "; held-out AP50 candidate " << *ap_new << " vs deployed v" << latest << " " << ap_old << " on "
-                << hold->size() << " frames -> " << (pass ? "publish" : "keep");
+                << "; held-out AP50 candidate " << *ap_new
+                << (round.contains("ap50_trained")
+                        ? " (trained " + std::to_string(round["ap50_trained"].get<double>()) + ")"
+                        : std::string())
+                << " vs deployed v" << latest << " " << ap_old << " on " << hold->size() << " frames -> "
+                << (pass ? "publish" : "keep");
   {
     std::lock_guard lock(mu);
     groups.at(name).last_round = round;

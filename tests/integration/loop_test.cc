@@ -12,6 +12,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <signal.h>
 #include <thread>
@@ -900,6 +901,82 @@ TEST(LoopTest, ALearnerWithAnNmsFreeBootstrapPublishesVersionsTheEdgeCommits) {
   EXPECT_GT(k.frames_acked, 0u);
   (*agent)->Stop(milliseconds(1000));
   EXPECT_EQ(learner.Kill(SIGTERM), 0) << "the learner must still be running and drain cleanly";
+}
+
+}  // namespace
+}  // namespace kd
+
+namespace kd {
+namespace {
+
+// Issue 12, crash loops: the learner is killed with -9 at random moments while two edges stream,
+// and restarted each time; every frame an edge saw acknowledged must be in the store at the end.
+// KD_CRASH_LOOPS sets the number of kills (default 5 in ctest; scripts/crash_loops.sh runs 100).
+TEST(LoopTest, RandomKill9OfTheLearnerWhileEdgesStreamLosesNoAcknowledgedFrame) {
+  if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
+  const char* env = std::getenv("KD_CRASH_LOOPS");
+  const int kills = env != nullptr ? std::max(1, std::atoi(env)) : 5;
+  UpdateFixture fx("kd_crash_loop");
+  const int frames_port = FreePort(), control_port = FreePort();
+  WriteText(fx.dir / "kdlearnd.toml", "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
+                                          "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
+                                          "\"\ninsecure = true\n[store]\npath = \"store\"\n"
+                                          "[training]\nmin_frames = 1000000000\n"  // ingest and labelling only
+                                          "[publish]\nsigning_key = \"s.key\"\n");
+  Learner learner((fx.dir / "kdlearnd.toml").string());
+  learner.Start();
+  std::vector<std::unique_ptr<edge::EdgeAgent>> edges;
+  for (const char* cam : {"crash-1", "crash-2"}) {
+    auto opts = config::LoadEdgeOptions(
+        "",
+        {std::string("device_id=") + cam, "source.uri=" + AssetPath("vtest.avi"), "source.end=200", "source.loop=true",
+         "source.fps=15", "model.dir=" + (fx.dir / cam).string(), "model.bootstrap=" + fx.factory,
+         "learner.insecure=true", "learner.frames_endpoint=tcp://127.0.0.1:" + std::to_string(frames_port),
+         "learner.control_endpoint=tcp://127.0.0.1:" + std::to_string(control_port), "learner.timeout_ms=2000",
+         "learner.heartbeat_ms=500", "learner.reconnect_max_ms=1000", "uplink.max_fps=15",
+         "uplink.resend_after_ms=1000", "update.trusted_keys=[\"" + (fx.dir / "s.pub").string() + "\"]",
+         "output.detections="});
+    ASSERT_TRUE(opts.ok()) << opts.status().ToString();
+    auto agent = edge::EdgeAgent::Start(*opts);
+    ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+    edges.push_back(std::move(agent).value());
+  }
+  auto acked = [&] { return edges[0]->counters().frames_acked + edges[1]->counters().frames_acked; };
+  ASSERT_TRUE(WaitFor([&] { return acked() >= 10; }, seconds(120)));
+  std::mt19937 rng(12345);
+  std::uniform_int_distribution<int> pause_ms(200, 2500);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int k = 0; k < kills; ++k) {
+    std::this_thread::sleep_for(milliseconds(pause_ms(rng)));  // mid-stream, at a random moment
+    ASSERT_EQ(learner.Kill(SIGKILL), -SIGKILL);
+    const uint64_t before = acked();
+    learner.Start();
+    ASSERT_TRUE(WaitFor([&] { return acked() > before; }, seconds(120))) << "uploads did not resume after kill " << k;
+  }
+  const double seconds_per_kill =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(kills);
+  for (auto& e : edges) e->Stop(milliseconds(3000));
+  EXPECT_EQ(learner.Kill(SIGTERM), 0);
+
+  storage::StoreOptions so;
+  so.path = (fx.dir / "store").string();
+  so.create_if_missing = false;
+  auto db = storage::SampleStore::Open(so);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  size_t checked = 0, lost = 0;
+  for (size_t i = 0; i < edges.size(); ++i) {
+    const std::string cam = i == 0 ? "crash-1" : "crash-2";
+    for (uint64_t seq : edges[i]->AckedSeqs()) {
+      auto f = (*db)->GetFrame(cam, seq);
+      ASSERT_TRUE(f.ok()) << f.status().ToString();
+      if (!f->has_value()) ++lost;
+      ++checked;
+    }
+  }
+  std::cout << "[ crash loop ] " << kills << " x kill -9 of the learner while 2 edges streamed (" << seconds_per_kill
+            << " s per kill and recovery): " << checked << " acknowledged frames checked, " << lost << " lost\n";
+  EXPECT_EQ(lost, 0u);
+  EXPECT_GT(checked, static_cast<size_t>(kills));
 }
 
 }  // namespace
