@@ -33,6 +33,7 @@
 #include "model/weights_file.h"
 #include "storage/replay_sampler.h"
 #include "storage/sample_store.h"
+#include "wire/admin_commands.h"
 #include "wire/curve_keys.h"
 #include "wire/endpoint.h"
 #include "wire/message.h"
@@ -1361,29 +1362,30 @@ json LearnerService::Impl::StatusDoc() const {
 }
 
 std::string LearnerService::Impl::HandleAdmin(const std::string& request) {
-  auto fail = [](const std::string& msg) { return json{{"ok", false}, {"error", msg}}.dump(); };
+  auto fail = [](const std::string& msg) { return json{{wire::admin::kOk, false}, {wire::admin::kError, msg}}.dump(); };
   json req;
   try {
     req = json::parse(request);
   } catch (const std::exception& e) {
     return fail(std::string("request is not JSON: ") + e.what());
   }
-  const std::string cmd = req.value("cmd", "");
-  if (cmd == "status") {
+  namespace admin = wire::admin;
+  const std::string cmd = req.value(admin::kCmd, "");
+  if (cmd == admin::kStatusCmd) {
     json j = StatusDoc();
-    j["ok"] = true;
+    j[admin::kOk] = true;
     return j.dump();
   }
-  if (cmd == "enroll") {
-    const std::string id = req.value("device", ""), key = req.value("key", "");
+  if (cmd == admin::kEnrollCmd) {
+    const std::string id = req.value(admin::kDevice, ""), key = req.value(admin::kKey, "");
     if (id.empty() || key.empty()) return fail("enroll needs device and key");
     Status st = Enroll(id, key, true);
     if (!st.ok()) return fail(st.ToString());
     KD_LOG(kInfo) << "enrolled device " << id;
     return json{{"ok", true}}.dump();
   }
-  if (cmd == "revoke") {
-    const std::string id = req.value("device", "");
+  if (cmd == admin::kRevokeCmd) {
+    const std::string id = req.value(admin::kDevice, "");
     {
       std::lock_guard lock(mu);
       auto it = devices.find(id);
@@ -1396,14 +1398,14 @@ std::string LearnerService::Impl::HandleAdmin(const std::string& request) {
     KD_LOG(kWarn) << "revoked device " << id;
     return json{{"ok", true}}.dump();
   }
-  if (cmd == "rollout") {
-    const std::string group = req.value("group", ""), action = req.value("action", "");
+  if (cmd == admin::kRolloutCmd) {
+    const std::string group = req.value(admin::kGroup, ""), action = req.value(admin::kAction, "");
     std::unique_lock lock(mu);
     auto it = groups.find(group);
     if (it == groups.end()) return fail("unknown group '" + group + "'");
     Group& g = it->second;
-    if (action == "start") {
-      const uint64_t version = req.value("version", g.latest);
+    if (action == admin::kRolloutStart) {
+      const uint64_t version = req.value(admin::kVersion, g.latest);
       if (!g.versions.count(version)) return fail("group " + group + " has no version " + std::to_string(version));
       if (version != g.latest) return fail("only the latest version can be rolled out (roll back to go back)");
       g.rollout.Start(version, g.rollout.stage() == RolloutStage::kIdle ? 0 : g.rollout.previous(), NowUs());
@@ -1411,7 +1413,7 @@ std::string LearnerService::Impl::HandleAdmin(const std::string& request) {
       if (!st.ok()) return fail(st.ToString());
       return json{{"ok", true}, {"version", version}}.dump();
     }
-    if (action == "rollback") {
+    if (action == admin::kRolloutRollback) {
       lock.unlock();
       Status st = RevertRollout(group);
       if (!st.ok()) return fail(st.ToString());

@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "wire/admin_commands.h"
 #include "wire/curve_keys.h"
 #include "wire/endpoint.h"
 
@@ -115,7 +116,9 @@ int main(int argc, char** argv) {
   std::string action, group;
   uint64_t version = 0;
   add_admin(rollout);
-  rollout->add_option("action", action, "start | rollback")->required()->check(CLI::IsMember({"start", "rollback"}));
+  rollout->add_option("action", action, "start | rollback")
+      ->required()
+      ->check(CLI::IsMember({wire::admin::kRolloutStart, wire::admin::kRolloutRollback}));
   rollout->add_option("--group", group, "Student group (a device id by default)")->required();
   rollout->add_option("--version", version, "Version to roll out (start; default: the latest)");
 
@@ -145,11 +148,13 @@ int main(int argc, char** argv) {
   if (*enroll) {
     auto key = wire::ReadCurvePublicKey(key_file);
     if (!key.ok()) return Fail(key.status());
-    reply = Call(admin, {{"cmd", "enroll"}, {"device", device}, {"key", *key}});
+    reply =
+        Call(admin,
+             {{wire::admin::kCmd, wire::admin::kEnrollCmd}, {wire::admin::kDevice, device}, {wire::admin::kKey, *key}});
   } else if (*revoke) {
-    reply = Call(admin, {{"cmd", "revoke"}, {"device", device}});
+    reply = Call(admin, {{wire::admin::kCmd, wire::admin::kRevokeCmd}, {wire::admin::kDevice, device}});
   } else if (*status) {
-    reply = Call(admin, {{"cmd", "status"}});
+    reply = Call(admin, {{wire::admin::kCmd, wire::admin::kStatusCmd}});
     if (reply.ok()) {
       if (as_json) {
         std::printf("%s\n", reply->dump(2).c_str());
@@ -166,8 +171,9 @@ int main(int argc, char** argv) {
               .c_str());
     }
   } else if (*rollout) {
-    nlohmann::json req{{"cmd", "rollout"}, {"group", group}, {"action", action}};
-    if (version) req["version"] = version;
+    nlohmann::json req{
+        {wire::admin::kCmd, wire::admin::kRolloutCmd}, {wire::admin::kGroup, group}, {wire::admin::kAction, action}};
+    if (version) req[wire::admin::kVersion] = version;
     reply = Call(admin, req);
   }
   if (!reply.ok()) return Fail(reply.status());

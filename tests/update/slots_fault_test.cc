@@ -24,21 +24,10 @@ using kd::testing::AllFaults;
 using kd::testing::Fault;
 using kd::testing::FaultName;
 using kd::testing::FaultyFileSystem;
+using testing::Kdw;
+using testing::ReadAll;
 using testing::ScratchDir;
 using testing::TinyOptions;
-
-std::vector<uint8_t> Kdw(uint64_t version) {
-  torch::manual_seed(static_cast<uint64_t>(version));
-  model::Student s(TinyOptions());
-  auto bytes = model::EncodeWeights(*s, {version, version - 1, "test", 0}, model::WeightDtype::kF16);
-  EXPECT_TRUE(bytes.ok());
-  return *bytes;
-}
-
-std::vector<uint8_t> ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
 
 void WriteAll(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream(path, std::ios::binary)

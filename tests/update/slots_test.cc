@@ -13,21 +13,10 @@ namespace kd::update {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::Kdw;
+using testing::ReadAll;
 using testing::ScratchDir;
 using testing::TinyOptions;
-
-std::vector<uint8_t> Kdw(uint64_t version) {
-  torch::manual_seed(static_cast<uint64_t>(version));
-  model::Student s(TinyOptions());
-  auto bytes = model::EncodeWeights(*s, {version, version - 1, "test", 0}, model::WeightDtype::kF16);
-  EXPECT_TRUE(bytes.ok());
-  return *bytes;
-}
-
-std::vector<uint8_t> ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
 
 std::string Sha(const std::vector<uint8_t>& b) { return model::Sha256Hex(b.data(), b.size()); }
 
