@@ -2,5 +2,6 @@
 # TCP + CURVE). Needs the assets; a few minutes on 2 CPU cores.
 kd_add_test(NAME loop_test SOURCES integration/loop_test.cc
             LIBS kd_edge kd_storage kd_update kd_wire kd_config nlohmann_json::nlohmann_json TIMEOUT 900 LABELS "real_asset;integration")
-target_compile_definitions(loop_test PRIVATE KD_KDLEARND="$<TARGET_FILE:kdlearnd>" KD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-add_dependencies(loop_test kdlearnd)
+target_compile_definitions(loop_test PRIVATE KD_KDLEARND="$<TARGET_FILE:kdlearnd>" KD_KDEDGE="$<TARGET_FILE:kdedge>"
+                                             KD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_dependencies(loop_test kdlearnd kdedge)
