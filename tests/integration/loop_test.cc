@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -87,14 +88,25 @@ std::string MakeFactoryModel(const fs::path& dir, bool one_to_one = false) {
   return path;
 }
 
-class Learner {
+// A daemon started as a child process (the real binary), so that tests can kill it with -9.
+// `log` ("" = inherit) receives its stdout and stderr.
+class ChildProcess {
  public:
-  explicit Learner(std::string config) : config_(std::move(config)) {}
-  ~Learner() { Kill(SIGKILL); }
+  ChildProcess(std::vector<std::string> argv, std::string log) : argv_(std::move(argv)), log_(std::move(log)) {}
+  ~ChildProcess() { Kill(SIGKILL); }
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
   void Start() {
+    std::vector<char*> args;  // prepared before fork: the child only dup2s and execs
+    for (auto& a : argv_) args.push_back(a.data());
+    args.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ == 0) {
-      ::execl(KD_KDLEARND, KD_KDLEARND, "serve", "--config", config_.c_str(), static_cast<char*>(nullptr));
+      if (!log_.empty()) {
+        const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) ::dup2(fd, 1), ::dup2(fd, 2);
+      }
+      ::execv(args[0], args.data());
       ::_exit(127);
     }
   }
@@ -109,8 +121,15 @@ class Learner {
   }
 
  private:
-  std::string config_;
+  std::vector<std::string> argv_;
+  std::string log_;
   pid_t pid_ = -1;
+};
+
+// kdlearnd serve --config CONFIG.
+class Learner : public ChildProcess {
+ public:
+  explicit Learner(const std::string& config) : ChildProcess({KD_KDLEARND, "serve", "--config", config}, "") {}
 };
 
 template <typename Pred>
@@ -987,32 +1006,11 @@ TEST(LoopTest, RandomKill9OfTheLearnerWhileEdgesStreamLosesNoAcknowledgedFrame) 
 namespace kd {
 namespace {
 
-// A kdedge process (the real binary), so that it can be killed with -9; its output goes to `log`.
-class EdgeProcess {
+// kdedge run --config CONFIG, its output appended to `log`.
+class EdgeProcess : public ChildProcess {
  public:
-  EdgeProcess(std::string config, std::string log) : config_(std::move(config)), log_(std::move(log)) {}
-  ~EdgeProcess() { Kill(SIGKILL); }
-  void Start() {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) ::dup2(fd, 1), ::dup2(fd, 2);
-      ::execl(KD_KDEDGE, KD_KDEDGE, "run", "--config", config_.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-  }
-  int Kill(int sig) {
-    if (pid_ <= 0) return 0;
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  }
-
- private:
-  std::string config_, log_;
-  pid_t pid_ = -1;
+  EdgeProcess(const std::string& config, const std::string& log)
+      : ChildProcess({KD_KDEDGE, "run", "--config", config}, log) {}
 };
 
 // Issue 12, crash loops on the edge: a kdedge process is killed with -9 at random moments while a
