@@ -6,6 +6,7 @@
 #include <sodium.h>
 #include <zstd.h>
 
+#include <c10/util/Half.h>
 #include <torch/torch.h>
 
 #include "update/file_io.h"
@@ -23,7 +24,10 @@ using internal::PutU8;
 using internal::Reader;
 
 constexpr char kMagic[4] = {'K', 'D', 'D', 'L'};
-constexpr uint32_t kFormatVersion = 1;
+// Version 2 added the q8 value encoding and the bitmask layout; version 1 artefacts (fp16 values,
+// index gaps) are still read.
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kOldestReadableVersion = 1;
 constexpr size_t kDigestBytes = 32;
 // magic, version, base digest, result digest, payload length.
 constexpr size_t kHeaderBytes = 4 + 4 + kDigestBytes + kDigestBytes + 8;
@@ -31,8 +35,21 @@ constexpr size_t kMaxNameBytes = 1024;
 constexpr size_t kMaxDims = 8;
 
 enum class DtypeCode : uint8_t { kF32 = 1, kF16 = 2, kI64 = 3, kF64 = 4, kI32 = 5 };
-enum class Encoding : uint8_t { kExact = 0, kF16 = 1 };
-enum class Layout : uint8_t { kDense = 0, kSparse = 1 };
+enum class Encoding : uint8_t { kExact = 0, kF16 = 1, kQ8 = 2 };
+enum class Layout : uint8_t { kDense = 0, kSparse = 1, kBitmask = 2 };
+
+// The q8 replacement of one element: fp16(base + scale * q), computed in f32 one IEEE operation at
+// a time (this file is built with -ffp-contract=off, so no compiler fuses it into an FMA whose
+// single rounding would differ), then rounded to the nearest fp16. The encoder and every edge call
+// this same function, so the result is bit-identical everywhere.
+float Q8Replace(float base, float scale, int8_t q) {
+  const float step = scale * static_cast<float>(q);
+  const float sum = base + step;
+  return static_cast<float>(c10::Half(sum));
+}
+
+// Bytes of a bitmask over `numel` elements (bit i of the mask is bit i%8 of byte i/8).
+uint64_t BitmaskBytes(uint64_t numel) { return (numel + 7) / 8; }
 
 bool CodeOf(torch::ScalarType t, DtypeCode* code) {
   switch (t) {
@@ -85,8 +102,9 @@ struct Entry {
   Encoding encoding;
   Layout layout;
   std::vector<int64_t> shape;
-  std::vector<uint32_t> indices;  // sparse only, ascending
-  torch::Tensor values;           // 1-D contiguous: f16 (Encoding::kF16) or the tensor's dtype
+  std::vector<uint32_t> indices;  // sparse and bitmask, ascending
+  float scale = 0;                // q8 only: the step of one quantum
+  torch::Tensor values;           // 1-D contiguous: f16 (kF16), i8 (kQ8) or the tensor's dtype
 };
 
 void PutEntry(std::vector<uint8_t>& out, const Entry& e) {
@@ -98,11 +116,20 @@ void PutEntry(std::vector<uint8_t>& out, const Entry& e) {
   PutU8(out, static_cast<uint8_t>(e.shape.size()));
   for (int64_t d : e.shape) PutU64(out, static_cast<uint64_t>(d));
   PutU64(out, static_cast<uint64_t>(e.values.numel()));
-  // Indices as gaps (first index, then differences >= 1): small numbers that zstd packs well.
-  uint32_t prev = 0;
-  for (size_t i = 0; i < e.indices.size(); ++i) {
-    PutU32(out, i == 0 ? e.indices[i] : e.indices[i] - prev);
-    prev = e.indices[i];
+  if (e.encoding == Encoding::kQ8) PutU32(out, std::bit_cast<uint32_t>(e.scale));
+  if (e.layout == Layout::kSparse) {
+    // Indices as gaps (first index, then differences >= 1): small numbers that zstd packs well.
+    uint32_t prev = 0;
+    for (size_t i = 0; i < e.indices.size(); ++i) {
+      PutU32(out, i == 0 ? e.indices[i] : e.indices[i] - prev);
+      prev = e.indices[i];
+    }
+  } else if (e.layout == Layout::kBitmask) {
+    int64_t numel = 1;
+    for (int64_t d : e.shape) numel *= d;
+    std::vector<uint8_t> mask(BitmaskBytes(static_cast<uint64_t>(numel)), 0);
+    for (uint32_t i : e.indices) mask[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+    PutBytes(out, mask.data(), mask.size());
   }
   PutBytes(out, e.values.data_ptr(), static_cast<size_t>(e.values.numel()) * e.values.element_size());
 }
@@ -115,10 +142,46 @@ Status CheckOptions(const DeltaOptions& o) {
   if (!(o.dense_above >= 0.0 && o.dense_above <= 1.0)) {
     return Status::InvalidArgument("DeltaOptions.dense_above must be in [0, 1]");
   }
+  if (o.value_bits != 8 && o.value_bits != 16)
+    return Status::InvalidArgument("DeltaOptions.value_bits must be 8 or 16");
   if (o.zstd_level < 1 || o.zstd_level > ZSTD_maxCLevel()) {
     return Status::InvalidArgument("DeltaOptions.zstd_level must be in 1.." + std::to_string(ZSTD_maxCLevel()));
   }
   return Status::Ok();
+}
+
+// The q8 entry of one f32 parameter: the changes of the `selected` elements (i64, ascending)
+// quantised to int8 with one scale per tensor (max |change| / 127). An element whose replacement
+// rounds back to its base bits is dropped: it would change nothing. Returns false when nothing is
+// left. b, t: flat, contiguous CPU f32.
+Result<bool> EncodeQ8(const torch::Tensor& b, const torch::Tensor& t, const torch::Tensor& selected, Entry* entry,
+                      torch::Tensor* recon) {
+  const torch::Tensor change = t.index_select(0, selected) - b.index_select(0, selected);
+  const float scale = change.abs().max().item<float>() / 127.f;
+  if (!(scale > 0.f) || !std::isfinite(scale)) return false;
+  const torch::Tensor q = torch::round(change / scale).clamp(-127, 127).to(torch::kChar).contiguous();
+  const auto sel = selected.accessor<int64_t, 1>();
+  const auto qa = q.accessor<int8_t, 1>();
+  const float* bp = b.data_ptr<float>();
+  torch::Tensor r = b.clone();
+  float* rp = r.data_ptr<float>();
+  std::vector<int8_t> kept;
+  for (int64_t i = 0; i < selected.numel(); ++i) {
+    const int64_t j = sel[i];
+    const float v = Q8Replace(bp[j], scale, qa[i]);
+    if (std::bit_cast<uint32_t>(v) == std::bit_cast<uint32_t>(bp[j])) continue;
+    rp[j] = v;
+    entry->indices.push_back(static_cast<uint32_t>(j));
+    kept.push_back(qa[i]);
+  }
+  if (kept.empty()) return false;
+  entry->encoding = Encoding::kQ8;
+  entry->scale = scale;
+  // Whichever index form is smaller before zstd: 4 bytes per shipped element, or 1 bit per element.
+  entry->layout = 4 * kept.size() > BitmaskBytes(static_cast<uint64_t>(b.numel())) ? Layout::kBitmask : Layout::kSparse;
+  entry->values = torch::from_blob(kept.data(), {static_cast<int64_t>(kept.size())}, torch::kChar).clone();
+  *recon = r;
+  return true;
 }
 
 // Builds the entry of one tensor (nullopt-like: returns false when nothing is shipped) and its
@@ -139,7 +202,6 @@ Result<bool> EncodeTensor(const std::string& name, const torch::Tensor& base, co
   torch::Tensor full_values;  // what a dense entry ships, in the entry's value dtype
   torch::Tensor full_recon;   // the tensor's value where shipped, in its own dtype
   if (is_parameter && base.scalar_type() == torch::kFloat) {
-    entry->encoding = Encoding::kF16;
     const torch::Tensor t16 = t.to(torch::kHalf);
     if (!torch::isfinite(t16).all().item<bool>()) {
       return Status::InvalidArgument("parameter '" + name + "' has values that are not finite in fp16");
@@ -157,8 +219,25 @@ Result<bool> EncodeTensor(const std::string& name, const torch::Tensor& base, co
     } else {
       selected = candidate.nonzero().reshape({-1});
     }
+    if (o.value_bits == 8) {
+      KD_ASSIGN_OR_RETURN(bool shipped, EncodeQ8(b, t, selected, entry, recon));
+      if (shipped) *recon = recon->reshape(base.sizes());
+      return shipped;
+    }
+    entry->encoding = Encoding::kF16;
     full_values = t16;
     full_recon = t16f;
+  } else if (o.f16_buffers && base.scalar_type() == torch::kFloat &&
+             torch::isfinite(t.to(torch::kHalf)).all().item<bool>()) {
+    // A float buffer (BN running statistics): fp16(target) where that differs from the base.
+    entry->encoding = Encoding::kF16;
+    full_values = t.to(torch::kHalf);
+    full_recon = full_values.to(torch::kFloat);
+    // Elements that changed, and whose fp16 value differs from the base (a base buffer that is not
+    // fp16-representable is left alone until it changes).
+    const torch::Tensor changed = Bits(t).ne(Bits(b)).logical_and(Bits(full_recon).ne(Bits(b)));
+    if (!changed.any().item<bool>()) return false;
+    selected = changed.nonzero().reshape({-1});
   } else {
     entry->encoding = Encoding::kExact;
     const torch::Tensor changed = Bits(t).ne(Bits(b));
@@ -170,9 +249,8 @@ Result<bool> EncodeTensor(const std::string& name, const torch::Tensor& base, co
   const int64_t n = selected.numel();
   // Dense rewrites every element, so it is used only where that stays within the cap
   // (cap >= numel, i.e. max_fraction = 1 or a tiny tensor): max_fraction is a hard limit.
-  const int64_t cap = entry->encoding == Encoding::kF16
-                          ? static_cast<int64_t>(std::ceil(o.max_fraction * static_cast<double>(numel)))
-                          : numel;
+  const int64_t cap =
+      is_parameter ? static_cast<int64_t>(std::ceil(o.max_fraction * static_cast<double>(numel))) : numel;
   if (static_cast<double>(n) > o.dense_above * static_cast<double>(numel) && cap >= numel) {
     entry->layout = Layout::kDense;
     entry->values = full_values.contiguous();
@@ -211,6 +289,7 @@ struct Parsed {
   std::string base_digest, result_digest;  // hex
   std::span<const uint8_t> frame;          // the zstd frame
   uint64_t payload_bytes = 0;
+  uint32_t version = 0;
 };
 
 Result<Parsed> ParseOuter(std::span<const uint8_t> bytes) {
@@ -231,9 +310,11 @@ Result<Parsed> ParseOuter(std::span<const uint8_t> bytes) {
   Parsed p;
   r.Bytes(4, &magic);
   r.U32(&version);
-  if (version != kFormatVersion) {
-    return Status::Unimplemented("delta format version " + std::to_string(version) + " (this build reads 1)");
+  if (version < kOldestReadableVersion || version > kFormatVersion) {
+    return Status::Unimplemented("delta format version " + std::to_string(version) + " (this build reads " +
+                                 std::to_string(kOldestReadableVersion) + ".." + std::to_string(kFormatVersion) + ")");
   }
+  p.version = version;
   r.Bytes(kDigestBytes, &base_digest);
   r.Bytes(kDigestBytes, &result_digest);
   r.U64(&p.payload_bytes);
@@ -248,7 +329,8 @@ Result<Parsed> ParseOuter(std::span<const uint8_t> bytes) {
 uint64_t MaxPayloadBytes(const TensorMap& base) {
   uint64_t bound = 8;
   for (const auto& [name, t] : base) {
-    bound += 2 + name.size() + 4 + 8 * kMaxDims + 8 + static_cast<uint64_t>(t.numel()) * (4 + 8);
+    const uint64_t numel = static_cast<uint64_t>(t.numel());
+    bound += 2 + name.size() + 4 + 8 * kMaxDims + 8 + 4 + BitmaskBytes(numel) + numel * (4 + 8);
   }
   return bound;
 }
@@ -281,6 +363,7 @@ Result<EncodedDelta> EncodeDelta(const TensorMap& base, const TensorMap& target,
       }
       ++out.stats.tensors_changed;
       if (entry.layout == Layout::kDense) ++out.stats.tensors_dense;
+      if (entry.layout == Layout::kBitmask) ++out.stats.tensors_bitmask;
       out.stats.elements_shipped += static_cast<uint64_t>(entry.values.numel());
       recon[name] = r;
       entries.push_back(std::move(entry));
@@ -385,8 +468,24 @@ Result<TensorMap> ApplyDelta(const TensorMap& base, std::span<const uint8_t> del
       if (encoding == static_cast<uint8_t>(Encoding::kF16) && dst.scalar_type() != torch::kFloat) {
         return Status::Corruption("delta ships fp16 values for non-f32 tensor '" + name + "'");
       }
-      if (encoding > static_cast<uint8_t>(Encoding::kF16) || layout > static_cast<uint8_t>(Layout::kSparse)) {
+      // Version 1 knew only exact/fp16 values and dense/sparse layouts.
+      const uint8_t max_encoding = static_cast<uint8_t>(p.version >= 2 ? Encoding::kQ8 : Encoding::kF16);
+      const uint8_t max_layout = static_cast<uint8_t>(p.version >= 2 ? Layout::kBitmask : Layout::kSparse);
+      if (encoding > max_encoding || layout > max_layout) {
         return Status::Corruption("delta entry of '" + name + "' has an unknown encoding");
+      }
+      const bool q8 = encoding == static_cast<uint8_t>(Encoding::kQ8);
+      if (q8 && (dst.scalar_type() != torch::kFloat || layout == static_cast<uint8_t>(Layout::kDense))) {
+        return Status::Corruption("delta ships q8 values for non-f32 or dense tensor '" + name + "'");
+      }
+      float scale = 0.f;
+      if (q8) {
+        uint32_t scale_bits = 0;
+        if (!r.U32(&scale_bits)) return Status::Corruption("delta entry truncated");
+        scale = std::bit_cast<float>(scale_bits);
+        if (!(scale > 0.f) || !std::isfinite(scale)) {
+          return Status::Corruption("delta q8 scale of '" + name + "' is not a positive finite number");
+        }
       }
       if (layout == static_cast<uint8_t>(Layout::kDense) && count != numel) {
         return Status::Corruption("dense delta entry of '" + name + "' has the wrong size");
@@ -403,16 +502,40 @@ Result<TensorMap> ApplyDelta(const TensorMap& base, std::span<const uint8_t> del
           if (pos >= numel) return Status::Corruption("delta index of '" + name + "' out of range");
           index[k] = static_cast<int64_t>(pos);
         }
+      } else if (layout == static_cast<uint8_t>(Layout::kBitmask)) {
+        std::span<const uint8_t> mask;
+        if (!r.Bytes(BitmaskBytes(numel), &mask)) return Status::Corruption("delta bitmask truncated");
+        index.reserve(count);
+        for (uint64_t byte = 0; byte < mask.size(); ++byte) {
+          for (uint32_t bit = 0; bit < 8; ++bit) {
+            if ((mask[byte] >> bit & 1u) == 0) continue;
+            const uint64_t pos = byte * 8 + bit;
+            if (pos >= numel || index.size() == count) {
+              return Status::Corruption("delta bitmask of '" + name + "' disagrees with its value count");
+            }
+            index.push_back(static_cast<int64_t>(pos));
+          }
+        }
+        if (index.size() != count) {
+          return Status::Corruption("delta bitmask of '" + name + "' disagrees with its value count");
+        }
       }
-      const torch::ScalarType value_type =
-          encoding == static_cast<uint8_t>(Encoding::kF16) ? torch::kHalf : dst.scalar_type();
+      const torch::ScalarType value_type = encoding == static_cast<uint8_t>(Encoding::kF16) ? torch::kHalf
+                                           : q8                                             ? torch::kChar
+                                                                                            : dst.scalar_type();
       std::span<const uint8_t> raw;
       if (!r.Bytes(count * c10::elementSize(value_type), &raw)) return Status::Corruption("delta values truncated");
       // Copy out of the (unaligned) payload into a tensor that owns its memory.
       torch::Tensor values = torch::empty({static_cast<int64_t>(count)}, torch::TensorOptions().dtype(value_type));
       if (!raw.empty()) std::memcpy(values.data_ptr(), raw.data(), raw.size());
-      values = values.to(dst.scalar_type());  // fp16 -> f32 is exact
       torch::Tensor flat = dst.view({-1});
+      if (q8) {
+        float* fp = flat.data_ptr<float>();
+        const int8_t* qp = values.data_ptr<int8_t>();
+        for (uint64_t k = 0; k < count; ++k) fp[index[k]] = Q8Replace(fp[index[k]], scale, qp[k]);
+        continue;
+      }
+      values = values.to(dst.scalar_type());  // fp16 -> f32 is exact
       if (layout == static_cast<uint8_t>(Layout::kDense)) {
         flat.copy_(values);
       } else if (count > 0) {

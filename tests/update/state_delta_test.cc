@@ -1,5 +1,6 @@
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include "tests/update/test_util.h"
 
 #include "update/delta.h"
+#include "update/file_io.h"
 #include "update/state.h"
 
 namespace kd::update {
@@ -133,7 +135,9 @@ TEST(StateTest, RoundParametersToF16KeepsBuffersExact) {
   }
 }
 
-TEST(DeltaTest, RoundTripIsBitExactAndOmitsUnchangedTensors) {
+class DeltaValueBitsTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(DeltaValueBitsTest, RoundTripIsBitExactAndOmitsUnchangedTensors) {
   Fixture f;
   // Only the stage4 and tower parameters train (plus one BN layer's statistics).
   TensorMap target = Perturb(f.base, f.params, 1e-2f, 1.0, "stage4");
@@ -142,7 +146,9 @@ TEST(DeltaTest, RoundTripIsBitExactAndOmitsUnchangedTensors) {
   }
   ASSERT_FALSE(torch::equal(target.at("stem.1.running_mean"), f.base.at("stem.1.running_mean")));
   ASSERT_FALSE(torch::equal(target.at("stem.1.num_batches_tracked"), f.base.at("stem.1.num_batches_tracked")));
-  auto enc = EncodeDelta(f.base, target, f.params);
+  DeltaOptions o;
+  o.value_bits = GetParam();
+  auto enc = EncodeDelta(f.base, target, f.params, o);
   ASSERT_TRUE(enc.ok()) << enc.status().ToString();
   auto applied = ApplyDelta(f.base, enc->bytes);
   ASSERT_TRUE(applied.ok()) << applied.status().ToString();
@@ -159,13 +165,18 @@ TEST(DeltaTest, RoundTripIsBitExactAndOmitsUnchangedTensors) {
     const bool trained =
         f.params.count(name) && (name.find("stage4") != std::string::npos || name.find("tower") != std::string::npos);
     if (!f.params.count(name)) {
-      EXPECT_TRUE(torch::equal(r, t)) << "buffers ship exactly: " << name;
+      const bool moved = !torch::equal(t, f.base.at(name));
+      const torch::Tensor expected =
+          moved && t.scalar_type() == torch::kFloat ? t.to(torch::kHalf).to(torch::kFloat) : t;
+      EXPECT_TRUE(torch::equal(r, expected)) << "float buffers ship as fp16, integer ones exactly: " << name;
     } else if (!trained) {
       EXPECT_TRUE(torch::equal(r, f.base.at(name))) << "untouched tensors stay bit-exact: " << name;
     } else {
-      // Within fp16 rounding where shipped, within min_abs_change where not.
+      // Within fp16 rounding where shipped (plus half a quantum of max|change|/127 for q8),
+      // within min_abs_change where not.
       const float err = (r - t).abs().max().item<float>();
-      const float tol = std::max(1e-4f, t.abs().max().item<float>() * 1e-3f);
+      const float quantum = GetParam() == 8 ? (t - f.base.at(name)).abs().max().item<float>() / 127.f : 0.f;
+      const float tol = std::max(1e-4f, t.abs().max().item<float>() * 1e-3f) + quantum / 2;
       EXPECT_LE(err, tol) << name;
     }
     if (!torch::equal(r, f.base.at(name))) ++changed;
@@ -174,6 +185,74 @@ TEST(DeltaTest, RoundTripIsBitExactAndOmitsUnchangedTensors) {
   EXPECT_EQ(enc->stats.tensors_changed, changed);  // unchanged tensors have no entry
   EXPECT_LT(enc->stats.tensors_changed, f.base.size() / 2);
   EXPECT_EQ(enc->stats.compressed_bytes, enc->bytes.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Q8AndF16, DeltaValueBitsTest, ::testing::Values(8, 16));
+
+// Rewrites the format version of an artefact and re-seals its checksum trailer.
+std::vector<uint8_t> WithVersion(std::vector<uint8_t> bytes, uint32_t version) {
+  std::memcpy(bytes.data() + 4, &version, 4);
+  bytes.resize(bytes.size() - 32);
+  std::string digest;
+  EXPECT_TRUE(internal::FromHex(model::Sha256Hex(bytes.data(), bytes.size()), &digest));
+  bytes.insert(bytes.end(), digest.begin(), digest.end());
+  return bytes;
+}
+
+TEST(DeltaTest, Q8DeltasAreAboutHalfTheF16OnesAndStayFp16Representable) {
+  Fixture f;
+  const TensorMap target = Perturb(f.base, f.params, 3e-3f, 1.0);
+  DeltaOptions q8, f16;
+  q8.max_fraction = f16.max_fraction = 0.25;
+  f16.value_bits = 16;
+  auto a = EncodeDelta(f.base, target, f.params, q8);
+  auto b = EncodeDelta(f.base, target, f.params, f16);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::printf("[delta size] top 25%%, sigma 3e-3: q8 + bitmask %zu B, fp16 + index gaps %zu B (%.2f)\n",
+              a->bytes.size(), b->bytes.size(), static_cast<double>(a->bytes.size()) / b->bytes.size());
+  EXPECT_LT(a->bytes.size() * 10, b->bytes.size() * 7);
+  EXPECT_GT(a->stats.tensors_bitmask, 0u);
+  for (const std::string& name : f.params) {
+    const torch::Tensor r = a->reconstructed.at(name);
+    EXPECT_TRUE(torch::equal(r, r.to(torch::kHalf).to(torch::kFloat))) << "not fp16-representable: " << name;
+  }
+  auto applied = ApplyDelta(f.base, a->bytes);
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_EQ(StateDigest(*applied), StateDigest(a->reconstructed));
+}
+
+// The q8 replacement is plain IEEE arithmetic done one operation at a time; these values pin it so
+// that a build that fused or reordered it (and so disagreed with the learner) fails here.
+TEST(DeltaTest, Q8ReconstructionIsPinnedBitForBit) {
+  TensorMap base, target;
+  base["w"] = torch::tensor({0.25f, -0.5f, 0.125f, 1.0f, 0.3330078125f, -0.0999755859375f, 0.f, 2.f});
+  target["w"] = torch::tensor({0.2513f, -0.4871f, 0.125f, 0.9375f, 0.3401f, -0.0999755859375f, 0.0002f, 2.f});
+  auto enc = EncodeDelta(base, target, {"w"});
+  ASSERT_TRUE(enc.ok()) << enc.status().ToString();
+  const torch::Tensor r = enc->reconstructed.at("w");
+  // Worked out independently (Python's struct f32/f16 rounding): scale = 0.0625f / 127, q = 3, 26,
+  // -127, 14 for elements 0, 1, 3, 4; element 6 (change 2e-4) rounds to q = 0 and is not shipped.
+  const std::vector<float> expected = {0.25146484375f, -0.4873046875f,    0.125f, 0.9375f,
+                                       0.33984375f,    -0.0999755859375f, 0.f,    2.f};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(r[static_cast<int64_t>(i)].item<float>(), expected[i]) << "element " << i;
+  }
+}
+
+TEST(DeltaTest, VersionOneArtefactsAreStillReadAndCannotCarryQ8) {
+  Fixture f;
+  const TensorMap target = Perturb(f.base, f.params, 1e-2f, 0.2);
+  DeltaOptions f16;
+  f16.value_bits = 16;
+  auto old_style = EncodeDelta(f.base, target, f.params, f16);
+  ASSERT_TRUE(old_style.ok());
+  auto applied = ApplyDelta(f.base, WithVersion(old_style->bytes, 1));
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_EQ(StateDigest(*applied), StateDigest(old_style->reconstructed));
+  auto q8 = EncodeDelta(f.base, target, f.params);
+  ASSERT_TRUE(q8.ok());
+  EXPECT_TRUE(ApplyDelta(f.base, WithVersion(q8->bytes, 1)).status().IsCorruption());
+  EXPECT_TRUE(ApplyDelta(f.base, WithVersion(q8->bytes, 3)).status().code() == Status::Code::kUnimplemented);
 }
 
 TEST(DeltaTest, TopKFractionIsRespectedLargestChangesFirst) {
@@ -327,6 +406,9 @@ TEST(DeltaTest, RefusesValuesFp16CannotCarryAndBadOptions) {
   EXPECT_TRUE(EncodeDelta(f.base, target, f.params).status().IsInvalidArgument());
   DeltaOptions o;
   o.max_fraction = 0;
+  EXPECT_TRUE(EncodeDelta(f.base, f.base, f.params, o).status().IsInvalidArgument());
+  o = {};
+  o.value_bits = 4;
   EXPECT_TRUE(EncodeDelta(f.base, f.base, f.params, o).status().IsInvalidArgument());
   o = {};
   o.zstd_level = 0;
