@@ -1,6 +1,9 @@
 # Build options. All carry the KD_ prefix; see docs/DEVELOPING.md.
 option(KD_BUILD_TESTS "Build the GoogleTest suites" ON)
 option(KD_BUILD_BENCH "Build the bench/ programs" ON)
+option(KD_BUILD_FUZZ_SEEDS "Build fuzz/write_seeds.cc, the generator of the fuzzers' seed corpus" ON)
+# libFuzzer targets in fuzz/ with ASan + UBSan (clang only; a separate tree, see fuzz/README.md).
+option(KD_BUILD_FUZZERS "Build the libFuzzer targets in fuzz/ (clang only)" OFF)
 option(KD_WARNINGS_AS_ERRORS "Treat compiler warnings as errors" OFF)
 option(KD_SANITIZE_ADDRESS "Build with AddressSanitizer" OFF)
 option(KD_SANITIZE_UNDEFINED "Build with UndefinedBehaviorSanitizer" OFF)

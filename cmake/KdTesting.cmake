@@ -1,8 +1,10 @@
 # kd_add_test(NAME name SOURCES ... LIBS ... [TIMEOUT s] [LABELS ...])
 # One gtest executable per unit; every test has a ctest TIMEOUT (default 10 s) and exit code 77
 # means "skipped" (e.g. a real asset is missing).
+if(KD_BUILD_TESTS OR KD_BUILD_FUZZERS)
+  enable_testing()  # in the top directory, where ctest looks (the fuzzers register tests too)
+endif()
 if(KD_BUILD_TESTS)
-  enable_testing()
   find_package(GTest REQUIRED)
 endif()
 

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <type_traits>
@@ -797,22 +798,21 @@ Status ApplyOverride(const std::string& text, toml::table& root, Sources* src) {
   return SetLeaf(root, path, std::move(bare), Override{text, raw, true}, src);
 }
 
+// Parses `text` (the content of the config file `path`; nullopt = no file), applies the overrides,
+// reads and validates.
 template <typename Options>
-Result<Options> Load(const std::string& path, const std::vector<std::string>& overrides) {
+Result<Options> Parse(std::optional<std::string_view> text, const std::string& path,
+                      const std::vector<std::string>& overrides) {
   Sources src;
   std::error_code ec;
   src.cwd = fs::current_path(ec);
   src.file_dir = src.cwd;
   toml::table root;
-  if (!path.empty()) {
-    std::ifstream f(path);
-    if (!f) return Status::NotFound("cannot open config '" + path + "'");
-    std::stringstream ss;
-    ss << f.rdbuf();
+  if (text.has_value()) {
     src.file = path;
     src.file_dir = (src.cwd / fs::path(path)).lexically_normal().parent_path();
     try {
-      root = toml::parse(ss.str(), path);
+      root = toml::parse(*text, path);
     } catch (const toml::parse_error& e) {
       std::ostringstream msg;
       msg << path << ":" << e.source().begin.line << ":" << e.source().begin.column
@@ -832,6 +832,17 @@ Result<Options> Load(const std::string& path, const std::vector<std::string>& ov
   Check(options, c);
   if (c.failed()) return src.Error(c.key(), c.problem());
   return options;
+}
+
+template <typename Options>
+Result<Options> Load(const std::string& path, const std::vector<std::string>& overrides) {
+  if (path.empty()) return Parse<Options>(std::nullopt, path, overrides);
+  std::ifstream f(path);
+  if (!f) return Status::NotFound("cannot open config '" + path + "'");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string text = ss.str();
+  return Parse<Options>(std::string_view(text), path, overrides);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -910,6 +921,16 @@ Result<EdgeOptions> LoadEdgeOptions(const std::string& path, const std::vector<s
 
 Result<LearnerOptions> LoadLearnerOptions(const std::string& path, const std::vector<std::string>& overrides) {
   return Load<LearnerOptions>(path, overrides);
+}
+
+Result<EdgeOptions> ParseEdgeOptions(std::string_view toml, const std::string& path,
+                                     const std::vector<std::string>& overrides) {
+  return Parse<EdgeOptions>(toml, path, overrides);
+}
+
+Result<LearnerOptions> ParseLearnerOptions(std::string_view toml, const std::string& path,
+                                           const std::vector<std::string>& overrides) {
+  return Parse<LearnerOptions>(toml, path, overrides);
 }
 
 Status Validate(const EdgeOptions& options) {

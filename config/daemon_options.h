@@ -237,6 +237,13 @@ struct LearnerOptions {
 // --set flags, applied in order), resolves paths and validates.
 Result<EdgeOptions> LoadEdgeOptions(const std::string& path, const std::vector<std::string>& overrides);
 Result<LearnerOptions> LoadLearnerOptions(const std::string& path, const std::vector<std::string>& overrides);
+// The same from the text of a config file already in memory (what the loaders call after reading
+// the file): `path` names it in messages and its directory is the base of the relative paths it
+// holds, as if the text had been read from `path` (nothing is opened).
+Result<EdgeOptions> ParseEdgeOptions(std::string_view toml, const std::string& path,
+                                     const std::vector<std::string>& overrides);
+Result<LearnerOptions> ParseLearnerOptions(std::string_view toml, const std::string& path,
+                                           const std::vector<std::string>& overrides);
 
 // Ranges, required keys and cross-field rules (insecure, groups). Called by the loaders; also for
 // options edited in code. Errors are InvalidArgument "key.path: problem".

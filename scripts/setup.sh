@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One-time (cached) set-up shared by the two quick-start commands:
-#   1. Debian packages (only those missing; needs root or sudo),
+#   1. Debian packages (only those missing; needs root or sudo); clang-14, libclang-rt-14-dev
+#      (libFuzzer, ASan, UBSan runtimes), llvm-14 (llvm-symbolizer) and libstdc++-11-dev (headers
+#      clang can compile LibTorch's with in C++20, cmake/KdSanitizers.cmake) are for fuzz/,
 #   2. the real assets (scripts/fetch_assets.sh, checksums verified),
 #   3. a Release build with Ninja + ccache in build/ (incremental on later runs).
 # Environment: KD_BUILD_DIR (default build), KD_BUILD_TYPE (default Release), KD_CMAKE_ARGS.
@@ -13,6 +15,7 @@ PACKAGES=(
   libzmq3-dev cppzmq-dev libopencv-dev librocksdb-dev libspdlog-dev
   libgtest-dev libgmock-dev libprotobuf-dev protobuf-compiler libsodium-dev libzstd-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libturbojpeg0-dev libcpp-httplib-dev
+  clang-14 libclang-rt-14-dev llvm-14 libstdc++-11-dev
 )
 
 missing=()

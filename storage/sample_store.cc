@@ -3,12 +3,13 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <bit>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include <rocksdb/cache.h>
@@ -23,25 +24,14 @@
 #include <rocksdb/write_batch.h>
 
 #include "base/log.h"
+#include "storage/record_codec.h"
 
 namespace kd::storage {
 namespace {
 
-// Value format version written by this build (byte 0 of every value; FORMAT.md).
-constexpr uint8_t kValueFormatVersion = 1;
-// Whole-store format, kept under kFormatMarkerKey in the default column family.
-constexpr uint32_t kStoreFormatVersion = 1;
-constexpr std::string_view kFormatMarkerKey = "kd.storage.format";
-
 constexpr char kFramesCf[] = "frames";
 constexpr char kTeacherCf[] = "teacher";
 constexpr char kMetaCf[] = "meta";
-
-constexpr size_t kCrcBytes = 4;
-constexpr size_t kFrameHeaderBytes = 21;    // version, capture_time_us, received_time_us, jpeg_size
-constexpr size_t kTeacherHeaderBytes = 13;  // version, difficulty, blob_schema, blob_size
-constexpr size_t kMetaHeaderBytes = 1;      // version
-constexpr size_t kSeqBytes = 8;
 
 // The disk budget (FORMAT.md, "Retention and disk budget"): W = write buffer; 24 W are set aside
 // (memtables 6 W, flushes landing before retention runs 8 W, room for retention's deletions 8 W,
@@ -55,136 +45,13 @@ constexpr uint64_t kMaxWriteBufferBytes = uint64_t{64} << 20;
 constexpr uint64_t kMaxWalBytes = uint64_t{256} << 20;
 constexpr size_t kBlockCacheBytes = size_t{32} << 20;
 constexpr size_t kPutStripes = 64;
-
-// ---- CRC32C (Castagnoli, reflected polynomial 0x82F63B78), slicing-by-8 -------------------------
-
-struct Crc32cTables {
-  std::array<std::array<uint32_t, 256>, 8> t{};
-};
-
-constexpr Crc32cTables MakeCrc32cTables() {
-  Crc32cTables tables;
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    tables.t[0][i] = c;
-  }
-  for (uint32_t i = 0; i < 256; ++i) {
-    for (size_t s = 1; s < 8; ++s) tables.t[s][i] = (tables.t[s - 1][i] >> 8) ^ tables.t[0][tables.t[s - 1][i] & 0xFFu];
-  }
-  return tables;
-}
-
-constexpr Crc32cTables kCrc = MakeCrc32cTables();
-
-inline uint32_t LoadLe32(const uint8_t* p) {
-  return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
-}
-
-// CRC32C of (the bytes crc was computed over) followed by data[0, n).
-uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  const auto& t = kCrc.t;
-  crc = ~crc;
-  while (n >= 8) {
-    const uint32_t lo = crc ^ LoadLe32(p);
-    const uint32_t hi = LoadLe32(p + 4);
-    crc = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^ t[3][hi & 0xFFu] ^
-          t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
-    p += 8;
-    n -= 8;
-  }
-  while (n-- > 0) crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xFFu];
-  return ~crc;
-}
-
-// ---- Byte helpers ---------------------------------------------------------------------------------
-
-void PutLe32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
-}
-void PutLe64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
-}
-void PutBe64(std::string* out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
-}
-uint32_t GetLe32(std::string_view s, size_t at) { return LoadLe32(reinterpret_cast<const uint8_t*>(s.data() + at)); }
-uint64_t GetLe64(std::string_view s, size_t at) {
-  return uint64_t{GetLe32(s, at)} | (uint64_t{GetLe32(s, at + 4)} << 32);
-}
-uint64_t GetBe64(std::string_view s, size_t at) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(s[at + i]);
-  return v;
-}
+// How long a write that only dropped-but-not-yet-unlinked files stand in the way of waits for
+// RocksDB's background deletion before it is refused (NoSpace), and how often it looks.
+constexpr int kPendingDeletionWaitMs = 2000;
+constexpr int kPendingDeletionPollMs = 10;
 
 std::string_view AsView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 rocksdb::Slice AsSlice(std::string_view s) { return {s.data(), s.size()}; }
-
-// Printable form of a device id or meta key for messages (non-printable bytes as \xNN).
-std::string Printable(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (char ch : bytes) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7F && c != '\\') {
-      out.push_back(ch);
-    } else {
-      out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xFu]);
-    }
-  }
-  return out;
-}
-
-std::string Hex32(uint32_t v) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "0x";
-  for (int i = 7; i >= 0; --i) out.push_back(kHex[(v >> (4 * i)) & 0xFu]);
-  return out;
-}
-
-// ---- Keys (FORMAT.md, "Keys") ---------------------------------------------------------------------
-
-std::string DevicePrefix(std::string_view device_id) {
-  std::string k;
-  k.reserve(1 + device_id.size() + kSeqBytes);
-  k.push_back(static_cast<char>(static_cast<uint8_t>(device_id.size())));
-  k.append(device_id);
-  return k;
-}
-
-std::string SampleKey(std::string_view device_id, uint64_t seq) {
-  std::string k = DevicePrefix(device_id);
-  PutBe64(&k, seq);
-  return k;
-}
-
-struct ParsedKey {
-  std::string_view device_id;
-  uint64_t seq = 0;
-};
-
-bool ParseSampleKey(std::string_view key, ParsedKey* out) {
-  if (key.empty()) return false;
-  const size_t len = static_cast<uint8_t>(key[0]);
-  if (len == 0 || key.size() != 1 + len + kSeqBytes) return false;
-  out->device_id = key.substr(1, len);
-  out->seq = GetBe64(key, 1 + len);
-  return true;
-}
-
-std::string DescribeSample(std::string_view kind, std::string_view device_id, uint64_t seq) {
-  return std::string(kind) + " '" + Printable(device_id) + "'/" + std::to_string(seq);
-}
-
-std::string DescribeKey(std::string_view kind, std::string_view key) {
-  ParsedKey parsed;
-  if (ParseSampleKey(key, &parsed)) return DescribeSample(kind, parsed.device_id, parsed.seq);
-  return std::string(kind) + " key '" + Printable(key) + "'";
-}
 
 Status CheckDeviceId(std::string_view device_id) {
   if (device_id.empty()) return Status::InvalidArgument("device_id is empty");
@@ -192,126 +59,6 @@ Status CheckDeviceId(std::string_view device_id) {
     return Status::InvalidArgument("device_id of " + std::to_string(device_id.size()) + " bytes (at most " +
                                    std::to_string(kMaxDeviceIdBytes) + ")");
   }
-  return Status::Ok();
-}
-
-// ---- Values (FORMAT.md, "Values") -----------------------------------------------------------------
-
-void AppendCrc(std::string_view key, std::string* value) {
-  uint32_t crc = Crc32cExtend(0, key.data(), key.size());
-  crc = Crc32cExtend(crc, value->data(), value->size());
-  PutLe32(value, crc);
-}
-
-std::string EncodeFrameValue(std::string_view key, const FrameRecord& frame) {
-  std::string v;
-  v.reserve(kFrameHeaderBytes + frame.jpeg.size() + kCrcBytes);
-  v.push_back(static_cast<char>(kValueFormatVersion));
-  PutLe64(&v, static_cast<uint64_t>(frame.capture_time_us));
-  PutLe64(&v, static_cast<uint64_t>(frame.received_time_us));
-  PutLe32(&v, static_cast<uint32_t>(frame.jpeg.size()));
-  v.append(reinterpret_cast<const char*>(frame.jpeg.data()), frame.jpeg.size());
-  AppendCrc(key, &v);
-  return v;
-}
-
-std::string EncodeTeacherValue(std::string_view key, std::span<const uint8_t> blob, float difficulty,
-                               uint32_t blob_schema) {
-  std::string v;
-  v.reserve(kTeacherHeaderBytes + blob.size() + kCrcBytes);
-  v.push_back(static_cast<char>(kValueFormatVersion));
-  PutLe32(&v, std::bit_cast<uint32_t>(difficulty));
-  PutLe32(&v, blob_schema);
-  PutLe32(&v, static_cast<uint32_t>(blob.size()));
-  v.append(reinterpret_cast<const char*>(blob.data()), blob.size());
-  AppendCrc(key, &v);
-  return v;
-}
-
-std::string EncodeMetaValue(std::string_view key, std::string_view bytes) {
-  std::string v;
-  v.reserve(kMetaHeaderBytes + bytes.size() + kCrcBytes);
-  v.push_back(static_cast<char>(kValueFormatVersion));
-  v.append(bytes);
-  AppendCrc(key, &v);
-  return v;
-}
-
-// Checks what every format version shares (version byte first, CRC32C of key + value last) and that
-// the version is one this build reads; `header_bytes` is the fixed part of the v1 layout.
-Status CheckEnvelope(const std::string& what, std::string_view key, std::string_view value, size_t header_bytes) {
-  if (value.size() < 1 + kCrcBytes) {
-    return Status::Corruption(what + ": stored value of " + std::to_string(value.size()) +
-                              " bytes is too short for any format version");
-  }
-  const size_t body = value.size() - kCrcBytes;
-  const uint32_t stored = GetLe32(value, body);
-  uint32_t computed = Crc32cExtend(0, key.data(), key.size());
-  computed = Crc32cExtend(computed, value.data(), body);
-  if (stored != computed) {
-    return Status::Corruption(what + ": CRC32C mismatch (stored " + Hex32(stored) + ", computed " + Hex32(computed) +
-                              "): the value is damaged or was written under another key");
-  }
-  const auto version = static_cast<uint8_t>(value[0]);
-  if (version == 0) return Status::Corruption(what + ": format version 0 is not a valid version");
-  if (version != kValueFormatVersion) {
-    return Status::Unimplemented(what + ": value format version " + std::to_string(version) +
-                                 " is newer than this build reads (" + std::to_string(kValueFormatVersion) + ")");
-  }
-  if (value.size() < header_bytes + kCrcBytes) {
-    return Status::Corruption(what + ": stored value of " + std::to_string(value.size()) +
-                              " bytes is shorter than the version 1 header");
-  }
-  return Status::Ok();
-}
-
-// Decodes a frame value; `out` may be null (check only).
-Status DecodeFrameValue(std::string_view key, std::string_view value, FrameRecord* out) {
-  ParsedKey parsed;
-  if (!ParseSampleKey(key, &parsed)) return Status::Corruption(DescribeKey("frame", key) + ": malformed key");
-  const std::string what = DescribeSample("frame", parsed.device_id, parsed.seq);
-  KD_RETURN_IF_ERROR(CheckEnvelope(what, key, value, kFrameHeaderBytes));
-  const uint64_t jpeg_size = GetLe32(value, 17);
-  if (jpeg_size != value.size() - kFrameHeaderBytes - kCrcBytes) {
-    return Status::Corruption(what + ": JPEG size field " + std::to_string(jpeg_size) + " does not match the " +
-                              std::to_string(value.size()) + "-byte value");
-  }
-  if (out != nullptr) {
-    out->device_id.assign(parsed.device_id);
-    out->seq = parsed.seq;
-    out->capture_time_us = static_cast<int64_t>(GetLe64(value, 1));
-    out->received_time_us = static_cast<int64_t>(GetLe64(value, 9));
-    const auto* p = reinterpret_cast<const uint8_t*>(value.data()) + kFrameHeaderBytes;
-    out->jpeg.assign(p, p + jpeg_size);
-  }
-  return Status::Ok();
-}
-
-Status DecodeTeacherValue(std::string_view key, std::string_view value, TeacherRecord* out) {
-  ParsedKey parsed;
-  if (!ParseSampleKey(key, &parsed)) return Status::Corruption(DescribeKey("teacher output", key) + ": malformed key");
-  const std::string what = DescribeSample("teacher output", parsed.device_id, parsed.seq);
-  KD_RETURN_IF_ERROR(CheckEnvelope(what, key, value, kTeacherHeaderBytes));
-  const uint64_t blob_size = GetLe32(value, 9);
-  if (blob_size != value.size() - kTeacherHeaderBytes - kCrcBytes) {
-    return Status::Corruption(what + ": blob size field " + std::to_string(blob_size) + " does not match the " +
-                              std::to_string(value.size()) + "-byte value");
-  }
-  if (out != nullptr) {
-    out->device_id.assign(parsed.device_id);
-    out->seq = parsed.seq;
-    out->difficulty = std::bit_cast<float>(GetLe32(value, 1));
-    out->blob_schema = GetLe32(value, 5);
-    const auto* p = reinterpret_cast<const uint8_t*>(value.data()) + kTeacherHeaderBytes;
-    out->blob.assign(p, p + blob_size);
-  }
-  return Status::Ok();
-}
-
-Status DecodeMetaValue(std::string_view key, std::string_view value, std::string* out) {
-  const std::string what = "meta key '" + Printable(key) + "'";
-  KD_RETURN_IF_ERROR(CheckEnvelope(what, key, value, kMetaHeaderBytes));
-  if (out != nullptr) out->assign(value.substr(kMetaHeaderBytes, value.size() - kMetaHeaderBytes - kCrcBytes));
   return Status::Ok();
 }
 
@@ -384,6 +131,7 @@ struct SampleStore::Impl {
   }
 
   std::mutex room_mutex;  // serialises CheckBudgetOrMakeRoom's synchronous retention
+
   std::mutex& StripeFor(const std::string& key) { return put_mutexes[std::hash<std::string>{}(key) % kPutStripes]; }
 
   // RocksDB status -> kd::Status, with context. Budget/full errors get one recognisable message.
@@ -447,24 +195,52 @@ struct SampleStore::Impl {
     return status;
   }
 
+  uint64_t IntProperty(rocksdb::ColumnFamilyHandle* cf, const std::string& property) const {
+    uint64_t v = 0;
+    return db->GetIntProperty(cf, property, &v) ? v : 0;
+  }
+
   // The budget check made before every write. Refusing a write here keeps RocksDB out of its
   // read-only "space limit" state (which in 7.8 stalls FIFO retention too and recovers only by
-  // polling every 5 s): table files + memtables + this write + a reserve for retention's own
-  // deletions must fit in max_bytes. The SstFileManager cap stays as the backstop.
+  // polling every 5 s): table files + memtables + this write + a reserve must fit in max_bytes.
+  // The reserve covers retention's own deletions and a compaction of the (level-compacted) meta
+  // column family, which may rewrite all of it and whose output RocksDB reserves against the cap
+  // while it runs (a flush that lands meanwhile would otherwise trip the cap). The SstFileManager
+  // cap stays as the backstop.
   Status CheckBudget(const std::string& what, size_t incoming) const {
     const uint64_t cap = max_bytes.load();
     uint64_t memtables = 0;
-    for (auto* cf : handles) {
-      uint64_t v = 0;
-      if (db->GetIntProperty(cf, rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) memtables += v;
-    }
+    for (auto* cf : handles) memtables += IntProperty(cf, rocksdb::DB::Properties::kCurSizeAllMemTables);
     const uint64_t used = sfm->GetTotalSize() + memtables;
-    const uint64_t reserve = RetentionReserve(Derive(cap));
+    const uint64_t reserve =
+        RetentionReserve(Derive(cap)) + IntProperty(meta_cf, rocksdb::DB::Properties::kLiveSstFilesSize);
     if (used + incoming + reserve <= cap) return Status::Ok();
     return Status::NoSpace("disk budget/full: " + what + " (" + std::to_string(incoming) +
                            " bytes) would pass max_bytes=" + std::to_string(cap) + ": " + std::to_string(used) +
                            " bytes used, " + std::to_string(reserve) +
-                           " kept free for retention; acknowledged data is kept; free space or raise max_bytes");
+                           " kept free for retention and compaction; acknowledged data is kept; free space or raise "
+                           "max_bytes");
+  }
+
+  // Table files that retention or compaction has dropped but RocksDB's background job has not
+  // unlinked yet: they still count on disk for a moment.
+  uint64_t PendingDeletionBytes() const {
+    uint64_t live = 0;
+    for (auto* cf : handles) live += IntProperty(cf, rocksdb::DB::Properties::kLiveSstFilesSize);
+    const uint64_t on_disk = sfm->GetTotalSize();
+    return on_disk > live ? on_disk - live : 0;
+  }
+
+  // Waits (bounded: kPendingDeletionWaitMs) while the only thing in the way of a write is dropped
+  // files not yet unlinked; on a busy machine that background job can lag by a second.
+  Status CheckBudgetWaitingForDeletions(const std::string& what, size_t incoming) const {
+    Status status = CheckBudget(what, incoming);
+    for (int waited_ms = 0; !status.ok() && waited_ms < kPendingDeletionWaitMs && PendingDeletionBytes() > 0;
+         waited_ms += kPendingDeletionPollMs) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(kPendingDeletionPollMs));
+      status = CheckBudget(what, incoming);
+    }
+    return status;
   }
 
   // True when the frames or teacher column family holds more than its FIFO share: background
@@ -490,7 +266,7 @@ struct SampleStore::Impl {
     Status status = CheckBudget(what, incoming);
     if (status.ok()) return status;
     std::lock_guard<std::mutex> lock(room_mutex);
-    status = CheckBudget(what, incoming);
+    status = CheckBudgetWaitingForDeletions(what, incoming);
     if (status.ok() || !RetentionIsBehind()) return status;  // nothing retention could free
     // The flush itself needs room for its output: lift the hard cap for it (ApplyBudget sets it
     // back), or RocksDB would enter its read-only "space limit" state.
@@ -501,7 +277,7 @@ struct SampleStore::Impl {
     const Status applied = ApplyBudget(max_bytes.load());
     if (!flushed.ok()) return Map(flushed, "flushing before retention");
     KD_RETURN_IF_ERROR(applied);
-    return CheckBudget(what, incoming);
+    return CheckBudgetWaitingForDeletions(what, incoming);
   }
 
   rocksdb::ReadOptions ScanReadOptions() const {
@@ -676,22 +452,14 @@ Result<std::unique_ptr<SampleStore>> SampleStore::Open(const StoreOptions& optio
   std::string marker;
   rs = impl->db->Get(rocksdb::ReadOptions(), impl->default_cf, AsSlice(kFormatMarkerKey), &marker);
   if (rs.IsNotFound()) {
-    std::string payload;
-    PutLe32(&payload, kStoreFormatVersion);
-    rs = impl->db->Put(impl->meta_write, impl->default_cf, AsSlice(kFormatMarkerKey),
-                       EncodeMetaValue(kFormatMarkerKey, payload));
+    rs = impl->db->Put(impl->meta_write, impl->default_cf, AsSlice(kFormatMarkerKey), EncodeFormatMarkerValue());
     if (!rs.ok()) return impl->Map(rs, "writing the format marker of '" + path + "'");
   } else if (!rs.ok()) {
     return impl->Map(rs, "reading the format marker of '" + path + "'");
   } else {
-    std::string payload;
-    KD_RETURN_IF_ERROR(
-        DecodeMetaValue(kFormatMarkerKey, marker, &payload).WithContext("sample store at '" + path + "'"));
-    if (payload.size() != 4) {
-      return Status::Corruption("sample store at '" + path + "': format marker of " + std::to_string(payload.size()) +
-                                " bytes (expected 4)");
-    }
-    const uint32_t format = GetLe32(payload, 0);
+    auto decoded = DecodeFormatMarkerValue(marker);
+    if (!decoded.ok()) return decoded.status().WithContext("sample store at '" + path + "'");
+    const uint32_t format = *decoded;
     if (format != kStoreFormatVersion) {
       return Status::Unimplemented("sample store at '" + path + "' has store format " + std::to_string(format) +
                                    "; this build reads " + std::to_string(kStoreFormatVersion));
@@ -963,7 +731,7 @@ Status SampleStore::PutMeta(std::string_view key, std::string_view bytes) {
   }
   const std::string value = EncodeMetaValue(key, bytes);
   const std::string what = "storing meta key '" + Printable(key) + "'";
-  KD_RETURN_IF_ERROR(impl_->CheckBudget(what, key.size() + value.size()));
+  KD_RETURN_IF_ERROR(impl_->CheckBudgetWaitingForDeletions(what, key.size() + value.size()));
   const rocksdb::Status rs = impl_->db->Put(impl_->meta_write, impl_->meta_cf, AsSlice(key), value);
   return impl_->Map(rs, what);
 }

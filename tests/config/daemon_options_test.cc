@@ -239,6 +239,24 @@ TEST_F(DaemonOptionsTest, OutOfRangeValuesNameTheAllowedRange) {
   EXPECT_FALSE(Validate(LearnerOptions{}).ok());
 }
 
+TEST_F(DaemonOptionsTest, ParseFromTextIsLoadWithoutTheFile) {
+  // Same options as loading the file, relative paths against the named file's directory.
+  const std::string path = (dir_ / "conf" / "edge.toml").string();
+  auto parsed = ParseEdgeOptions(kEdgeMin, path, {"uplink.kbps=500"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  auto loaded = LoadEdgeOptions(Write("conf/edge.toml", kEdgeMin), {"uplink.kbps=500"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(*parsed, *loaded);
+  EXPECT_EQ(parsed->model.dir, (dir_ / "conf" / "slots").string());
+  auto learner = ParseLearnerOptions(kLearnerMin, (dir_ / "learner.toml").string(), {});
+  ASSERT_TRUE(learner.ok()) << learner.status().ToString();
+  EXPECT_EQ(learner->store.path, (dir_ / "store").string());
+  // Errors name the path; nothing is opened (the file does not exist).
+  ExpectError(ParseEdgeOptions("device_id = ", "/nonexistent/e.toml", {}).status(),
+              {"/nonexistent/e.toml:1:", "TOML parse error"});
+  ExpectError(ParseLearnerOptions("", "/nonexistent/l.toml", {}).status(), {"store.path", "missing required key"});
+}
+
 TEST_F(DaemonOptionsTest, OverridesWinOverFileInOrder) {
   const std::string file = std::string(kEdgeMin) + "[uplink]\nkbps = 100.0\nmax_fps = 5\n";
   auto o = LoadEdgeOptions(Write("edge.toml", file), {"uplink.kbps=500", "model.threads=4", "model.threads=8"});
