@@ -42,6 +42,9 @@ using std::chrono::milliseconds;
 
 namespace {
 
+// How often a repeated learner error (same ErrorCode) is logged again, microseconds.
+constexpr int64_t kErrorLogIntervalUs = 10'000'000;
+
 int64_t NowUs() { return SystemClock::Get().WallMicros(); }
 int64_t MonoUs() { return SystemClock::Get().MonotonicNanos() / 1000; }
 
@@ -452,6 +455,11 @@ void EdgeAgent::Impl::UplinkLoop() {
   int64_t last_rx = MonoUs(), last_hello = 0, backoff_ms = 100;
   bool hello_answered = false;
   bool upload_closed = false;
+  // Learner errors are logged once per kind, then at most every kErrorLogIntervalUs with a count:
+  // a full learner disk answers every resend, and one line per frame would flood the log.
+  wire::ErrorCode last_logged_error = wire::ErrorCode::kNone;
+  int64_t last_error_log_us = 0;
+  uint64_t errors_not_logged = 0;
   while (!stop_all) {
     const int64_t now = MonoUs();
     // New selections into the resend buffer.
@@ -539,15 +547,28 @@ void EdgeAgent::Impl::UplinkLoop() {
         credits = h.credits;
         break;
       case wire::MsgType::kError:
-        KD_LOG(kWarn) << "uplink: learner error " << wire::ErrorCodeName(h.error_code) << " for seq " << h.seq << ": "
-                      << h.error_text;
+        if (h.error_code != last_logged_error || last_rx - last_error_log_us >= kErrorLogIntervalUs) {
+          KD_LOG(kWarn) << "uplink: learner error " << wire::ErrorCodeName(h.error_code) << " for seq " << h.seq << ": "
+                        << h.error_text
+                        << (errors_not_logged > 0 ? " (" + std::to_string(errors_not_logged) + " more not logged)"
+                                                  : std::string());
+          last_logged_error = h.error_code;
+          last_error_log_us = last_rx;
+          errors_not_logged = 0;
+        } else {
+          ++errors_not_logged;
+        }
         if (h.error_code == wire::ErrorCode::kBadPayload || h.error_code == wire::ErrorCode::kTooLarge ||
             h.error_code == wire::ErrorCode::kBadHeader) {
           buffer.Ack(h.seq);  // refused for what it is: resending would not help
           std::lock_guard lock(stats_mu);
           ++c.frames_refused;
+        } else {
+          // STORAGE_FULL / STORAGE_ERROR / OUT_OF_CREDIT / others: keep the frame; the resend
+          // timer retries.
+          std::lock_guard lock(stats_mu);
+          ++c.frames_kept_for_resend;
         }
-        // STORAGE_FULL / STORAGE_ERROR / others: keep the frame; the resend timer retries.
         break;
       default:
         break;
@@ -927,6 +948,8 @@ std::string EdgeAgent::StatusJson() const {
               {"frames_sent", k.frames_sent},
               {"frames_acked", k.frames_acked},
               {"frames_resent", k.frames_resent},
+              {"frames_refused", k.frames_refused},
+              {"frames_kept_for_resend", k.frames_kept_for_resend},
               {"uplink_bytes", k.uplink_bytes},
               {"downlink_bytes", k.downlink_bytes},
               {"swaps", k.swaps},

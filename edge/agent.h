@@ -30,6 +30,7 @@ struct EdgeCounters {
   uint64_t frames_selected = 0, frames_sent = 0, frames_acked = 0, frames_resent = 0;
   uint64_t frames_dropped_unacked = 0;  // pushed out of the full resend buffer
   uint64_t frames_refused = 0;          // refused by the learner as malformed (not resent)
+  uint64_t frames_kept_for_resend = 0;  // learner errors that keep the frame (STORAGE_FULL, ...)
   uint64_t inference_errors = 0;        // frames the model failed on at run time (no detections written)
   uint64_t uplink_bytes = 0, downlink_bytes = 0;
   uint64_t swaps = 0, commits = 0, rollbacks = 0, rejected_manifests = 0;

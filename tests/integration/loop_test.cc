@@ -35,6 +35,7 @@
 #include "model/student.h"
 #include "model/weights_file.h"
 #include "storage/sample_store.h"
+#include "tests/support/loop_support.h"
 #include "wire/curve_keys.h"
 #include "wire/endpoint.h"
 #include "wire/message.h"
@@ -51,96 +52,18 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-void WriteText(const fs::path& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-}
-
-bool AssetsPresent() { return fs::exists(AssetPath("centernet.json")) && fs::exists(AssetPath("vtest.avi")); }
-
-// A factory model for the devices: an untrained student at the camera's student size (768x576 ->
-// 384x288). Training from it shows progress within a few rounds.
-// `one_to_one`: an NMS-free student (what the built-in recipe and CAKD train).
-std::string MakeFactoryModel(const fs::path& dir, bool one_to_one = false) {
-  model::StudentOptions so;
-  so.input_width = 384;
-  so.input_height = 288;
-  so.one_to_one = one_to_one;
-  model::Student s(so);
-  s->eval();
-  const std::string path = (dir / (one_to_one ? "factory_o2o.kdw" : "factory.kdw")).string();
-  model::WeightsMeta meta;
-  meta.model_version = 1;
-  EXPECT_TRUE(model::SaveWeights(path, *s, meta).ok());
-  return path;
-}
-
-// A daemon started as a child process (the real binary), so that tests can kill it with -9.
-// `log` ("" = inherit) receives its stdout and stderr.
-class ChildProcess {
- public:
-  ChildProcess(std::vector<std::string> argv, std::string log) : argv_(std::move(argv)), log_(std::move(log)) {}
-  ~ChildProcess() { Kill(SIGKILL); }
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-  void Start() {
-    std::vector<char*> args;  // prepared before fork: the child only dup2s and execs
-    for (auto& a : argv_) args.push_back(a.data());
-    args.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      if (!log_.empty()) {
-        const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) ::dup2(fd, 1), ::dup2(fd, 2);
-      }
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-  }
-  // Returns the exit status (or -signal).
-  int Kill(int sig) {
-    if (pid_ <= 0) return 0;
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  }
-
- private:
-  std::vector<std::string> argv_;
-  std::string log_;
-  pid_t pid_ = -1;
-};
+using testing::AssetsPresent;
+using testing::ChildProcess;
+using testing::FreePort;
+using testing::MakeFactoryModel;
+using testing::WaitFor;
+using testing::WriteText;
 
 // kdlearnd serve --config CONFIG.
 class Learner : public ChildProcess {
  public:
   explicit Learner(const std::string& config) : ChildProcess({KD_KDLEARND, "serve", "--config", config}, "") {}
 };
-
-template <typename Pred>
-bool WaitFor(Pred pred, seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(200));
-  }
-  return pred();
-}
 
 TEST(LoopTest, FramesFlowVersionsRollOutAndAckedFramesSurviveKill9) {
   if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
@@ -1005,6 +928,13 @@ TEST(LoopTest, RandomKill9OfTheLearnerWhileEdgesStreamLosesNoAcknowledgedFrame) 
 
 namespace kd {
 namespace {
+
+using testing::AssetsPresent;
+using testing::ChildProcess;
+using testing::FreePort;
+using testing::MakeFactoryModel;
+using testing::WaitFor;
+using testing::WriteText;
 
 // kdedge run --config CONFIG, its output appended to `log`.
 class EdgeProcess : public ChildProcess {
