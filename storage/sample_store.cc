@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -22,6 +23,7 @@
 #include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <sys/statvfs.h>
 
 #include "base/log.h"
 #include "storage/record_codec.h"
@@ -214,12 +216,34 @@ struct SampleStore::Impl {
     const uint64_t used = sfm->GetTotalSize() + memtables;
     const uint64_t reserve =
         RetentionReserve(Derive(cap)) + IntProperty(meta_cf, rocksdb::DB::Properties::kLiveSstFilesSize);
-    if (used + incoming + reserve <= cap) return Status::Ok();
-    return Status::NoSpace("disk budget/full: " + what + " (" + std::to_string(incoming) +
-                           " bytes) would pass max_bytes=" + std::to_string(cap) + ": " + std::to_string(used) +
-                           " bytes used, " + std::to_string(reserve) +
-                           " kept free for retention and compaction; acknowledged data is kept; free space or raise "
-                           "max_bytes");
+    if (used + incoming + reserve > cap) {
+      return Status::NoSpace("disk budget/full: " + what + " (" + std::to_string(incoming) +
+                             " bytes) would pass max_bytes=" + std::to_string(cap) + ": " + std::to_string(used) +
+                             " bytes used, " + std::to_string(reserve) +
+                             " kept free for retention and compaction; acknowledged data is kept; free space or "
+                             "raise max_bytes");
+    }
+    // The disk itself, which may be smaller than the budget or shared: RocksDB must not meet
+    // ENOSPC. In 7.8 a write that failed for it can end in an assertion that aborts the process
+    // (Debian builds RocksDB with assertions), and its recovery only polls. The write needs room in
+    // the WAL now and in a table file at the next flush; the memtables not yet flushed need theirs;
+    // and a new WAL or table file is preallocated (about one write buffer each).
+    const std::optional<uint64_t> free = FreeDiskBytes();
+    const uint64_t needed = 2 * (memtables + incoming) + 2 * Derive(cap).write_buffer;
+    if (free.has_value() && *free < needed) {
+      return Status::NoSpace("disk full: " + what + " (" + std::to_string(incoming) + " bytes) needs " +
+                             std::to_string(needed) + " bytes free on the file system of '" + options.path + "', " +
+                             std::to_string(*free) + " are; acknowledged data is kept; free space on that disk");
+    }
+    return Status::Ok();
+  }
+
+  // Bytes an unprivileged writer may still use on the store's file system (statvfs f_bavail);
+  // nullopt when that cannot be read (then only the budget applies).
+  std::optional<uint64_t> FreeDiskBytes() const {
+    struct statvfs st {};
+    if (::statvfs(options.path.c_str(), &st) != 0) return std::nullopt;
+    return static_cast<uint64_t>(st.f_bavail) * static_cast<uint64_t>(st.f_frsize);
   }
 
   // Table files that retention or compaction has dropped but RocksDB's background job has not

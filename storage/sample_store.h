@@ -36,7 +36,9 @@ struct StoreOptions {
   // FIFO retention keeps frames to ~72% of it and teacher outputs to ~14% (large budgets), oldest
   // dropped first (exact rule in FORMAT.md). A write that would pass the budget fails with
   // NoSpace("disk budget/full ...") and nothing acknowledged is lost; writes work again once
-  // space is freed or the budget raised (SetMaxBytes). RocksDB's SstFileManager cap is the backstop.
+  // space is freed or the budget raised (SetMaxBytes). A disk with less free space than a write
+  // needs (FORMAT.md) is NoSpace("disk full ...") the same way, before RocksDB meets ENOSPC.
+  // RocksDB's SstFileManager cap is the backstop.
   // The WAL (flushed away beyond min(max_bytes/16, 256 MiB)) and RocksDB's LOG files come on top.
   uint64_t max_bytes = uint64_t{8} << 30;
   // Drop frames and teacher outputs written more than this many seconds ago (a whole table file at a

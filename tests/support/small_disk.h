@@ -12,15 +12,6 @@
 
 namespace kd::testing {
 
-// Opt-in (KD_TEST_FULL_DISK=1): Debian's RocksDB 7.8 is built with assertions, and after an
-// ENOSPC it can abort the process in WritableFileWriter::AssertFalseAndGetStatusForPrevError
-// (seen in 1 of 6 runs of the store's full-disk test), so these tests stay out of the default
-// suite until the store survives that; docs/RESULTS.md.
-inline bool FullDiskTestsEnabled() {
-  const char* v = std::getenv("KD_TEST_FULL_DISK");
-  return v != nullptr && std::string(v) == "1";
-}
-
 class SmallDisk {
  public:
   SmallDisk(const std::string& dir, int mib) : dir_(dir) {
