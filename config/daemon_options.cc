@@ -59,6 +59,55 @@ bool IsAllDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// True when `s` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF),
+// as TOML requires of a whole document.
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 1, cp = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2, cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3, cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (s.size() - i - 1 < n) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0u) != 0x80u) return false;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// `s` for an error message: printable ASCII as is, every other byte as \xNN.
+std::string Escaped(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7F && c != '\\') {
+      out.push_back(ch);
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xFu]);
+    }
+  }
+  return out;
+}
+
 std::string Trim(std::string_view s) {
   size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
@@ -771,6 +820,9 @@ Status SetLeaf(toml::table& root, const std::vector<std::string>& path, toml::no
 }
 
 Status ApplyOverride(const std::string& text, toml::table& root, Sources* src) {
+  // A config file is UTF-8 (the TOML parser refuses anything else); so is an override, whose bare
+  // strings would otherwise reach the options, and ToToml's output, unchecked.
+  if (!IsValidUtf8(text)) return Status::InvalidArgument("override '" + Escaped(text) + "': not valid UTF-8");
   const size_t eq = text.find('=');
   const std::string key = eq == std::string::npos ? "" : Trim(std::string_view(text).substr(0, eq));
   if (key.empty())

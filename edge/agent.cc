@@ -42,11 +42,11 @@ using std::chrono::milliseconds;
 
 namespace {
 
-// How often a repeated learner error (same ErrorCode) is logged again, microseconds.
-constexpr int64_t kErrorLogIntervalUs = 10'000'000;
-
 int64_t NowUs() { return SystemClock::Get().WallMicros(); }
 int64_t MonoUs() { return SystemClock::Get().MonotonicNanos() / 1000; }
+
+// How often a repeated learner error (same ErrorCode) is logged again, microseconds.
+constexpr int64_t kErrorLogIntervalUs = 10'000'000;
 
 // Per-pass effect of a replayed file ("none", "dark:F", "bright:F", "blur:K").
 media::Frame ApplyEffect(const media::Frame& frame, const std::string& effect) {
@@ -117,6 +117,8 @@ struct Upload {
 struct EdgeAgent::Impl {
   config::EdgeOptions opt;
   ModelBuilder build_model;
+  // Times inference (probation's latency check) and the self-test (EdgeSeams::inference_clock).
+  const Clock* inference_clock = &SystemClock::Get();
   std::optional<update::ModelSlots> slots;
   std::vector<std::string> trusted_keys;
   std::unique_ptr<media::FrameSource> first_source;
@@ -370,7 +372,7 @@ void EdgeAgent::Impl::InferLoop() {
       }
       m = current;
     }
-    Stopwatch sw;
+    Stopwatch sw(*inference_clock);
     model::DecodeOptions dec;
     dec.score_threshold = 0.05f;
     auto run = model::DetectChecked(*m->fused, ModelInput(frame, m->arch), frame.width, frame.height, dec);
@@ -628,7 +630,7 @@ Status EdgeAgent::Impl::Install(const update::Manifest& man, const std::vector<u
     frame->height = next->arch.input_height;
     frame->rgb.assign(static_cast<size_t>(frame->width) * static_cast<size_t>(frame->height) * 3, 128);
   }
-  KD_RETURN_IF_ERROR(SelfTest(*next, *base, *frame, opt.update.max_latency_ratio));
+  KD_RETURN_IF_ERROR(SelfTest(*next, *base, *frame, opt.update.max_latency_ratio, *inference_clock));
   // Stage into the inactive slot (atomic), then hand to the inference thread.
   KD_ASSIGN_OR_RETURN(auto bytes, model::EncodeWeights(*student, {man.version, man.base_version, "kdedge", 0},
                                                        model::WeightDtype::kF32));
@@ -905,6 +907,7 @@ Result<std::unique_ptr<EdgeAgent>> EdgeAgent::Start(const config::EdgeOptions& o
   auto impl = std::make_unique<Impl>();
   impl->opt = options;
   impl->build_model = seams.build_model;
+  if (seams.inference_clock != nullptr) impl->inference_clock = seams.inference_clock;
   Status st = impl->Init();
   if (!st.ok()) {
     impl->StopAll(milliseconds(0));

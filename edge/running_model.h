@@ -43,6 +43,9 @@ Result<std::shared_ptr<const RunningModel>> BuildRunningModel(const model::Stude
 // What the agent takes from outside besides its options. Defaults are the production parts.
 struct EdgeSeams {
   ModelBuilder build_model = BuildRunningModel;
+  // The clock that times inference (probation's latency check) and the self-test; nullptr =
+  // SystemClock. Not owned; must outlive the agent. Tests make a model look slow with it.
+  const Clock* inference_clock = nullptr;
 };
 
 // Loads a .kdw file and builds it with `build`, then checks it can run (model::CheckDeployable):

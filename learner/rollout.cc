@@ -20,8 +20,12 @@ const char* RolloutStageName(RolloutStage stage) {
 
 void Rollout::Start(uint64_t version, uint64_t previous, int64_t now_us, bool canary_first) {
   (void)now_us;
+  if (version_ != 0 && stage_ != RolloutStage::kHalted && !committed_.empty()) {
+    previous_ = version_;  // proven: a device committed it and nobody's failure halted it
+  } else if (previous_ == 0) {
+    previous_ = previous;  // the first rollout
+  }
   version_ = version;
-  previous_ = previous;
   stage_ = canary_first ? RolloutStage::kCanary : RolloutStage::kAll;
   canary_ = options_.canary;
   canary_committed_ = false;

@@ -29,9 +29,13 @@ class Rollout {
  public:
   explicit Rollout(RolloutOptions options = {}) : options_(std::move(options)) {}
 
-  // Starts deploying `version` to the group; `previous` is what the non-canary devices keep meanwhile
-  // (0 = whatever they run). Resets the counters. canary_first = false goes to every device at once
-  // (a revert to weights the devices already ran).
+  // Starts deploying `version` to the group. The version to fall back to (what the non-canary
+  // devices keep meanwhile, and what a halt returns to) is the last known-good one: the version
+  // this rollout replaces when at least one device committed it and it was not halted; otherwise
+  // the fallback the replaced rollout had (a version that failed, or that no device has run yet,
+  // is never fallen back to); `previous` only for the first rollout (0 = whatever they run).
+  // Resets the counters. canary_first = false goes to every device at once (a revert to weights
+  // the devices already ran).
   void Start(uint64_t version, uint64_t previous, int64_t now_us, bool canary_first = true);
   // The version `device` should run now (0 = no opinion: keep the running model).
   uint64_t Desired(const std::string& device) const;

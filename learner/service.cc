@@ -1018,7 +1018,10 @@ Status LearnerService::Impl::Publish(const std::string& name, const update::Tens
     g.latest = info.version;
     g.deployed_state = std::make_shared<update::TensorMap>(state);
     g.deployed_fused = fused;
-    if (opt.rollout.auto_start || revert_of != 0) {
+    // A halted rollout waits for its revert (TrainLoop): a version trained meanwhile is published
+    // but not rolled out, or it would replace the halt and send devices to an unproven version.
+    const bool halted = g.rollout.stage() == RolloutStage::kHalted;
+    if ((opt.rollout.auto_start && !halted) || revert_of != 0) {
       // A revert goes to every device at once: it is a model they already ran successfully.
       g.rollout.Start(info.version, previous, NowUs(), /*canary_first=*/revert_of == 0);
     }

@@ -67,6 +67,7 @@ class Reader {
     return true;
   }
   bool done() const { return pos_ == in_.size(); }
+  size_t remaining() const { return in_.size() - pos_; }
 
  private:
   std::span<const uint8_t> in_;
@@ -130,6 +131,10 @@ Result<TeacherRow> DecodeTeacherRow(std::span<const uint8_t> blob) {
     l = v;
   }
   const int64_t gh = row.student_height / 4, gw = row.student_width / 4;
+  // The sizes are known now: a blob too short for its tensors is refused before they are allocated
+  // (found by fuzz/teacher_record_fuzz.cc: 352 bytes claiming 80 x 4096 x 4096 made it reserve 2.7 GB).
+  const uint64_t tensor_bytes = (uint64_t{k} + 4) * static_cast<uint64_t>(gh * gw) * 2 + 2 * kFeat * 4;
+  if (rd.remaining() < tensor_bytes) return Status::Corruption("teacher blob: truncated tensors");
   row.heat = torch::empty({k, gh, gw}, torch::kHalf);
   row.box = torch::empty({4, gh, gw}, torch::kHalf);
   row.feat_mean = torch::empty({kFeat}, torch::kFloat);

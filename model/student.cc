@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "model/json_int.h"
+
 namespace kd::model {
 namespace {
 
@@ -36,6 +38,8 @@ Status StudentOptions::Validate() const {
   if (head_channels < 8 || head_channels > 256)
     return Status::InvalidArgument("student head_channels must be in 8..256");
   if (labels.empty()) return Status::InvalidArgument("student needs at least one class");
+  // Also bounds the head's size for an architecture read from a file (a .kdw's metadata).
+  if (labels.size() > 80) return Status::InvalidArgument("student has more than 80 classes");
   for (int l : labels) {
     if (l < 0 || l >= 80)
       return Status::InvalidArgument("student label " + std::to_string(l) + " is not a COCO-80 index");
@@ -61,11 +65,11 @@ Result<StudentOptions> StudentOptions::FromArchJson(const std::string& text) {
     if (j.at("family").get<std::string>() != "kd-student-v1") {
       return Status::InvalidArgument("unknown student family '" + j.at("family").get<std::string>() + "'");
     }
-    o.width = j.at("width").get<int>();
-    o.head_channels = j.at("head_channels").get<int>();
-    o.labels = j.at("labels").get<std::vector<int>>();
-    o.input_width = j.at("input_width").get<int>();
-    o.input_height = j.at("input_height").get<int>();
+    o.width = internal::JsonInt<int>(j.at("width"));
+    o.head_channels = internal::JsonInt<int>(j.at("head_channels"));
+    o.labels = internal::JsonInts<int>(j.at("labels"));
+    o.input_width = internal::JsonInt<int>(j.at("input_width"));
+    o.input_height = internal::JsonInt<int>(j.at("input_height"));
     o.one_to_one = j.at("one_to_one").get<bool>();
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("bad student architecture: ") + e.what());

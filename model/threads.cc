@@ -1,11 +1,16 @@
 #include "model/threads.h"
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <dlfcn.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <ATen/Parallel.h>
 
 #include "base/check.h"
+#include "base/log.h"
 
 namespace kd::model {
 
@@ -16,6 +21,14 @@ void SetComputeThreads(int threads) {
   // which has no threads).
   using SetBlasThreads = void (*)(int);
   if (auto fn = reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(threads);
+}
+
+void UsePassiveOpenMpWait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  if (::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/1) != 0) return;
+  ::execv("/proc/self/exe", argv);
+  KD_LOG(kWarn) << "could not re-execute with OMP_WAIT_POLICY=PASSIVE (" << std::strerror(errno)
+                << "): OpenMP threads keep spinning between parallel regions";
 }
 
 void TuneAllocatorForTensors() {

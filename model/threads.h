@@ -10,6 +10,18 @@ namespace kd::model {
 // REQUIRES: threads >= 1. Not thread-safe (process-wide settings).
 void SetComputeThreads(int threads);
 
+// Makes LibTorch's OpenMP threads (libgomp) sleep instead of spin between parallel regions, by
+// running the program with OMP_WAIT_POLICY=PASSIVE: libgomp reads it once, when it is loaded
+// (before main), so when it is unset this sets it and re-executes the program (execv of
+// /proc/self/exe with the same argv; the new process finds it set and returns at once). An
+// explicit OMP_WAIT_POLICY (e.g. ACTIVE on a machine of its own) is respected. Why: spinning
+// threads on a core that another process uses, with two of LibTorch's thread teams in one
+// process (the learner labels and trains at once), made the teacher 13x slower here (kdlearnd
+// label, 20 frames, 2 threads, beside a compiler: 50.8 s spinning, 3.98 s passive; RESULTS.md).
+// Call first in main(), before any thread exists. Returns only in the process that goes on
+// (if the exec fails, with the spinning default and a warning).
+void UsePassiveOpenMpWait(char** argv);
+
 // Keeps freed tensor memory in the process instead of returning it to the OS on every free.
 // glibc serves blocks over 128 KiB (most activations) with mmap/munmap by default, so each
 // forward pays page faults on fresh pages: measured here, the teacher went from 78 to 56 ms per

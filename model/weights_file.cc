@@ -4,10 +4,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sodium.h>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include "model/json_int.h"
 
 namespace kd::model {
 namespace {
@@ -135,34 +138,38 @@ Result<LoadedStudent> DecodeWeights(const std::vector<uint8_t>& bytes) {
   try {
     auto meta = nlohmann::json::parse(bytes.begin() + 12, bytes.begin() + 12 + meta_len);
     KD_ASSIGN_OR_RETURN(StudentOptions options, StudentOptions::FromArchJson(meta.at("arch").dump()));
-    loaded.meta.model_version = meta.at("model_version").get<uint64_t>();
-    loaded.meta.base_version = meta.at("base_version").get<uint64_t>();
+    loaded.meta.model_version = internal::JsonInt<uint64_t>(meta.at("model_version"));
+    loaded.meta.base_version = internal::JsonInt<uint64_t>(meta.at("base_version"));
     loaded.meta.created_by = meta.at("created_by").get<std::string>();
-    loaded.meta.created_unix_s = meta.at("created_unix_s").get<int64_t>();
+    loaded.meta.created_unix_s = internal::JsonInt<int64_t>(meta.at("created_unix_s"));
     loaded.student = Student(options);
     const size_t data_start = AlignUp(12 + meta_len);
     std::map<std::string, torch::Tensor> state;
     for (auto& [name, t] : NamedState(*loaded.student)) state[name] = t;
-    size_t seen = 0;
+    std::set<std::string> seen;
     torch::NoGradGuard no_grad;
     for (const auto& jt : meta.at("tensors")) {
       const std::string name = jt.at("name").get<std::string>();
       auto it = state.find(name);
       if (it == state.end()) return Status::Corruption("weight file has unknown tensor '" + name + "'");
+      // Listed twice, a tensor would count for one that is missing (left at its random init).
+      if (!seen.insert(name).second) return Status::Corruption("weight file lists tensor '" + name + "' twice");
       KD_ASSIGN_OR_RETURN(torch::ScalarType st, DtypeFromName(jt.at("dtype").get<std::string>()));
-      const auto shape = jt.at("shape").get<std::vector<int64_t>>();
+      const auto shape = internal::JsonInts<int64_t>(jt.at("shape"));
       if (shape != it->second.sizes().vec()) return Status::Corruption("tensor '" + name + "' has the wrong shape");
-      const size_t off = jt.at("offset").get<size_t>(), n = jt.at("nbytes").get<size_t>();
+      const auto off = internal::JsonInt<size_t>(jt.at("offset")), n = internal::JsonInt<size_t>(jt.at("nbytes"));
       int64_t numel = 1;
       for (int64_t d : shape) numel *= d;
-      if (n != static_cast<size_t>(numel) * c10::elementSize(st) || data_start + off + n > body) {
+      // Checked without wrapping: an offset near 2^64 used to make data_start + off + n wrap around
+      // and pass, then a read before the buffer (fuzz/corpus/weights/regress-offset-wrap).
+      if (n != static_cast<size_t>(numel) * c10::elementSize(st) || data_start > body || off > body - data_start ||
+          n > body - data_start - off) {
         return Status::Corruption("tensor '" + name + "' lies outside the file");
       }
       auto src = torch::from_blob(const_cast<uint8_t*>(bytes.data() + data_start + off), shape, st);
       it->second.copy_(src.to(it->second.scalar_type()));
-      ++seen;
     }
-    if (seen != state.size()) return Status::Corruption("weight file is missing tensors");
+    if (seen.size() != state.size()) return Status::Corruption("weight file is missing tensors");
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("malformed weight file metadata: ") + e.what());
   }

@@ -231,6 +231,7 @@ int RunServe(const std::string& config_path, const std::vector<std::string>& ove
 }  // namespace kd
 
 int main(int argc, char** argv) {
+  kd::model::UsePassiveOpenMpWait(argv);  // may re-execute this program once (model/threads.h)
   kd::model::TuneAllocatorForTensors();
   CLI::App app{"kdlearnd: the learner of the kd continual distillation system"};
   app.require_subcommand(1);

@@ -257,6 +257,27 @@ TEST_F(DaemonOptionsTest, ParseFromTextIsLoadWithoutTheFile) {
   ExpectError(ParseLearnerOptions("", "/nonexistent/l.toml", {}).status(), {"store.path", "missing required key"});
 }
 
+// Found by fuzz/config_fuzz.cc: a bare-string override with bytes that are not UTF-8 loaded, and
+// ToToml then wrote a config that does not load back. Overrides must be UTF-8, like the file.
+TEST_F(DaemonOptionsTest, OverridesMustBeUtf8) {
+  const std::string path = (dir_ / "edge.toml").string();
+  for (const std::string& bad : {std::string("learner.frames_endpoint=ip\xe8"
+                                             "c://x"),
+                                 std::string("device_id=cam\xff"),
+                                 std::string("source.uri=/v/\xed\xa0\x80.avi"),  // a surrogate
+                                 std::string("source.uri=/v/\xc0\xaf.avi"),      // overlong '/'
+                                 std::string("uplink.kbps\xf5=1")}) {
+    ExpectError(ParseEdgeOptions(kEdgeMin, path, {bad}).status(), {"not valid UTF-8"});
+  }
+  // UTF-8 outside ASCII is fine, and round-trips through ToToml.
+  auto o = ParseEdgeOptions(kEdgeMin, path, {"source.uri=/videos/caf\xc3\xa9 \xf0\x9f\x93\xb7.avi"});
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->source.uri, "/videos/caf\xc3\xa9 \xf0\x9f\x93\xb7.avi");
+  auto again = ParseEdgeOptions(ToToml(*o), path, {});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, *o);
+}
+
 TEST_F(DaemonOptionsTest, OverridesWinOverFileInOrder) {
   const std::string file = std::string(kEdgeMin) + "[uplink]\nkbps = 100.0\nmax_fps = 5\n";
   auto o = LoadEdgeOptions(Write("edge.toml", file), {"uplink.kbps=500", "model.threads=4", "model.threads=8"});

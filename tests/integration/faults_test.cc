@@ -3,7 +3,10 @@
 //     and those frames are neither acknowledged nor stored;
 //   - a full disk: the learner's store lives on a small tmpfs that really fills while an edge
 //     streams; the edge is told STORAGE_FULL, keeps its frames and resends them, nothing
-//     acknowledged is lost, and ingest resumes by itself once the disk has room again.
+//     acknowledged is lost, and ingest resumes by itself once the disk has room again;
+//   - probation: a new version that passes its self-test and is then slow on probation is rolled
+//     back and reported; the learner halts the rollout and republishes the previous weights.
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -17,8 +20,10 @@
 #include <nlohmann/json.hpp>
 
 #include "base/assets.h"
+#include "base/clock.h"
 #include "config/daemon_options.h"
 #include "edge/agent.h"
+#include "edge/running_model.h"
 #include "media/frame.h"
 #include "media/image_ops.h"
 #include "storage/sample_store.h"
@@ -267,6 +272,125 @@ TEST(FaultsTest, AFullDiskStopsAcksLosesNothingAndIngestResumesWhenSpaceReturns)
             << " missing\n";
   db->reset();
   edge->reset();
+}
+
+// The inference clock of an edge (EdgeSeams::inference_clock): real time, plus `step` on every
+// reading while slow() is on, so that every inference the agent times looks `step` slower.
+class SlowInferenceClock final : public Clock {
+ public:
+  explicit SlowInferenceClock(int64_t step_nanos) : step_(step_nanos) {}
+  int64_t MonotonicNanos() const override {
+    if (slow_) extra_ += step_;
+    return SystemClock::Get().MonotonicNanos() + extra_.load();
+  }
+  int64_t WallMicros() const override { return SystemClock::Get().WallMicros(); }
+  void set_slow(bool on) { slow_ = on; }
+
+ private:
+  const int64_t step_;
+  std::atomic<bool> slow_{false};
+  mutable std::atomic<int64_t> extra_{0};
+};
+
+// Issue 12: a model that passes the self-test and then fails probation. Every new trained
+// version runs normally through its self-test and then, once on probation, looks 300 ms slower
+// per frame (the test's inference clock), as a model that is slow on real frames would. The edge
+// rolls it back and reports it; the learner halts the rollout and republishes the previous
+// weights as a new version, which the edge commits. A real kdlearnd trains and publishes.
+TEST(FaultsTest, AModelThatFailsProbationIsRolledBackAndTheLearnerRepublishesThePreviousWeights) {
+  if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
+  const fs::path dir = FreshDir("kd_probation");
+  const int frames_port = FreePort(), control_port = FreePort();
+  const std::string factory = MakeFactoryModel(dir);
+  const auto signing = update::GenerateSigningKey();
+  ASSERT_TRUE(signing.ok());
+  ASSERT_TRUE(update::WriteSigningKey((dir / "s.key").string(), (dir / "s.pub").string(), *signing).ok());
+  WriteText(dir / "kdlearnd.toml",
+            "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
+                "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
+                "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" + std::string(KD_SOURCE_DIR) +
+                "/config/examples/distill.toml\"\nthreads = 1\nbootstrap = \"" + factory +
+                "\"\nround_iterations = 3\nround_frames = 16\nmin_frames = 8\n"
+                "[gate]\nholdout_every = 4\nmin_holdout = 2\nmargin = -1.0\n"  // publish every round
+                "[publish]\nsigning_key = \"s.key\"\n[rollout]\ncanary_probation_s = 0\nfailure_threshold = 1\n");
+  Learner learner((dir / "kdlearnd.toml").string(), (dir / "kdlearnd.log").string());
+  learner.Start();
+
+  SlowInferenceClock clock(300'000'000);
+  edge::EdgeSeams seams;
+  seams.inference_clock = &clock;
+  const std::vector<std::string> set = {
+      "device_id=cam-p",
+      "source.uri=" + AssetPath("vtest.avi"),
+      "source.end=200",
+      "source.loop=true",
+      "source.fps=10",
+      "model.dir=" + (dir / "slots").string(),
+      "model.bootstrap=" + factory,
+      "learner.insecure=true",
+      "learner.frames_endpoint=tcp://127.0.0.1:" + std::to_string(frames_port),
+      "learner.control_endpoint=tcp://127.0.0.1:" + std::to_string(control_port),
+      "uplink.max_fps=4",
+      "update.trusted_keys=[\"" + (dir / "s.pub").string() + "\"]",
+      "update.probation_frames=10",
+      "update.probation_seconds=2",
+      "update.max_latency_ratio=3",
+      "output.detections=",
+      "output.status_interval_ms=300",
+  };
+  auto opts = config::LoadEdgeOptions("", set);
+  ASSERT_TRUE(opts.ok()) << opts.status().ToString();
+  auto edge = edge::EdgeAgent::Start(*opts, seams);
+  ASSERT_TRUE(edge.ok()) << edge.status().ToString();
+
+  // version -> revert_of, from the learner's status (kdctl status --json).
+  const std::string admin = "ipc://" + (dir / "store" / "admin.sock").string();
+  auto reverts = [&] {
+    std::map<uint64_t, uint64_t> revert_of;
+    auto reply = wire::AdminCall(admin, R"({"cmd":"status"})", milliseconds(3000));
+    if (!reply.ok()) return revert_of;
+    const auto doc = nlohmann::json::parse(*reply, nullptr, false);
+    if (!doc.is_object() || !doc.contains("groups")) return revert_of;
+    for (const auto& [name, g] : doc["groups"].items()) {
+      for (const auto& v : g.value("versions", nlohmann::json::array())) {
+        revert_of[v.value("version", uint64_t{0})] = v.value("revert_of", uint64_t{0});
+      }
+    }
+    return revert_of;
+  };
+  uint64_t slowed_version = 0, committed_revert = 0;
+  const bool done = WaitFor(
+      [&] {
+        const edge::EdgeCounters k = (*edge)->counters();
+        const auto revert_of = reverts();
+        const auto r = revert_of.find(k.running_version);
+        const bool on_trial = k.running_version != k.committed_version;
+        const bool trained = r != revert_of.end() && r->second == 0 && k.running_version >= 2;
+        clock.set_slow(on_trial && trained);  // only a new trained version, only on probation
+        if (on_trial && trained) slowed_version = k.running_version;
+        const auto c = revert_of.find(k.committed_version);
+        if (k.rollbacks >= 1 && c != revert_of.end() && c->second != 0) committed_revert = k.committed_version;
+        return committed_revert != 0;
+      },
+      seconds(480));
+  clock.set_slow(false);
+  const edge::EdgeCounters k = (*edge)->counters();
+  std::cout << "[ probation ] slowed v" << slowed_version << " on probation; rollbacks " << k.rollbacks
+            << "; committed v" << k.committed_version << " (revert: " << committed_revert << ")\n";
+  ASSERT_TRUE(done) << "no rollback followed by a committed revert: " << (*edge)->StatusJson();
+  EXPECT_GE(k.rollbacks, 1u);
+  EXPECT_EQ(k.inference_errors, 0u);
+
+  // The learner halted that rollout and recorded the device's report.
+  auto reply = wire::AdminCall(admin, R"({"cmd":"status"})", milliseconds(3000));
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  const auto doc = nlohmann::json::parse(*reply, nullptr, false);
+  ASSERT_TRUE(doc.is_object() && doc.contains("devices") && doc["devices"].contains("cam-p")) << *reply;
+  EXPECT_NE(doc["devices"]["cam-p"].dump().find("rolled back"), std::string::npos) << doc["devices"]["cam-p"].dump();
+  (*edge)->Stop(milliseconds(1000));
+  edge->reset();
+  EXPECT_EQ(learner.Kill(SIGTERM), 0);
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -5,10 +5,10 @@ kd_add_test(NAME loop_test SOURCES integration/loop_test.cc
 target_compile_definitions(loop_test PRIVATE KD_KDLEARND="$<TARGET_FILE:kdlearnd>" KD_KDEDGE="$<TARGET_FILE:kdedge>"
                                              KD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(loop_test kdlearnd kdedge)
-# Ingest faults end to end (a kdlearnd process): the credit window, and a disk that really fills
-# (a tmpfs; skipped without root).
+# Faults end to end (a kdlearnd process): the credit window, a disk that really fills (a tmpfs;
+# skipped without root), a version that fails probation (rollback, halt, republish).
 kd_add_test(NAME faults_test SOURCES integration/faults_test.cc
-            LIBS kd_edge kd_storage kd_update kd_wire kd_config kd_media nlohmann_json::nlohmann_json TIMEOUT 600
+            LIBS kd_edge kd_storage kd_update kd_wire kd_config kd_media nlohmann_json::nlohmann_json TIMEOUT 900
             LABELS "real_asset;integration")
 target_compile_definitions(faults_test PRIVATE KD_KDLEARND="$<TARGET_FILE:kdlearnd>" KD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(faults_test kdlearnd)

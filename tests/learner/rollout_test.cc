@@ -57,6 +57,29 @@ TEST(RolloutTest, ARevertGoesToEveryoneAtOnce) {
   EXPECT_EQ(r.Desired("anyone"), 8u);
 }
 
+// What a halt falls back to is the last known-good version: never one that failed, nor one that
+// no device has committed yet (found end to end: v2 failed and halted, v3 replaced the halt with
+// v2 as its fallback, and v3's failure sent the devices back to the failed v2).
+TEST(RolloutTest, TheFallbackIsTheLastVersionADeviceCommittedWithoutAHalt) {
+  Rollout r({"", 0, 1});
+  r.Start(2, 1, 0);
+  EXPECT_EQ(r.previous(), 1u);
+  r.NoteDevice("a", 0);
+  r.OnReport("a", 2, DeviceOutcome::kRolledBack, 0);
+  ASSERT_EQ(r.stage(), RolloutStage::kHalted);
+  EXPECT_EQ(r.Desired("a"), 1u);
+  r.Start(3, 2, 0);  // the next version, while v2 failed: the fallback stays v1
+  EXPECT_EQ(r.previous(), 1u);
+  r.Start(4, 3, 0);  // v3 not committed by anyone yet: still v1
+  EXPECT_EQ(r.previous(), 1u);
+  r.OnReport("a", 4, DeviceOutcome::kCommitted, 0);
+  r.Start(5, 4, 0);  // v4 was committed and not halted: proven
+  EXPECT_EQ(r.previous(), 4u);
+  r.OnReport("a", 5, DeviceOutcome::kRejected, 0);
+  EXPECT_EQ(r.stage(), RolloutStage::kHalted);
+  EXPECT_EQ(r.Desired("a"), 4u);
+}
+
 TEST(RolloutTest, JsonRoundTripAndCorruption) {
   Rollout r({"", 10, 1});
   r.Start(3, 2, 0);

@@ -69,6 +69,27 @@ TEST(TeacherRecordTest, DamagedBlobsAreCorruptionNeverACrash) {
   }
 }
 
+// Found by fuzz/teacher_record_fuzz.cc (fuzz/corpus/teacher_record/regress-huge-dims): a short blob
+// whose header claims the largest sizes (student 16384 x 16384, 80 classes) made the decoder
+// allocate its 2.7 GB of tensors before finding the blob truncated. Now it is refused first.
+TEST(TeacherRecordTest, AShortBlobClaimingHugeTensorsIsRefusedBeforeAllocating) {
+  std::vector<uint8_t> blob;
+  auto put = [&](uint32_t v) {
+    for (int i = 0; i < 4; ++i) blob.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  put(0x3154444b);  // "KDT1"
+  for (uint32_t d : {64u, 48u, 16384u, 16384u, 64u, 64u}) put(d);
+  put(80);
+  for (uint32_t l = 0; l < 80; ++l) put(l);
+  for (size_t extra : {size_t{0}, size_t{1} << 20}) {  // no tensor bytes, or 1 MiB of them
+    std::vector<uint8_t> b = blob;
+    b.resize(b.size() + extra, 0);
+    auto row = DecodeTeacherRow(b);
+    ASSERT_TRUE(row.status().IsCorruption()) << row.status().ToString();
+    EXPECT_NE(row.status().message().find("truncated tensors"), std::string::npos) << row.status().ToString();
+  }
+}
+
 TEST(TeacherRecordTest, AssemblerRebuildsADatasetAndRefusesMismatches) {
   auto d = SmallDataset();
   DatasetAssembler as;
