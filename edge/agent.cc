@@ -6,6 +6,7 @@
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -714,6 +715,9 @@ void EdgeAgent::Impl::ControlLoop() {
             pending = committed;
           }
           (void)slots->RollbackTrial();
+          // A version that failed on this camera is not installed again by this process, whatever
+          // the learner offers (it republishes older weights under a new version number).
+          retry_after_us[cur->version] = std::numeric_limits<int64_t>::max();
           Report(wire::UpdateOutcome::kRolledBack, cur->version, failure);
           std::lock_guard lock(stats_mu);
           ++c.rollbacks;

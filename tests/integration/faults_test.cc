@@ -44,6 +44,7 @@ using testing::AssetsPresent;
 using testing::ChildProcess;
 using testing::FreePort;
 using testing::MakeFactoryModel;
+using testing::SlowInferenceClock;
 using testing::WaitFor;
 using testing::WriteText;
 
@@ -273,24 +274,6 @@ TEST(FaultsTest, AFullDiskStopsAcksLosesNothingAndIngestResumesWhenSpaceReturns)
   db->reset();
   edge->reset();
 }
-
-// The inference clock of an edge (EdgeSeams::inference_clock): real time, plus `step` on every
-// reading while slow() is on, so that every inference the agent times looks `step` slower.
-class SlowInferenceClock final : public Clock {
- public:
-  explicit SlowInferenceClock(int64_t step_nanos) : step_(step_nanos) {}
-  int64_t MonotonicNanos() const override {
-    if (slow_) extra_ += step_;
-    return SystemClock::Get().MonotonicNanos() + extra_.load();
-  }
-  int64_t WallMicros() const override { return SystemClock::Get().WallMicros(); }
-  void set_slow(bool on) { slow_ = on; }
-
- private:
-  const int64_t step_;
-  std::atomic<bool> slow_{false};
-  mutable std::atomic<int64_t> extra_{0};
-};
 
 // Issue 12: a model that passes the self-test and then fails probation. Every new trained
 // version runs normally through its self-test and then, once on probation, looks 300 ms slower

@@ -686,6 +686,55 @@ TEST(LoopTest, NmsFreeStudentsRunUpdateAndSwapWithOneToManyStudentsBothWays) {
 // convolution, the seam of edge/running_model.h): offered as an update, it is refused by the
 // self-test and reported, and the daemon keeps running on the model it had; as the only model of
 // a device, it stops the start with an error instead of a crash.
+// A version rolled back on probation is not installed again by the same edge, even when the
+// learner keeps offering it (here a scripted learner that offers v2 until it is committed). The
+// test's inference clock makes v2 look 300 ms slower per frame once it is on probation.
+TEST(LoopTest, AVersionRolledBackOnProbationIsNotInstalledAgain) {
+  if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
+  UpdateFixture fx("kd_no_retry");
+  model::Student next = model::LoadWeights(fx.factory).value().student;
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : next->parameters()) p.add_(0.01);
+  }
+  UpdateSequence seq;
+  auto update = SignedFullUpdate(*next, 2, "cam-r", fx.key);
+  seq.offers.push_back({2, std::move(update.first), std::move(update.second)});
+  FakeLearner learner([&](const wire::Message& in) { return seq.Handle(in); });
+  testing::SlowInferenceClock clock(300'000'000);
+  edge::EdgeSeams seams;
+  seams.inference_clock = &clock;
+  auto overrides = learner.EdgeOverrides("cam-r", fx.dir, fx.factory, fx.dir / "s.pub");
+  overrides.push_back("update.probation_frames=10");
+  overrides.push_back("update.probation_seconds=1");
+  overrides.push_back("update.max_latency_ratio=3");
+  auto opts = config::LoadEdgeOptions("", overrides);
+  ASSERT_TRUE(opts.ok()) << opts.status().ToString();
+  auto agent = edge::EdgeAgent::Start(*opts, seams);
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto k = (*agent)->counters();
+        clock.set_slow(k.running_version == 2);
+        return k.rollbacks >= 1;
+      },
+      seconds(60)))
+      << (*agent)->StatusJson();
+  clock.set_slow(false);
+  std::this_thread::sleep_for(seconds(6));  // 30 status rounds that offer v2 again
+  const auto k = (*agent)->counters();
+  EXPECT_EQ(k.swaps, 1u) << "v2 was installed again after its rollback";
+  EXPECT_EQ(k.rollbacks, 1u);
+  EXPECT_EQ(k.committed_version, 1u);
+  EXPECT_EQ(k.running_version, 1u);
+  {
+    std::lock_guard lock(seq.mu);
+    ASSERT_EQ(seq.refusals.size(), 1u);
+    EXPECT_NE(seq.refusals[0].find("inference"), std::string::npos) << seq.refusals[0];
+  }
+  (*agent)->Stop(milliseconds(0));
+}
+
 TEST(LoopTest, AModelWhoseForwardThrowsIsRefusedAndTheEdgeStaysUp) {
   if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
   UpdateFixture fx("kd_throw", /*one_to_one_factory=*/true);

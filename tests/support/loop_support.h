@@ -4,6 +4,7 @@
 #ifndef KD_TESTS_SUPPORT_LOOP_SUPPORT_H_
 #define KD_TESTS_SUPPORT_LOOP_SUPPORT_H_
 
+#include <atomic>
 #include <chrono>
 #include <fcntl.h>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "base/assets.h"
+#include "base/clock.h"
 #include "model/student.h"
 #include "model/weights_file.h"
 
@@ -118,6 +120,24 @@ bool WaitFor(Pred pred, std::chrono::seconds timeout) {
   }
   return pred();
 }
+
+// The inference clock of an edge (EdgeSeams::inference_clock): real time, plus `step` on every
+// reading while slow() is on, so that every inference the agent times looks `step` slower.
+class SlowInferenceClock final : public Clock {
+ public:
+  explicit SlowInferenceClock(int64_t step_nanos) : step_(step_nanos) {}
+  int64_t MonotonicNanos() const override {
+    if (slow_) extra_ += step_;
+    return SystemClock::Get().MonotonicNanos() + extra_.load();
+  }
+  int64_t WallMicros() const override { return SystemClock::Get().WallMicros(); }
+  void set_slow(bool on) { slow_ = on; }
+
+ private:
+  const int64_t step_;
+  std::atomic<bool> slow_{false};
+  mutable std::atomic<int64_t> extra_{0};
+};
 
 }  // namespace kd::testing
 
