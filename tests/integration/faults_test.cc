@@ -341,7 +341,7 @@ TEST(FaultsTest, AModelThatFailsProbationIsRolledBackAndTheLearnerRepublishesThe
     }
     return revert_of;
   };
-  uint64_t slowed_version = 0, committed_revert = 0;
+  uint64_t slowed_version = 0, committed_revert = 0, reverted_to = 0;
   const bool done = WaitFor(
       [&] {
         const edge::EdgeCounters k = (*edge)->counters();
@@ -352,14 +352,17 @@ TEST(FaultsTest, AModelThatFailsProbationIsRolledBackAndTheLearnerRepublishesThe
         clock.set_slow(on_trial && trained);  // only a new trained version, only on probation
         if (on_trial && trained) slowed_version = k.running_version;
         const auto c = revert_of.find(k.committed_version);
-        if (k.rollbacks >= 1 && c != revert_of.end() && c->second != 0) committed_revert = k.committed_version;
+        if (k.rollbacks >= 1 && c != revert_of.end() && c->second != 0) {
+          committed_revert = k.committed_version;
+          reverted_to = c->second;
+        }
         return committed_revert != 0;
       },
       seconds(480));
   clock.set_slow(false);
   const edge::EdgeCounters k = (*edge)->counters();
   std::cout << "[ probation ] slowed v" << slowed_version << " on probation; rollbacks " << k.rollbacks
-            << "; committed v" << k.committed_version << " (revert: " << committed_revert << ")\n";
+            << "; committed v" << k.committed_version << " (a republish of v" << reverted_to << ")\n";
   ASSERT_TRUE(done) << "no rollback followed by a committed revert: " << (*edge)->StatusJson();
   EXPECT_GE(k.rollbacks, 1u);
   EXPECT_EQ(k.inference_errors, 0u);
