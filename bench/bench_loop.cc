@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <signal.h>
 #include <thread>
 #include <unistd.h>
@@ -84,6 +85,39 @@ struct Learner {
   }
 };
 
+// Processes that each keep a core busy (a plain spin loop, not niced): "another process saturates
+// a core" while the learner ingests and labels. Killed on destruction.
+struct Spinners {
+  std::vector<pid_t> pids;
+  explicit Spinners(int n) {
+    for (int i = 0; i < n; ++i) {
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        volatile uint64_t x = 0;
+        while (true) x = x + 1;
+      }
+      pids.push_back(pid);
+    }
+  }
+  ~Spinners() {
+    for (pid_t pid : pids) ::kill(pid, SIGKILL);
+    for (pid_t pid : pids) ::waitpid(pid, nullptr, 0);
+  }
+};
+
+// Frames the learner's teacher has labelled so far, over all groups (kdctl status --json).
+uint64_t LabelledFrames(const fs::path& dir) {
+  auto st = kd::wire::AdminCall("ipc://" + (dir / "store" / "admin.sock").string(), R"({"cmd":"status"})",
+                                milliseconds(5000));
+  if (!st.ok()) return 0;
+  const json doc = json::parse(*st, nullptr, false);
+  uint64_t n = 0;
+  if (doc.is_object() && doc.contains("groups")) {
+    for (const auto& [name, g] : doc["groups"].items()) n += g.value("labelled", uint64_t{0});
+  }
+  return n;
+}
+
 std::string KeyPair(const fs::path& dir, const std::string& name) {
   auto k = kd::wire::GenerateCurveKeyPair().value();
   KD_CHECK(kd::wire::WriteCurveKeyPair((dir / (name + ".key")).string(), (dir / (name + ".pub")).string(), k).ok());
@@ -98,8 +132,8 @@ std::string LearnerConfig(int frames_port, int control_port, const std::string& 
 
 // ---- ingest ---------------------------------------------------------------------------------
 
-json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const std::vector<uint8_t>& jpeg, int w,
-                 int h) {
+json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const std::vector<uint8_t>& jpeg, int w, int h,
+                 int busy_cores) {
   const fs::path dir =
       fs::temp_directory_path() / ("kd_bench_ingest_" + std::to_string(::getpid()) + "_" + std::to_string(edges));
   fs::remove_all(dir);
@@ -172,11 +206,16 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
     });
   }
   std::this_thread::sleep_for(std::chrono::seconds(3));  // connect + handshake
+  std::optional<Spinners> spinners;
+  if (busy_cores > 0) spinners.emplace(busy_cores);
+  const uint64_t labelled0 = LabelledFrames(dir);
   go = true;
   const auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   const uint64_t n = acked.load();
+  const uint64_t labelled = LabelledFrames(dir) - labelled0;
   const double dt = Seconds(t0, Clock::now());
+  spinners.reset();
   stop = true;
   for (auto& t : threads) t.join();
   // Group commit: how many frames each synced write carried (the learner's own count).
@@ -189,7 +228,9 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   json r{{"edges", edges},
+         {"busy_cores", busy_cores},
          {"seconds", dt},
+         {"labelled_frames_per_second", static_cast<double>(labelled) / dt},
          {"acked_frames", n},
          {"frames_per_second", static_cast<double>(n) / dt},
          {"jpeg_bytes", jpeg.size()},
@@ -198,10 +239,11 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
          {"frames_per_synced_write", frames_per_write}};
   if (n == 0) std::fprintf(stderr, "no frame acknowledged; learner log: %s\n", (dir / "kdlearnd.log").c_str());
   std::printf(
-      "ingest  %2d edges  %8.1f frames/s acked (sync writes)  ack p50 %6.1f ms  p99 %6.1f ms  %5.1f frames/write  "
-      "(%zu B JPEG)\n",
-      edges, r["frames_per_second"].get<double>(), r["ack_latency_ms_p50"].get<double>(),
-      r["ack_latency_ms_p99"].get<double>(), frames_per_write, jpeg.size());
+      "ingest  %2d edges  %d busy cores  %8.1f frames/s acked (sync writes)  ack p50 %6.1f ms  p99 %6.1f ms  "
+      "%5.1f frames/write  %6.1f frames/s labelled  (%zu B JPEG)\n",
+      edges, busy_cores, r["frames_per_second"].get<double>(), r["ack_latency_ms_p50"].get<double>(),
+      r["ack_latency_ms_p99"].get<double>(), frames_per_write, r["labelled_frames_per_second"].get<double>(),
+      jpeg.size());
   std::fflush(stdout);
   if (n > 0) fs::remove_all(dir);
   return r;
@@ -355,11 +397,15 @@ int main(int argc, char** argv) {
   std::string kdlearnd = "build/daemon/kdlearnd", json_path;
   double ingest_seconds = 10, rollout_seconds = 120;
   bool skip_ingest = false, skip_rollout = false;
+  int busy_cores = 0;
   app.add_option("--kdlearnd", kdlearnd, "The kdlearnd binary")->capture_default_str();
   app.add_option("--ingest-seconds", ingest_seconds, "Seconds per ingest run")->capture_default_str();
   app.add_option("--rollout-seconds", rollout_seconds, "Seconds of the rollout run")->capture_default_str();
   app.add_flag("--skip-ingest", skip_ingest);
   app.add_flag("--skip-rollout", skip_rollout);
+  app.add_option("--busy-cores", busy_cores,
+                 "Also run each ingest beside this many spinning processes (contention); 0 = quiet only")
+      ->capture_default_str();
   app.add_option("--json", json_path, "Write the results here");
   CLI11_PARSE(app, argc, argv);
   ::signal(SIGPIPE, SIG_IGN);
@@ -370,8 +416,12 @@ int main(int argc, char** argv) {
     auto frame = (*source)->Next().value().value();
     auto small = kd::media::ResizeRgb(frame, 768, 576);
     auto jpeg = kd::media::EncodeJpeg(small, 85).value();
-    out["ingest"] = json::array({BenchIngest(kdlearnd, 1, ingest_seconds, jpeg, small.width, small.height),
-                                 BenchIngest(kdlearnd, 32, ingest_seconds, jpeg, small.width, small.height)});
+    out["ingest"] = json::array();
+    for (int busy : busy_cores > 0 ? std::vector<int>{0, busy_cores} : std::vector<int>{0}) {
+      for (int edges : {1, 32}) {
+        out["ingest"].push_back(BenchIngest(kdlearnd, edges, ingest_seconds, jpeg, small.width, small.height, busy));
+      }
+    }
   }
   if (!skip_rollout) out["rollout"] = BenchRollout(kdlearnd, rollout_seconds);
   if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";

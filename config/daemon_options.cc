@@ -17,6 +17,8 @@
 
 #include <toml++/toml.h>
 
+#include "base/text.h"
+
 namespace kd::config {
 namespace {
 
@@ -89,23 +91,6 @@ bool IsValidUtf8(std::string_view s) {
     i += n + 1;
   }
   return true;
-}
-
-// `s` for an error message: printable ASCII as is, every other byte as \xNN.
-std::string Escaped(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7F && c != '\\') {
-      out.push_back(ch);
-    } else {
-      out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xFu]);
-    }
-  }
-  return out;
 }
 
 std::string Trim(std::string_view s) {
@@ -822,7 +807,7 @@ Status SetLeaf(toml::table& root, const std::vector<std::string>& path, toml::no
 Status ApplyOverride(const std::string& text, toml::table& root, Sources* src) {
   // A config file is UTF-8 (the TOML parser refuses anything else); so is an override, whose bare
   // strings would otherwise reach the options, and ToToml's output, unchecked.
-  if (!IsValidUtf8(text)) return Status::InvalidArgument("override '" + Escaped(text) + "': not valid UTF-8");
+  if (!IsValidUtf8(text)) return Status::InvalidArgument("override '" + PrintableBytes(text) + "': not valid UTF-8");
   const size_t eq = text.find('=');
   const std::string key = eq == std::string::npos ? "" : Trim(std::string_view(text).substr(0, eq));
   if (key.empty())

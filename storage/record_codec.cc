@@ -3,6 +3,8 @@
 #include <array>
 #include <bit>
 
+#include "base/text.h"
+
 namespace kd::storage {
 namespace {
 
@@ -122,21 +124,7 @@ uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
 // ---- Messages ---------------------------------------------------------------------------------------
 
 // Printable form of a device id or meta key for messages (non-printable bytes as \xNN).
-std::string Printable(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (char ch : bytes) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7F && c != '\\') {
-      out.push_back(ch);
-    } else {
-      out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xFu]);
-    }
-  }
-  return out;
-}
+std::string Printable(std::string_view bytes) { return PrintableBytes(bytes); }
 
 // ---- Keys (FORMAT.md, "Keys") ---------------------------------------------------------------------
 

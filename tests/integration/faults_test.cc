@@ -43,6 +43,7 @@ using std::chrono::seconds;
 using testing::AssetsPresent;
 using testing::ChildProcess;
 using testing::FreePort;
+using testing::Learner;
 using testing::MakeFactoryModel;
 using testing::SlowInferenceClock;
 using testing::WaitFor;
@@ -72,12 +73,6 @@ std::string LearnerConfig(const fs::path& dir, const std::string& store_path, in
                         factory + "\"\nmin_frames = 1000000\n[publish]\nsigning_key = \"s.key\"\n");
   return config.string();
 }
-
-class Learner : public ChildProcess {
- public:
-  Learner(const std::string& config, const std::string& log)
-      : ChildProcess({KD_KDLEARND, "serve", "--config", config}, log) {}
-};
 
 // One real frame of the sample video as JPEG: what a camera uploads.
 std::string SampleJpeg() {

@@ -55,15 +55,10 @@ using std::chrono::seconds;
 using testing::AssetsPresent;
 using testing::ChildProcess;
 using testing::FreePort;
+using testing::Learner;
 using testing::MakeFactoryModel;
 using testing::WaitFor;
 using testing::WriteText;
-
-// kdlearnd serve --config CONFIG.
-class Learner : public ChildProcess {
- public:
-  explicit Learner(const std::string& config) : ChildProcess({KD_KDLEARND, "serve", "--config", config}, "") {}
-};
 
 TEST(LoopTest, FramesFlowVersionsRollOutAndAckedFramesSurviveKill9) {
   if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
@@ -981,6 +976,7 @@ namespace {
 using testing::AssetsPresent;
 using testing::ChildProcess;
 using testing::FreePort;
+using testing::Learner;
 using testing::MakeFactoryModel;
 using testing::WaitFor;
 using testing::WriteText;

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -109,6 +110,16 @@ class ChildProcess {
   std::string log_;
   pid_t pid_ = -1;
 };
+
+#ifdef KD_KDLEARND
+// kdlearnd serve --config CONFIG (the binary the test target names), its output appended to `log`
+// ("" = inherit).
+class Learner : public ChildProcess {
+ public:
+  explicit Learner(const std::string& config, std::string log = "")
+      : ChildProcess({KD_KDLEARND, "serve", "--config", config}, std::move(log)) {}
+};
+#endif
 
 // Polls `pred` every 200 ms until it holds or `timeout` passes; returns its last value.
 template <typename Pred>
