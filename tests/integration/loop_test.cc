@@ -596,6 +596,18 @@ struct UpdateSequence {
   }
 };
 
+// v2 for `device`: the fixture's factory model with every parameter moved by 0.01, as a signed
+// full update. A model that runs like v1 (so it passes the self-test) but is another version.
+UpdateSequence::Offer NudgedFactoryOffer(const UpdateFixture& fx, const std::string& device) {
+  model::Student next = model::LoadWeights(fx.factory).value().student;
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : next->parameters()) p.add_(0.01);
+  }
+  auto update = SignedFullUpdate(*next, 2, device, fx.key);
+  return {2, std::move(update.first), std::move(update.second)};
+}
+
 // The model_version of every JSON line of a detections file.
 std::set<uint64_t> VersionsInDetections(const fs::path& jsonl, size_t* lines) {
   std::set<uint64_t> versions;
@@ -677,24 +689,14 @@ TEST(LoopTest, NmsFreeStudentsRunUpdateAndSwapWithOneToManyStudentsBothWays) {
   EXPECT_EQ(lines, k.frames_inferred);
 }
 
-// A model whose forward throws inside LibTorch (here: built by a model builder that breaks one
-// convolution, the seam of edge/running_model.h): offered as an update, it is refused by the
-// self-test and reported, and the daemon keeps running on the model it had; as the only model of
-// a device, it stops the start with an error instead of a crash.
 // A version rolled back on probation is not installed again by the same edge, even when the
 // learner keeps offering it (here a scripted learner that offers v2 until it is committed). The
 // test's inference clock makes v2 look 300 ms slower per frame once it is on probation.
 TEST(LoopTest, AVersionRolledBackOnProbationIsNotInstalledAgain) {
   if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
   UpdateFixture fx("kd_no_retry");
-  model::Student next = model::LoadWeights(fx.factory).value().student;
-  {
-    torch::NoGradGuard ng;
-    for (auto& p : next->parameters()) p.add_(0.01);
-  }
   UpdateSequence seq;
-  auto update = SignedFullUpdate(*next, 2, "cam-r", fx.key);
-  seq.offers.push_back({2, std::move(update.first), std::move(update.second)});
+  seq.offers.push_back(NudgedFactoryOffer(fx, "cam-r"));
   FakeLearner learner([&](const wire::Message& in) { return seq.Handle(in); });
   testing::SlowInferenceClock clock(300'000'000);
   edge::EdgeSeams seams;
@@ -730,17 +732,15 @@ TEST(LoopTest, AVersionRolledBackOnProbationIsNotInstalledAgain) {
   (*agent)->Stop(milliseconds(0));
 }
 
+// A model whose forward throws inside LibTorch (here: built by a model builder that breaks one
+// convolution, the seam of edge/running_model.h): offered as an update, it is refused by the
+// self-test and reported, and the daemon keeps running on the model it had; as the only model of
+// a device, it stops the start with an error instead of a crash.
 TEST(LoopTest, AModelWhoseForwardThrowsIsRefusedAndTheEdgeStaysUp) {
   if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
   UpdateFixture fx("kd_throw", /*one_to_one_factory=*/true);
-  model::Student next = model::LoadWeights(fx.factory).value().student;
-  {
-    torch::NoGradGuard ng;
-    for (auto& p : next->parameters()) p.add_(0.01);
-  }
   UpdateSequence seq;
-  auto update = SignedFullUpdate(*next, 2, "cam-t", fx.key);
-  seq.offers.push_back({2, std::move(update.first), std::move(update.second)});
+  seq.offers.push_back(NudgedFactoryOffer(fx, "cam-t"));
   FakeLearner learner([&](const wire::Message& in) { return seq.Handle(in); });
   std::atomic<uint64_t> break_version{2};
   edge::EdgeSeams seams;
@@ -797,14 +797,8 @@ namespace {
 TEST(LoopTest, ADownloadCompleteOnDiskBeforeARestartIsInstalled) {
   if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
   UpdateFixture fx("kd_complete_partial");
-  model::Student next = model::LoadWeights(fx.factory).value().student;
-  {
-    torch::NoGradGuard ng;
-    for (auto& p : next->parameters()) p.add_(0.01);
-  }
   UpdateSequence seq;
-  auto update = SignedFullUpdate(*next, 2, "cam-p", fx.key);
-  seq.offers.push_back({2, std::move(update.first), std::move(update.second)});
+  seq.offers.push_back(NudgedFactoryOffer(fx, "cam-p"));
   const auto& artefact = seq.offers[0].artefact;
   {  // what the dead process left: every byte on disk, not finished
     fs::create_directories(fx.dir / "slots");
