@@ -4,19 +4,20 @@
 // fresh and hard past frames, gates each candidate on recent held-out frames of the group's cameras,
 // publishes winners as signed full + delta artefacts and rolls them out (canary first).
 //
-// Threads (one per stage, each owning its sockets): ingest (frames ROUTER), labeller (teacher),
-// trainer (student), control (rollout ROUTER), admin (operator REP on an ipc socket), plus the ZAP
-// authenticator's. Shared state sits behind one mutex; the store is thread-safe. Start() returns
-// once everything is bound and loaded ("ready"); Drain() stops granting credits, lets in-flight
-// work finish and stops; the destructor drains. Durable state (frames, teacher records, catalogue,
-// rollout, enrolled devices) survives kill -9: see docs/ARCHITECTURE.md ("The continual loop") and
-// storage/FORMAT.md ("What kdlearnd keeps here").
+// The service owns the resources (store, teacher, sockets) and the stages, and orders them: it
+// loads the catalogue, binds, starts ingest, labeller, trainer, control and admin, one thread each
+// (learner/ingest.h ... learner/admin.h), and stops them in reverse. What the stages share is
+// learner/loop_state.h. Start() returns once everything is bound and loaded ("ready"); Drain()
+// stops granting credits, lets in-flight work finish and stops; the destructor drains. Durable state
+// (frames, teacher records, catalogue, rollout, enrolled devices) survives kill -9: see
+// docs/ARCHITECTURE.md ("The continual loop") and storage/FORMAT.md ("What kdlearnd keeps here").
 #ifndef KD_LEARNER_SERVICE_H_
 #define KD_LEARNER_SERVICE_H_
 
 #include <memory>
 #include <string>
 
+#include "base/clock.h"
 #include "base/status.h"
 #include "config/daemon_options.h"
 
@@ -24,7 +25,9 @@ namespace kd::learner {
 
 class LearnerService {
  public:
-  static Result<std::unique_ptr<LearnerService>> Start(const config::LearnerOptions& options);
+  // `clock` must outlive the service (timestamps, rollout timers, bandwidth meters).
+  static Result<std::unique_ptr<LearnerService>> Start(const config::LearnerOptions& options,
+                                                       const Clock& clock = SystemClock::Get());
   ~LearnerService();
   LearnerService(const LearnerService&) = delete;
   LearnerService& operator=(const LearnerService&) = delete;

@@ -15,19 +15,12 @@
 
 #include "model/student.h"
 #include "model/weights_file.h"
+#include "tests/support/scratch_dir.h"
+#include "tests/support/tiny_student.h"
 
 namespace kd::update::testing {
 
-// A student small enough that every test runs in milliseconds (a few thousand parameters).
-inline model::StudentOptions TinyOptions() {
-  model::StudentOptions o;
-  o.width = 8;
-  o.head_channels = 16;
-  o.labels = {0, 2};
-  o.input_width = 64;
-  o.input_height = 64;
-  return o;
-}
+inline model::StudentOptions TinyOptions() { return kd::testing::TinyStudentOptions(); }
 
 // The .kdw bytes of a tiny student whose weights are seeded by `version` (fp16).
 inline std::vector<uint8_t> Kdw(uint64_t version) {
@@ -44,24 +37,8 @@ inline std::vector<uint8_t> ReadAll(const std::string& path) {
   return {std::istreambuf_iterator<char>(f), {}};
 }
 
-// A fresh, empty directory under the system temp dir, removed on destruction.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = (std::filesystem::temp_directory_path() / ("kd_update_" + std::string(info->test_suite_name()) + "_" +
-                                                       info->name() + "_" + std::to_string(::getpid())))
-                .string();
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return (std::filesystem::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
+// Scratch directories are shared with the other tests (tests/support/scratch_dir.h).
+using kd::testing::ScratchDir;
 
 }  // namespace kd::update::testing
 

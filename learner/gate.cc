@@ -1,0 +1,36 @@
+#include "learner/gate.h"
+
+#include "learner/distiller.h"
+
+namespace kd::learner {
+
+const char* GateVerdictName(GateVerdict verdict) {
+  switch (verdict) {
+    case GateVerdict::kWaiting:
+      return "waiting for held-out frames";
+    case GateVerdict::kPass:
+      return "pass";
+    case GateVerdict::kFail:
+      return "fail";
+  }
+  return "?";
+}
+
+GateVerdict JudgeCandidate(size_t holdout_frames, double ap50_candidate, double ap50_deployed,
+                           const config::LearnerGateOptions& gate) {
+  if (holdout_frames < static_cast<size_t>(gate.min_holdout)) return GateVerdict::kWaiting;
+  return ap50_candidate >= ap50_deployed + gate.margin ? GateVerdict::kPass : GateVerdict::kFail;
+}
+
+Result<double> HoldoutAp50(const model::StudentOptions& arch, const update::TensorMap& weights,
+                           const DistillDataset& holdout, const config::LearnerGateOptions& gate) {
+  model::Student s(arch);
+  KD_RETURN_IF_ERROR(update::LoadState(*s, weights));
+  s->eval();
+  std::vector<size_t> rows(holdout.size());
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = i;
+  KD_ASSIGN_OR_RETURN(auto m, EvaluateStudent(*s, holdout, rows, static_cast<float>(gate.gt_min_score)));
+  return m.ap50;
+}
+
+}  // namespace kd::learner

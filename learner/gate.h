@@ -1,0 +1,36 @@
+// The gate: whether a trained candidate replaces a group's deployed model. Both are judged on the
+// same recent held-out frames of the group's cameras (never trained on), the candidate as devices
+// will run it (the delta reconstruction), by AP50 against the teacher's boxes at gate.gt_min_score.
+// Pure functions; thread-safe.
+#ifndef KD_LEARNER_GATE_H_
+#define KD_LEARNER_GATE_H_
+
+#include <cstddef>
+
+#include "base/status.h"
+#include "config/daemon_options.h"
+#include "learner/dataset.h"
+#include "model/student.h"
+
+#include "update/state.h"
+
+namespace kd::learner {
+
+enum class GateVerdict {
+  kWaiting,  // fewer than gate.min_holdout held-out frames: no decision yet
+  kPass,     // the candidate wins by at least gate.margin: publish it
+  kFail,     // keep the deployed model
+};
+const char* GateVerdictName(GateVerdict verdict);  // "waiting for held-out frames", "pass", "fail"
+
+// `ap50_deployed` is 0 when the group has no deployed model yet.
+GateVerdict JudgeCandidate(size_t holdout_frames, double ap50_candidate, double ap50_deployed,
+                           const config::LearnerGateOptions& gate);
+
+// AP50 of `weights` (architecture `arch`) on every row of `holdout`.
+Result<double> HoldoutAp50(const model::StudentOptions& arch, const update::TensorMap& weights,
+                           const DistillDataset& holdout, const config::LearnerGateOptions& gate);
+
+}  // namespace kd::learner
+
+#endif  // KD_LEARNER_GATE_H_

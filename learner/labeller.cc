@@ -1,0 +1,124 @@
+#include "learner/labeller.h"
+
+#include <algorithm>
+
+#include "base/log.h"
+#include "learner/deployed_model.h"
+#include "learner/teacher_record.h"
+#include "media/image_ops.h"
+
+namespace kd::learner {
+
+namespace {
+// How long an idle labeller sleeps before looking at the store again when nobody wakes it.
+constexpr std::chrono::milliseconds kIdleWait{500};
+
+std::string FirstLine(std::string s) {
+  s.resize(std::min(s.size(), s.find('\n')));
+  return s;
+}
+}  // namespace
+
+Result<DistillDataset> CenterNetTeacherPass::Label(const std::vector<media::Frame>& frames,
+                                                   const DatasetOptions& options) {
+  DatasetBuilder builder(teacher_, options);
+  KD_RETURN_IF_ERROR(builder.AddBatch(frames));
+  return std::move(builder).Finish();
+}
+
+LabelStage::LabelStage(LoopState& state, storage::SampleStore& store, Catalogue& catalogue, TeacherPass& teacher)
+    : state_(state), store_(store), catalogue_(catalogue), teacher_(teacher) {}
+
+void LabelStage::Wake() { wake_.notify_one(); }
+
+void LabelStage::Run(const std::atomic<bool>& stopping) {
+  while (!stopping) {
+    bool did_work = false;
+    auto devs = store_.ListDevices();
+    if (devs.ok()) {
+      for (const auto& dev : *devs) {
+        if (stopping) break;
+        Status st;
+        try {
+          st = LabelNext(dev, &did_work);
+        } catch (const std::exception& e) {  // a LibTorch failure: logged, never the end of the daemon
+          st = Status::Internal(FirstLine(e.what()));
+        }
+        if (!st.ok()) {
+          KD_LOG(kWarn) << "labeller: " << dev << ": " << st.ToString();
+        }
+      }
+    }
+    if (!did_work && !stopping) {
+      std::unique_lock lock(wake_mu_);
+      wake_.wait_for(lock, kIdleWait);
+    }
+  }
+}
+
+Status LabelStage::LabelNext(const std::string& dev, bool* did_work) {
+  const auto& opt = state_.options;
+  uint64_t wm = 0;
+  std::shared_ptr<const DeployedModel> deployed;
+  {
+    std::lock_guard lock(state_.mu);
+    wm = state_.label_wm[dev];
+    deployed = state_.GroupFor(dev).deployed;
+  }
+  std::vector<media::Frame> frames_batch;
+  std::vector<uint64_t> seqs;
+  uint64_t last = wm;
+  KD_RETURN_IF_ERROR(
+      store_.ScanFrames(dev, wm + 1, static_cast<size_t>(opt.teacher.batch), [&](const storage::FrameRecord& f) {
+        last = f.seq;
+        auto frame = media::DecodeJpeg(f.jpeg);
+        if (!frame.ok()) {
+          KD_LOG(kWarn) << "labeller: " << dev << " seq " << f.seq << " is not a decodable JPEG; skipped";
+          return true;
+        }
+        frame->index = static_cast<int64_t>(f.seq);
+        if (!frames_batch.empty() &&
+            (frame->width != frames_batch[0].width || frame->height != frames_batch[0].height)) {
+          last = seqs.back();  // a size change starts the next batch
+          return false;
+        }
+        frames_batch.push_back(std::move(frame).value());
+        seqs.push_back(f.seq);
+        return true;
+      }));
+  if (last == wm) return Status::Ok();
+  *did_work = true;
+  if (!frames_batch.empty()) {
+    DatasetOptions dopt;
+    dopt.student_long_side = opt.training.student_long_side;
+    dopt.teacher_long_side = opt.teacher.long_side;
+    dopt.teacher_min_score = static_cast<float>(opt.teacher.min_score);
+    if (deployed) {
+      // The teacher targets live on the deployed student's grid.
+      const auto& so = deployed->fused.options();
+      dopt.labels = so.labels;
+      dopt.student_long_side = std::max(so.input_width, so.input_height);
+    }
+    KD_ASSIGN_OR_RETURN(auto data, teacher_.Label(frames_batch, dopt));
+    if (data.size() != seqs.size()) {
+      return Status::Internal("teacher labelled " + std::to_string(data.size()) + " of " + std::to_string(seqs.size()) +
+                              " frames");
+    }
+    std::vector<size_t> rows(data.size());
+    for (size_t i = 0; i < rows.size(); ++i) rows[i] = i;
+    const std::vector<float> difficulty =
+        deployed ? StudentDisagreement(deployed->fused, data, rows) : std::vector<float>(rows.size(), 1.f);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      KD_RETURN_IF_ERROR(store_.PutTeacher(dev, seqs[i], EncodeTeacherRow(data, i), difficulty[i], kTeacherBlobSchema));
+    }
+    std::lock_guard lock(state_.mu);
+    for (size_t i = 0; i < rows.size(); ++i) state_.AddLabelled(dev, seqs[i], difficulty[i]);
+  }
+  {
+    std::lock_guard lock(state_.mu);
+    state_.label_wm[dev] = last;
+  }
+  return catalogue_.PersistLabelWatermark(dev, last);
+}
+
+}  // namespace kd::learner

@@ -1,0 +1,85 @@
+#include "learner/loop_state.h"
+
+#include <utility>
+
+#include "base/check.h"
+
+namespace kd::learner {
+
+bool IsHoldout(uint64_t seq, int every) {
+  KD_CHECK(every >= 1);
+  // splitmix64: a well-mixed hash, so every `every`-th frame on average, in no regular pattern.
+  uint64_t z = seq + 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return z % static_cast<uint64_t>(every) == 0;
+}
+
+LoopState::LoopState(const config::LearnerOptions& opts) : options(opts) {
+  for (const auto& g : options.groups) {
+    for (const auto& d : g.devices) static_group_of_[d] = g.name;
+  }
+}
+
+std::string LoopState::GroupNameOf(const std::string& device_id) const {
+  auto it = static_group_of_.find(device_id);
+  return it != static_group_of_.end() ? it->second : device_id;  // default: one student per camera
+}
+
+RolloutOptions LoopState::rollout_options() const {
+  RolloutOptions rop;
+  rop.canary = options.rollout.canary;
+  rop.canary_probation_s = options.rollout.canary_probation_s;
+  rop.failure_threshold = options.rollout.failure_threshold;
+  return rop;
+}
+
+Group& LoopState::GroupFor(const std::string& device_id) {
+  const std::string name = GroupNameOf(device_id);
+  auto it = groups.find(name);
+  if (it == groups.end()) {
+    Group g;
+    g.name = name;
+    storage::ReplaySamplerOptions ro;
+    ro.reservoir_capacity = static_cast<size_t>(options.training.replay_capacity);
+    ro.fresh_window = static_cast<size_t>(options.training.fresh_window);
+    ro.fresh_fraction = options.training.fresh_fraction;
+    ro.seed = options.training.seed;
+    g.sampler = storage::ReplaySampler::Create(ro).value();
+    g.rollout = Rollout(rollout_options());
+    it = groups.emplace(name, std::move(g)).first;
+  }
+  it->second.devices.insert(device_id);
+  return it->second;
+}
+
+DeviceInfo& LoopState::Device(const std::string& device_id) {
+  DeviceInfo& d = devices[device_id];
+  if (d.group.empty()) d.group = GroupNameOf(device_id);
+  return d;
+}
+
+void LoopState::AddLabelled(const std::string& device_id, uint64_t seq, float difficulty) {
+  Group& g = GroupFor(device_id);
+  if (IsHoldout(seq, options.gate.holdout_every)) {
+    auto& window = g.holdout[device_id];
+    window.push_back(seq);
+    while (window.size() > static_cast<size_t>(options.gate.holdout_window)) window.pop_front();
+    ++g.held_out;
+  } else {
+    (void)g.sampler->Add({device_id, seq, difficulty});
+    ++g.labelled;
+  }
+}
+
+wire::Message ReplyTo(const wire::Header& request, wire::MsgType type, int64_t now_us) {
+  wire::Message m;
+  m.header.type = type;
+  m.header.device_id = request.device_id;
+  m.header.seq = request.seq;
+  m.header.send_time_us = now_us;
+  return m;
+}
+
+}  // namespace kd::learner

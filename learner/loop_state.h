@@ -1,0 +1,132 @@
+// LoopState: what the learner's stages share (devices, groups, published versions, the label
+// watermarks) and the one rule that splits labelled frames into hold-out and replay. The stages
+// (ingest, labeller, trainer, publisher, control, admin) each own their thread and sockets; this is
+// the only state they have in common.
+//
+// Locking contract: every member of LoopState except the constants (`options`) is guarded by `mu`.
+// Hold `mu` only to read or change these maps and counters: never across a store write, a file
+// write, a model forward, a signature or a socket send. Copy what is needed, unlock, then work.
+// Lock order: a stage's own serialising mutex (Publisher::publish_mu_, Catalogue::persist_mu_)
+// before `mu`, never the other way round.
+#ifndef KD_LEARNER_LOOP_STATE_H_
+#define KD_LEARNER_LOOP_STATE_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/daemon_options.h"
+#include "learner/rollout.h"
+#include "storage/replay_sampler.h"
+#include "wire/message.h"
+
+namespace kd::model {
+struct StudentOptions;  // model/student.h (LibTorch): held by pointer here
+}  // namespace kd::model
+
+namespace kd::learner {
+
+// The deployed weights of a group (its latest version), in the two forms the stages use: the state
+// the trainer starts from and the gate compares with, and a fused copy for labelling-time
+// difficulty. Defined in learner/deployed_model.h (it needs LibTorch); immutable once built.
+struct DeployedModel;
+
+// One published student version of a group (persisted as JSON by the Catalogue).
+struct VersionInfo {
+  uint64_t version = 0;
+  uint64_t delta_base = 0;  // the version the delta applies to (0 = no delta)
+  uint64_t revert_of = 0;   // != 0: these are the weights of that older version, republished
+  std::string digest, arch_hash;
+  std::string full_sha, delta_sha;
+  uint64_t full_size = 0, delta_size = 0;
+  double ap50 = -1, ap50_base = -1;
+  uint64_t holdout_frames = 0;
+  int64_t created_unix_s = 0;
+};
+
+struct DeviceInfo {
+  std::string group;
+  std::string public_key;  // Z85 CURVE key ("" = insecure mode or static without key)
+  bool enrolled = false;
+  int64_t last_seen_us = 0;
+  wire::EdgeStatus status;
+  uint64_t running_version = 0;
+  // frames_stored: frames held in the store at start-up plus those stored since (retention may
+  // have removed some since); duplicates and errors count this process's arrivals.
+  uint64_t frames_stored = 0, frames_duplicate = 0, store_errors = 0;
+  uint64_t frames_out_of_credit = 0;  // sent beyond the credit window: refused with OUT_OF_CREDIT
+  uint64_t uplink_bytes = 0, downlink_bytes = 0;
+  uint64_t last_uplink_bytes = 0, last_downlink_bytes = 0;
+  double uplink_kbps = 0, downlink_kbps = 0;  // payload kbit/s, EMA over ~30 s (ControlStage)
+  std::vector<std::string> reports;           // recent install reports (bounded)
+};
+
+// A signed manifest kept for reuse until half its validity has passed.
+struct SignedManifestBlob {
+  int64_t expires_unix_s = 0;
+  std::string blob;
+};
+
+struct Group {
+  std::string name;
+  std::set<std::string> devices;
+  std::optional<storage::ReplaySampler> sampler;
+  std::map<std::string, std::deque<uint64_t>> holdout;  // device -> newest held-out seqs
+  uint64_t labelled = 0, held_out = 0;
+  std::map<uint64_t, VersionInfo> versions;  // with artefacts on disk (the last keep_versions + 1)
+  std::map<uint64_t, VersionInfo> history;   // every published version's record (bounded), for status
+  uint64_t latest = 0;
+  Rollout rollout;
+  // The group's student architecture: the deployed model's, else the bootstrap's, else the one the
+  // trainer chose for its first round. Null until one of those exists.
+  std::shared_ptr<const model::StudentOptions> arch;
+  std::shared_ptr<const DeployedModel> deployed;        // of `latest`; null before v1
+  std::map<std::string, SignedManifestBlob> manifests;  // "<version>/full|delta" -> signed
+  uint64_t reverts = 0;         // bumped by each revert: the trainer restarts from the reverted weights
+  std::string last_round_json;  // the latest gate decision (a JSON object), for status
+};
+
+// The hold-out rule: a frame is held out by a hash of its seq (not a counter), so the split is the
+// same after a restart and does not depend on arrival order. `every` >= 1.
+bool IsHoldout(uint64_t seq, int every);
+
+struct LoopState {
+  explicit LoopState(const config::LearnerOptions& options);
+
+  const config::LearnerOptions options;  // constant after construction: read without `mu`
+
+  mutable std::mutex mu;
+  std::map<std::string, DeviceInfo> devices;
+  std::map<std::string, Group> groups;
+  std::map<std::string, uint64_t> label_wm;  // device -> highest labelled seq
+  uint64_t frames_received = 0, frames_rejected = 0;
+  uint64_t ingest_writes = 0, ingest_batched_frames = 0;  // group commit: synced writes and their frames
+
+  // The group a device belongs to: its `[[groups]]` entry, else a group of its own. No lock needed.
+  std::string GroupNameOf(const std::string& device_id) const;
+  // The device's group, created on first use; registers the device in it. REQUIRES: mu held.
+  Group& GroupFor(const std::string& device_id);
+  // The device's record, created on first use with its group name set. REQUIRES: mu held.
+  DeviceInfo& Device(const std::string& device_id);
+  // A labelled frame joins its group: the hold-out window of its camera (bounded by
+  // gate.holdout_window) or the replay sampler. REQUIRES: mu held.
+  void AddLabelled(const std::string& device_id, uint64_t seq, float difficulty);
+  // The rollout options of a group, from the config.
+  RolloutOptions rollout_options() const;
+
+ private:
+  std::map<std::string, std::string> static_group_of_;  // from `[[groups]]`; constant
+};
+
+// A reply to `request` of `type`, addressed to the same device and seq, stamped `now_us`.
+wire::Message ReplyTo(const wire::Header& request, wire::MsgType type, int64_t now_us);
+
+}  // namespace kd::learner
+
+#endif  // KD_LEARNER_LOOP_STATE_H_

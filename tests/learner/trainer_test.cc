@@ -1,0 +1,59 @@
+#include "learner/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include "learner/gate.h"
+#include "learner/teacher_record.h"
+#include "tests/learner/stage_fixture.h"
+
+namespace kd::learner {
+namespace {
+using testing::StageFixture;
+
+TEST(GateTest, WaitsForHeldOutFramesThenNeedsTheMargin) {
+  config::LearnerGateOptions gate;
+  gate.min_holdout = 10;
+  gate.margin = 0.01;
+  EXPECT_EQ(JudgeCandidate(9, 0.99, 0.1, gate), GateVerdict::kWaiting);
+  EXPECT_EQ(JudgeCandidate(10, 0.62, 0.60, gate), GateVerdict::kPass);
+  EXPECT_EQ(JudgeCandidate(10, 0.605, 0.60, gate), GateVerdict::kFail);
+  EXPECT_EQ(JudgeCandidate(10, 0.1, 0.0, gate), GateVerdict::kPass);  // no deployed model yet
+  gate.margin = -0.05;  // a negative margin accepts a small loss (e.g. to track a drifting scene)
+  EXPECT_EQ(JudgeCandidate(10, 0.56, 0.60, gate), GateVerdict::kPass);
+  EXPECT_STREQ(GateVerdictName(GateVerdict::kWaiting), "waiting for held-out frames");
+}
+
+TEST(GateTest, HoldoutAp50IsDeterministicAndRefusesWeightsThatDoNotFit) {
+  const auto arch = testing::TinyStudent();
+  auto data = testing::SyntheticRows(4, 64, 64, 64, 64);
+  // One confident teacher box per frame as ground truth.
+  for (auto& fd : data.teacher_dets) fd.detections = {Detection{{8, 8, 40, 40}, 0.9f, 0}};
+  const auto weights = StageFixture::Weights(1);
+  auto a = HoldoutAp50(arch, weights, data, config::LearnerGateOptions{});
+  auto b = HoldoutAp50(arch, weights, data, config::LearnerGateOptions{});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_DOUBLE_EQ(*a, *b);
+  EXPECT_GE(*a, 0.0);
+  EXPECT_LE(*a, 1.0);
+  auto wrong = update::TensorMap{};
+  EXPECT_FALSE(HoldoutAp50(arch, wrong, data, config::LearnerGateOptions{}).ok());
+}
+
+TEST(AssembleFromStoreTest, StoredFramesAndRecordsBecomeADatasetSkippingWhatIsGone) {
+  StageFixture f;
+  const auto rows = testing::SyntheticRows(3, 64, 48, 32, 24);
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    ASSERT_TRUE(f.store->PutFrame({"cam-a", seq, 0, 0, testing::GreyJpeg(64, 48, 40 * seq)}).ok());
+    ASSERT_TRUE(f.store->PutTeacher("cam-a", seq, EncodeTeacherRow(rows, seq - 1), 0.5f, kTeacherBlobSchema).ok());
+  }
+  ASSERT_TRUE(f.store->PutFrame({"cam-a", 4, 0, 0, testing::GreyJpeg(64, 48)}).ok());  // not labelled
+  auto data = AssembleFromStore(*f.store, {{"cam-a", 3}, {"cam-a", 4}, {"cam-a", 1}, {"cam-b", 1}});
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  ASSERT_EQ(data->size(), 2u);  // seq 4 has no record, cam-b no frame
+  EXPECT_EQ(data->student_width, 32);
+  EXPECT_TRUE(torch::equal(data->teacher_heat[0], rows.teacher_heat[2]));  // in the order asked
+  EXPECT_TRUE(torch::equal(data->teacher_heat[1], rows.teacher_heat[0]));
+}
+
+}  // namespace
+}  // namespace kd::learner
