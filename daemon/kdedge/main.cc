@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "config/daemon_options.h"
 #include "daemon/common/cli_common.h"
+#include "daemon/common/daemon_main.h"
 #include "daemon/common/signals.h"
 #include "edge/agent.h"
 #include "edge/detect_loop.h"
@@ -78,27 +79,18 @@ int RunDetect(const std::string& weights, const std::string& video, const std::s
   return 0;
 }
 
-int RunDaemon(const std::string& config_path, const std::vector<std::string>& overrides, bool check_only,
-              bool print_config) {
-  // Precedence: --set > KD_EDGE_* environment > file > defaults.
-  std::vector<std::string> all = config::EnvOverrides(config::kEdgeEnvPrefix, environ);
-  all.insert(all.end(), overrides.begin(), overrides.end());
-  auto options = config::LoadEdgeOptions(config_path, all);
-  if (!options.ok()) {
-    std::fprintf(stderr, "kdedge: config error: %s\n", options.status().ToString().c_str());
-    return 2;
-  }
-  if (print_config) std::printf("%s", config::ToToml(*options).c_str());
-  // The files the config names are checked before anything starts, for --check-config and for the
-  // daemon alike: a missing or wrong key, recipe, model or video is a config error (exit 2).
-  if (Status s = edge::PreflightEdge(*options); !s.ok()) {
-    std::fprintf(stderr, "kdedge: config error: %s\n", s.ToString().c_str());
-    return 2;
-  }
-  if (check_only) return 0;
-  kd::LogLevel level;
-  if (kd::ParseLogLevel(options->output.log_level, &level)) kd::SetLogLevel(level);
-  auto agent = edge::EdgeAgent::Start(*options);
+int RunDaemon(const daemon::ConfigFlags& flags) {
+  const daemon::DaemonConfig<config::EdgeOptions> kEdge = {
+      .program = "kdedge",
+      .env_prefix = config::kEdgeEnvPrefix,
+      .load = &config::LoadEdgeOptions,
+      .to_toml = &config::ToToml,
+      .preflight = &edge::PreflightEdge,
+      .log_level = [](const config::EdgeOptions& o) -> const std::string& { return o.output.log_level; }};
+  auto start = daemon::StartDaemon(kEdge, flags);
+  if (!start.options) return start.exit_code;
+  const config::EdgeOptions& options = *start.options;
+  auto agent = edge::EdgeAgent::Start(options);
   if (!agent.ok()) return Fail(agent.status());
   // Runs until a signal, or until a finite source (a file without loop) has been fully processed.
   int sig = 0;
@@ -132,17 +124,15 @@ int main(int argc, char** argv) {
   detect->add_option("--coco-out", coco_out, "COCO results JSON output");
   detect->add_option("--min-score", min_score, "Minimum detection score")->capture_default_str();
   auto* run = app.add_subcommand("run", "Run the edge daemon (SIGTERM/SIGINT stop it cleanly)");
-  std::string run_config;
-  std::vector<std::string> overrides;
-  bool check_config = false, print_config = false;
-  run->add_option("--config", run_config, "TOML file (see config/examples/kdedge.toml)");
-  run->add_option("--set", overrides, "Override a config key: section.key=value (repeatable)");
-  run->add_flag("--check-config", check_config, "Validate the configuration and exit (0 = valid, 2 = not)");
-  run->add_flag("--print-config", print_config, "Print the effective configuration as TOML");
+  kd::daemon::ConfigFlags run_flags;
+  run->add_option("--config", run_flags.config_path, "TOML file (see config/examples/kdedge.toml)");
+  run->add_option("--set", run_flags.overrides, "Override a config key: section.key=value (repeatable)");
+  run->add_flag("--check-config", run_flags.check_only, "Validate the configuration and exit (0 = valid, 2 = not)");
+  run->add_flag("--print-config", run_flags.print_config, "Print the effective configuration as TOML");
 
   kd::daemon::BlockTerminationSignals();  // before any thread starts: the main thread takes them
   CLI11_PARSE(app, argc, argv);
-  if (*run) return kd::RunDaemon(run_config, overrides, check_config, print_config);
+  if (*run) return kd::RunDaemon(run_flags);
   if (*detect) return kd::RunDetect(weights, video, frames, threads, jsonl, coco_out, min_score);
   return 2;
 }

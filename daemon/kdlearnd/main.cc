@@ -18,6 +18,7 @@
 #include "config/daemon_options.h"
 #include "config/distill_options.h"
 #include "daemon/common/cli_common.h"
+#include "daemon/common/daemon_main.h"
 #include "daemon/common/signals.h"
 #include "eval/coco_json.h"
 #include "learner/dataset.h"
@@ -198,28 +199,19 @@ int RunLabel(const std::string& video, const std::string& frames, const std::str
   return 0;
 }
 
-int RunServe(const std::string& config_path, const std::vector<std::string>& overrides, bool check_only,
-             bool print_config) {
-  // Precedence: --set > KD_LEARND_* environment > file > defaults.
-  std::vector<std::string> all = config::EnvOverrides(config::kLearnerEnvPrefix, environ);
-  all.insert(all.end(), overrides.begin(), overrides.end());
-  auto options = config::LoadLearnerOptions(config_path, all);
-  if (!options.ok()) {
-    std::fprintf(stderr, "kdlearnd: config error: %s\n", options.status().ToString().c_str());
-    return 2;
-  }
-  if (print_config) std::printf("%s", config::ToToml(*options).c_str());
-  // The files the config names are checked before anything starts, for --check-config and for the
-  // daemon alike: a missing or wrong key, recipe, model or video is a config error (exit 2).
-  if (Status s = learner::PreflightLearner(*options); !s.ok()) {
-    std::fprintf(stderr, "kdlearnd: config error: %s\n", s.ToString().c_str());
-    return 2;
-  }
-  if (check_only) return 0;
-  kd::LogLevel level;
-  if (kd::ParseLogLevel(options->log.level, &level)) kd::SetLogLevel(level);
-  KD_LOG(kInfo) << "effective configuration:\n" << config::ToToml(*options);
-  auto service = learner::LearnerService::Start(*options);
+int RunServe(const daemon::ConfigFlags& flags) {
+  const daemon::DaemonConfig<config::LearnerOptions> kLearner = {
+      .program = "kdlearnd",
+      .env_prefix = config::kLearnerEnvPrefix,
+      .load = &config::LoadLearnerOptions,
+      .to_toml = &config::ToToml,
+      .preflight = &learner::PreflightLearner,
+      .log_level = [](const config::LearnerOptions& o) -> const std::string& { return o.log.level; }};
+  auto start = daemon::StartDaemon(kLearner, flags);
+  if (!start.options) return start.exit_code;
+  const config::LearnerOptions& options = *start.options;
+  KD_LOG(kInfo) << "effective configuration:\n" << config::ToToml(options);
+  auto service = learner::LearnerService::Start(options);
   if (!service.ok()) return Fail(service.status());
   const int sig = daemon::WaitForTerminationSignal(-1);
   KD_LOG(kInfo) << "signal " << sig << ": draining";
@@ -268,13 +260,11 @@ int main(int argc, char** argv) {
   label->add_option("--threads", threads, "CPU threads for LibTorch")->capture_default_str()->check(CLI::Range(1, 256));
 
   auto* serve = app.add_subcommand("serve", "Run the learner daemon (SIGTERM/SIGINT drain and stop it)");
-  std::string serve_config;
-  std::vector<std::string> overrides;
-  bool check_config = false, print_config = false;
-  serve->add_option("--config", serve_config, "TOML file (see config/examples/kdlearnd.toml)");
-  serve->add_option("--set", overrides, "Override a config key: section.key=value (repeatable)");
-  serve->add_flag("--check-config", check_config, "Validate the configuration and exit (0 = valid, 2 = not)");
-  serve->add_flag("--print-config", print_config, "Print the effective configuration as TOML");
+  kd::daemon::ConfigFlags serve_flags;
+  serve->add_option("--config", serve_flags.config_path, "TOML file (see config/examples/kdlearnd.toml)");
+  serve->add_option("--set", serve_flags.overrides, "Override a config key: section.key=value (repeatable)");
+  serve->add_flag("--check-config", serve_flags.check_only, "Validate the configuration and exit (0 = valid, 2 = not)");
+  serve->add_flag("--print-config", serve_flags.print_config, "Print the effective configuration as TOML");
 
   kd::daemon::BlockTerminationSignals();  // before any thread starts: the main thread takes them
   CLI11_PARSE(app, argc, argv);
@@ -284,7 +274,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   kd::SetLogLevel(level);
-  if (*serve) return kd::RunServe(serve_config, overrides, check_config, print_config);
+  if (*serve) return kd::RunServe(serve_flags);
   if (*distill) return kd::RunDistill(video, frames, out, config, seed, init, threads, iterations, heldout, fp16);
   if (*label) return kd::RunLabel(video, frames, size, coco_out, results_out, min_score, threads);
   return 2;
