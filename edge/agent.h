@@ -2,13 +2,18 @@
 // writes detections as JSON lines, uploads a budgeted selection of frames to the learner (resending
 // until acknowledged), and installs signed model updates without stopping inference.
 //
-// Threads (one per stage, bounded queues between them, each owning its own sockets):
-//   capture   -> [2 frames]  -> inference -> [64 frames] -> uplink (frames DEALER)
-//   control (control DEALER): status, manifest verification, chunked download, verify + self-test,
-//   staging into the inactive A/B slot, probation, commit or rollback, install reports.
-// The running model is an immutable snapshot behind a shared_ptr: the control thread prepares the
-// next one and the inference thread swaps pointers between two frames, so no frame is skipped.
-// Stop() ends capture, lets queued frames finish, waits briefly for acknowledgements and closes.
+// The agent owns the stages and what they share, and orders them; the work is in the stages
+// (one thread each, bounded queues between them, each owning its own socket):
+//   Capture (edge/capture.h) -> [2 frames] -> Infer (edge/infer.h) -> [64 frames] -> Uplink
+//   (edge/uplink.h, frames DEALER); Updater (edge/updater.h, control DEALER): status, manifest
+//   verification, chunked download, verify + self-test, staging into the inactive A/B slot,
+//   Probation (edge/probation.h), commit or rollback, install reports.
+// Shared, passed to each stage explicitly: options, clocks, EdgeStats (counters), the ModelHolder
+// (edge/model_holder.h: current/pending/committed; the inference thread swaps between two frames,
+// so no frame is skipped), Probation and the latest frame for self-tests.
+// Start order: updater, uplink, inference, capture (consumers before producers); Stop() goes in
+// reverse: capture stops, queued frames are inferred, un-acked uploads get a grace period, then
+// the sockets close.
 #ifndef KD_EDGE_AGENT_H_
 #define KD_EDGE_AGENT_H_
 
@@ -20,28 +25,9 @@
 
 #include "base/status.h"
 #include "config/daemon_options.h"
+#include "edge/edge_stats.h"  // EdgeCounters
 
 namespace kd::edge {
-
-struct EdgeCounters {
-  uint64_t frames_captured = 0;
-  uint64_t frames_inferred = 0;
-  uint64_t frames_dropped = 0;  // captured but never inferred (live source, inference behind)
-  uint64_t frames_selected = 0, frames_sent = 0, frames_acked = 0, frames_resent = 0;
-  uint64_t frames_dropped_unacked = 0;  // pushed out of the full resend buffer
-  uint64_t frames_refused = 0;          // refused by the learner as malformed (not resent)
-  uint64_t frames_kept_for_resend = 0;  // learner errors that keep the frame (STORAGE_FULL, ...)
-  uint64_t inference_errors = 0;        // frames the model failed on at run time (no detections written)
-  uint64_t uplink_bytes = 0, downlink_bytes = 0;
-  uint64_t swaps = 0, commits = 0, rollbacks = 0, rejected_manifests = 0;
-  uint64_t running_version = 0, committed_version = 0, floor_version = 0;
-  double fps = 0;                 // inference frames/s over the last status interval
-  double mean_inference_ms = 0;   // over the last status interval
-  double max_frame_gap_ms = 0;    // longest pause between two inferred frames (swap cost)
-  double inference_ms_total = 0;  // sum over all inferred frames (resize + forward + decode)
-  bool downloading = false;       // an update is being downloaded now
-  bool source_done = false;       // a finite source has ended and every frame was inferred
-};
 
 struct EdgeSeams;  // edge/running_model.h
 

@@ -4,16 +4,19 @@
 #include <torch/torch.h>
 
 #include "base/clock.h"
-#include "media/image_ops.h"
-#include "model/inference.h"
+#include "edge/running_model.h"
 
 namespace kd::edge {
+
+Result<model::CheckedDetections> DetectFrame(const model::FusedStudent& student, const media::Frame& frame,
+                                             const model::DecodeOptions& decode) {
+  return model::DetectChecked(student, ModelInput(frame, student.options()), frame.width, frame.height, decode);
+}
 
 Result<DetectLoopStats> RunDetectLoop(media::FrameSource& source, std::shared_ptr<const model::FusedStudent> student,
                                       uint64_t model_version, const DetectLoopOptions& options,
                                       const std::function<Status(const FrameResult&)>& sink) {
   KD_CHECK(student != nullptr);
-  const auto& opt = student->options();
   DetectLoopStats stats;
   Stopwatch total;
   double infer_ms = 0;
@@ -21,10 +24,9 @@ Result<DetectLoopStats> RunDetectLoop(media::FrameSource& source, std::shared_pt
     KD_ASSIGN_OR_RETURN(auto frame, source.Next());
     if (!frame) break;
     Stopwatch sw;
-    media::Frame in = media::ResizeRgb(*frame, opt.input_width, opt.input_height);
-    auto t = torch::from_blob(in.rgb.data(), {1, in.height, in.width, 3}, torch::kUInt8).permute({0, 3, 1, 2});
+    KD_ASSIGN_OR_RETURN(auto run, DetectFrame(*student, *frame, options.decode));
     FrameResult r;
-    r.detections = {frame->index, model::DetectBatch(*student, t, frame->width, frame->height, options.decode)[0]};
+    r.detections = {frame->index, std::move(run.detections[0])};
     r.inference_ms = sw.ElapsedMillis();
     r.timestamp_us = frame->timestamp_us;
     r.model_version = model_version;

@@ -12,6 +12,7 @@
 #include "base/detection.h"
 #include "base/status.h"
 #include "media/video_source.h"
+#include "model/checked_run.h"
 #include "model/decode.h"
 #include "model/student.h"
 
@@ -34,7 +35,15 @@ struct DetectLoopStats {
   double seconds = 0;
 };
 
-// Runs until the source ends or `sink` returns a non-OK Status (which is returned).
+// The per-frame step the detection loop and the edge's inference stage share: the frame resized to
+// the student's input, one checked forward pass, detections decoded in the frame's own pixels.
+// Errors are model::DetectChecked's (kInternal when LibTorch throws, kFailedPrecondition for a
+// missing or misshapen head): a model that fails on a frame is a Status, never an exception.
+Result<model::CheckedDetections> DetectFrame(const model::FusedStudent& student, const media::Frame& frame,
+                                             const model::DecodeOptions& decode);
+
+// Runs until the source ends, a frame fails to run (DetectFrame's Status), or `sink` returns a
+// non-OK Status (which is returned).
 Result<DetectLoopStats> RunDetectLoop(media::FrameSource& source, std::shared_ptr<const model::FusedStudent> student,
                                       uint64_t model_version, const DetectLoopOptions& options,
                                       const std::function<Status(const FrameResult&)>& sink);
