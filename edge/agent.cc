@@ -50,7 +50,7 @@ constexpr int kAckPollMs = 20;
 struct EdgeAgent::Impl {
   config::EdgeOptions opt;
   ModelBuilder build_model;
-  const Clock& clock = SystemClock::Get();
+  const Clock& clock;  // EdgeSeams::clock, else the system clock
   // Times inference (probation's latency check) and the self-test (EdgeSeams::inference_clock).
   const Clock* inference_clock = &SystemClock::Get();
 
@@ -79,7 +79,10 @@ struct EdgeAgent::Impl {
   std::unique_ptr<Capture> capture;
   bool stopped = false;
 
-  Impl(const config::EdgeOptions& options, const EdgeSeams& seams) : opt(options), build_model(seams.build_model) {
+  Impl(const config::EdgeOptions& options, const EdgeSeams& seams)
+      : opt(options),
+        build_model(seams.build_model),
+        clock(seams.clock != nullptr ? *seams.clock : static_cast<const Clock&>(SystemClock::Get())) {
     if (seams.inference_clock != nullptr) inference_clock = seams.inference_clock;
   }
   Status Init();

@@ -33,7 +33,9 @@ Result<std::shared_ptr<const RunningModel>> LoadRunningModel(const std::string& 
                                                              const ModelBuilder& build) {
   KD_ASSIGN_OR_RETURN(auto loaded, model::LoadWeights(path));
   KD_ASSIGN_OR_RETURN(auto m, build(*loaded.student, version, trial));
-  KD_RETURN_IF_ERROR(model::CheckDeployable(*m->fused).WithContext("v" + std::to_string(version) + " cannot run"));
+  // Not "v" + std::to_string(...): GCC 12 warns falsely (-Wstringop-overflow) on that form.
+  const std::string context = std::string("v").append(std::to_string(version)).append(" cannot run");
+  KD_RETURN_IF_ERROR(model::CheckDeployable(*m->fused).WithContext(context));
   return m;
 }
 

@@ -46,6 +46,9 @@ struct EdgeSeams {
   // The clock that times inference (probation's latency check) and the self-test; nullptr =
   // SystemClock. Not owned; must outlive the agent. Tests make a model look slow with it.
   const Clock* inference_clock = nullptr;
+  // Every other time of the agent (status, probation's minimum time, backoff, rate meters,
+  // timestamps); nullptr = SystemClock. Not owned; must outlive the agent.
+  const Clock* clock = nullptr;
 };
 
 // Loads a .kdw file and builds it with `build`, then checks it can run (model::CheckDeployable):

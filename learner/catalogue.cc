@@ -22,40 +22,6 @@ constexpr char kDevicesKey[] = "registry/devices";      // {id: {key, revoked}}
 constexpr char kLabelWatermarkPrefix[] = "label_wm/";   // + device: decimal seq
 }  // namespace
 
-json VersionToJson(const VersionInfo& v) {
-  return json{{"version", v.version},
-              {"delta_base", v.delta_base},
-              {"revert_of", v.revert_of},
-              {"digest", v.digest},
-              {"arch_hash", v.arch_hash},
-              {"full_sha", v.full_sha},
-              {"delta_sha", v.delta_sha},
-              {"full_size", v.full_size},
-              {"delta_size", v.delta_size},
-              {"ap50", v.ap50},
-              {"ap50_base", v.ap50_base},
-              {"holdout_frames", v.holdout_frames},
-              {"created_unix_s", v.created_unix_s}};
-}
-
-VersionInfo VersionFromJson(const json& j) {
-  VersionInfo v;
-  v.version = j.at("version");
-  v.delta_base = j.at("delta_base");
-  v.revert_of = j.at("revert_of");
-  v.digest = j.at("digest");
-  v.arch_hash = j.at("arch_hash");
-  v.full_sha = j.at("full_sha");
-  v.delta_sha = j.at("delta_sha");
-  v.full_size = j.at("full_size");
-  v.delta_size = j.at("delta_size");
-  v.ap50 = j.at("ap50");
-  v.ap50_base = j.at("ap50_base");
-  v.holdout_frames = j.at("holdout_frames");
-  v.created_unix_s = j.at("created_unix_s");
-  return v;
-}
-
 std::string FullArtifactPath(const std::string& artifacts_dir, const VersionInfo& info) {
   return (fs::path(artifacts_dir) / (info.full_sha + ".kdw")).string();
 }

@@ -119,8 +119,10 @@ wire::Message ControlStage::HandleUpdateReport(const wire::Header& h, int64_t no
   const char* what = h.outcome == wire::UpdateOutcome::kCommitted    ? "committed"
                      : h.outcome == wire::UpdateOutcome::kRolledBack ? "rolled back"
                                                                      : "rejected";
-  const std::string line =
-      "v" + std::to_string(h.model_version) + " " + what + (h.error_text.empty() ? "" : ": " + h.error_text);
+  // Appended piecewise: GCC 12 warns falsely (-Wstringop-overflow) on "v" + std::to_string(...).
+  std::string line = std::string("v").append(std::to_string(h.model_version));
+  line.append(" ").append(what);
+  if (!h.error_text.empty()) line.append(": ").append(h.error_text);
   if (h.outcome == wire::UpdateOutcome::kCommitted) {
     KD_LOG(kInfo) << "device " << h.device_id << ": " << line;
   } else {

@@ -1,19 +1,16 @@
 #include "learner/gate.h"
 
+#include <iterator>
+
 #include "learner/distiller.h"
 
 namespace kd::learner {
 
 const char* GateVerdictName(GateVerdict verdict) {
-  switch (verdict) {
-    case GateVerdict::kWaiting:
-      return "waiting for held-out frames";
-    case GateVerdict::kPass:
-      return "pass";
-    case GateVerdict::kFail:
-      return "fail";
-  }
-  return "?";
+  // Indexed by GateVerdict (kWaiting, kPass, kFail): what status shows as the round's "gate".
+  static constexpr const char* kNames[] = {"waiting for held-out frames", "pass", "fail"};
+  const auto i = static_cast<size_t>(verdict);
+  return i < std::size(kNames) ? kNames[i] : "?";
 }
 
 GateVerdict JudgeCandidate(size_t holdout_frames, double ap50_candidate, double ap50_deployed,

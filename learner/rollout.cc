@@ -1,21 +1,16 @@
 #include "learner/rollout.h"
 
+#include <iterator>
+
 #include <nlohmann/json.hpp>
 
 namespace kd::learner {
 
 const char* RolloutStageName(RolloutStage stage) {
-  switch (stage) {
-    case RolloutStage::kIdle:
-      return "idle";
-    case RolloutStage::kCanary:
-      return "canary";
-    case RolloutStage::kAll:
-      return "all";
-    case RolloutStage::kHalted:
-      return "halted";
-  }
-  return "unknown";
+  // Indexed by RolloutStage (kIdle, kCanary, kAll, kHalted): the names status and the catalogue use.
+  static constexpr const char* kNames[] = {"idle", "canary", "all", "halted"};
+  const auto i = static_cast<size_t>(stage);
+  return i < std::size(kNames) ? kNames[i] : "unknown";
 }
 
 void Rollout::Start(uint64_t version, uint64_t previous, int64_t now_us, bool canary_first) {

@@ -9,8 +9,13 @@
 
 namespace kd::learner {
 
-nlohmann::json VersionToJson(const VersionInfo& info);
-VersionInfo VersionFromJson(const nlohmann::json& j);  // throws nlohmann::json::exception on a bad record
+// to_json / from_json for VersionInfo (from_json throws nlohmann::json::exception on a record that
+// lacks a field or has one of the wrong type). Every field is persisted under its own name.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(VersionInfo, version, delta_base, revert_of, digest, arch_hash, full_sha, delta_sha,
+                                   full_size, delta_size, ap50, ap50_base, holdout_frames, created_unix_s)
+
+inline nlohmann::json VersionToJson(const VersionInfo& info) { return info; }
+inline VersionInfo VersionFromJson(const nlohmann::json& j) { return j.get<VersionInfo>(); }
 
 }  // namespace kd::learner
 

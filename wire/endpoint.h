@@ -197,6 +197,9 @@ class Client {
   Status TEST_SendRaw(const std::vector<std::string>& frames);
 
  private:
+  // Sends already encoded and checked frames, non-blocking.
+  Status SendRaw(const std::vector<std::string>& frames);
+
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -7,6 +7,7 @@
 #include "learner/deployed_model.h"
 #include "model/weights_file.h"
 #include "tests/learner/stage_fixture.h"
+#include "tests/support/faulty_file_system.h"
 
 #include "update/manifest.h"
 
@@ -154,6 +155,55 @@ TEST(PublisherTest, ChunksAreRangesOfTheGroupsArtefactsOnly) {
   EXPECT_TRUE(f.publisher->ReadChunk("cam-a", v1.full_sha, v1.full_size, 100).status().IsNotFound());
   EXPECT_TRUE(f.publisher->ReadChunk("cam-a", v1.full_sha, 0, 0).status().IsInvalidArgument());
   EXPECT_TRUE(f.publisher->ReadChunk("cam-a", v1.full_sha, 0, 4097).status().IsInvalidArgument());
+}
+
+}  // namespace
+}  // namespace kd::learner
+
+namespace kd::learner {
+namespace {
+
+// Every file operation of a publish fails once, with each kind of fault: the publish is refused or
+// complete, never half-done. The group still deploys v1, a restarted learner loads its catalogue
+// (every listed artefact present and matching its digest), and the next publish works.
+TEST(PublisherFaultTest, AFailedPublishLeavesTheCatalogueAsItWasAndTheNextOneWorks) {
+  using kd::testing::AllFaults;
+  using kd::testing::FaultName;
+  constexpr int kMaxOperations = 100;
+  int operations = 0;
+  for (const auto fault : AllFaults()) {
+    for (int i = 0; i < kMaxOperations; ++i) {
+      StageFixture f;
+      f.MakeGroup("cam-a");
+      ASSERT_TRUE(f.publisher->Publish("cam-a", StageFixture::Weights(1), {}).ok());
+      kd::testing::FaultyFileSystem faulty(FileSystem::Default(), fault, i);
+      Publisher publisher(f.state, *f.catalogue, f.key, f.clock, faulty);
+      const Status st = f.PublishAsDelta("cam-a", 2, &publisher);  // a full and a delta artefact
+      if (!faulty.triggered()) {
+        ASSERT_TRUE(st.ok()) << st.ToString();
+        operations = i;
+        break;
+      }
+      SCOPED_TRACE(std::string(FaultName(fault)) + " at operation " + std::to_string(i));
+      EXPECT_FALSE(st.ok());
+      {
+        std::lock_guard lock(f.state.mu);
+        const Group& g = f.state.groups.at("cam-a");
+        EXPECT_EQ(g.latest, 1u);
+        EXPECT_EQ(g.versions.size(), 1u);
+        EXPECT_EQ(update::StateDigest(g.deployed->state), g.versions.at(1).digest);
+      }
+      LoopState restarted(f.options);
+      Catalogue catalogue(restarted, *f.store, f.catalogue->artifacts_dir());
+      ASSERT_TRUE(catalogue.Load().ok());
+      {
+        std::lock_guard lock(restarted.mu);
+        EXPECT_EQ(restarted.groups.at("cam-a").latest, 1u);
+      }
+      EXPECT_TRUE(f.PublishAsDelta("cam-a", 2).ok());
+    }
+  }
+  EXPECT_GE(operations, 12) << "two artefacts, each written atomically (open, append, sync, close, rename, sync dir)";
 }
 
 }  // namespace

@@ -110,18 +110,20 @@ struct StageFixture {
 
   // Publishes Weights(seed) as the trainer does: as the reconstruction of a delta from the deployed
   // version, so the version ships with a delta.
-  Status PublishAsDelta(const std::string& group, uint64_t seed) {
+  // `via`: another Publisher over the same state (one with a faulty FileSystem, say).
+  Status PublishAsDelta(const std::string& group, uint64_t seed, Publisher* via = nullptr) {
+    Publisher& p = via ? *via : *publisher;
     std::shared_ptr<const DeployedModel> deployed;
     {
       std::lock_guard lock(state.mu);
       deployed = state.groups.at(group).deployed;
     }
-    if (!deployed) return publisher->Publish(group, Weights(seed), {});
+    if (!deployed) return p.Publish(group, Weights(seed), {});
     model::Student s(TinyStudent());
     auto delta =
         update::EncodeDelta(deployed->state, Weights(seed), update::ParameterNames(*s), DeltaOptionsOf(options));
     if (!delta.ok()) return delta.status();
-    return publisher->Publish(group, delta->reconstructed, {}, &*delta);
+    return p.Publish(group, delta->reconstructed, {}, &*delta);
   }
 
   static wire::Incoming Message(const std::string& device, wire::MsgType type, uint64_t seq,
