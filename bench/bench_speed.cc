@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "media/image_ops.h"
 #include "media/video_source.h"
+#include "model/frame_tensor.h"
 #include "model/inference.h"
 #include "model/teacher.h"
 #include "model/threads.h"
@@ -22,8 +23,7 @@
 namespace {
 
 torch::Tensor ToInput(const kd::media::Frame& f, int w, int h) {
-  auto r = kd::media::ResizeRgb(f, w, h);
-  return torch::from_blob(r.rgb.data(), {1, h, w, 3}, torch::kUInt8).permute({0, 3, 1, 2}).clone();
+  return kd::model::FrameToTensor(kd::media::ResizeRgb(f, w, h)).unsqueeze(0);
 }
 
 double Median(std::vector<double> v) {

@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "media/image_ops.h"
 #include "model/checked_run.h"
+#include "model/frame_tensor.h"
 #include "model/weights_file.h"
 
 #include "update/state.h"
@@ -40,10 +41,7 @@ Result<std::shared_ptr<const RunningModel>> LoadRunningModel(const std::string& 
 }
 
 torch::Tensor ModelInput(const media::Frame& frame, const model::StudentOptions& arch) {
-  auto resized = media::ResizeRgb(frame, arch.input_width, arch.input_height);
-  return torch::from_blob(resized.rgb.data(), {1, resized.height, resized.width, 3}, torch::kUInt8)
-      .permute({0, 3, 1, 2})
-      .clone();
+  return model::FrameToTensor(media::ResizeRgb(frame, arch.input_width, arch.input_height)).unsqueeze(0);
 }
 
 Status SelfTest(const RunningModel& next, const RunningModel& running, const media::Frame& frame,

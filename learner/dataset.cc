@@ -5,18 +5,10 @@
 #include "media/image_ops.h"
 #include "media/video_source.h"
 #include "model/decode.h"
+#include "model/frame_tensor.h"
 #include "model/tfjs_graph.h"
 
 namespace kd::learner {
-namespace {
-
-torch::Tensor ToTensor(const media::Frame& f) {  // -> [3,H,W] uint8
-  return torch::from_blob(const_cast<uint8_t*>(f.rgb.data()), {f.height, f.width, 3}, torch::kUInt8)
-      .permute({2, 0, 1})
-      .clone();
-}
-
-}  // namespace
 
 DatasetBuilder::DatasetBuilder(const model::CenterNetTeacher& teacher, DatasetOptions options)
     : teacher_(teacher), options_(std::move(options)) {
@@ -54,8 +46,8 @@ Status DatasetBuilder::AddBatch(const std::vector<media::Frame>& frames) {
   const float sy = static_cast<float>(d.student_height) / static_cast<float>(d.teacher_height);
   std::vector<torch::Tensor> teacher_inputs;
   for (const auto& frame : frames) {
-    images_.push_back(ToTensor(media::ResizeRgb(frame, d.student_width, d.student_height)));
-    teacher_inputs.push_back(ToTensor(media::ResizeRgb(frame, d.teacher_width, d.teacher_height)));
+    images_.push_back(model::FrameToTensor(media::ResizeRgb(frame, d.student_width, d.student_height)));
+    teacher_inputs.push_back(model::FrameToTensor(media::ResizeRgb(frame, d.teacher_width, d.teacher_height)));
   }
   // One teacher forward for the whole batch: [B,3,Ht,Wt].
   auto tin = torch::stack(teacher_inputs).to(torch::kFloat);

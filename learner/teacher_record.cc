@@ -7,6 +7,7 @@
 
 #include "media/image_ops.h"
 #include "model/checked_run.h"
+#include "model/frame_tensor.h"
 
 namespace kd::learner {
 namespace {
@@ -73,12 +74,6 @@ class Reader {
   std::span<const uint8_t> in_;
   size_t pos_ = 0;
 };
-
-torch::Tensor ToTensor(const media::Frame& f) {  // -> [3,H,W] uint8
-  return torch::from_blob(const_cast<uint8_t*>(f.rgb.data()), {f.height, f.width, 3}, torch::kUInt8)
-      .permute({2, 0, 1})
-      .clone();
-}
 
 }  // namespace
 
@@ -162,7 +157,7 @@ Status DatasetAssembler::Add(const media::Frame& frame, TeacherRow row) {
     return Status::InvalidArgument("frame size " + std::to_string(frame.width) + "x" + std::to_string(frame.height) +
                                    " does not match its teacher record");
   }
-  images_.push_back(ToTensor(media::ResizeRgb(frame, row.student_width, row.student_height)));
+  images_.push_back(model::FrameToTensor(media::ResizeRgb(frame, row.student_width, row.student_height)));
   rows_.push_back(std::move(row));
   return Status::Ok();
 }

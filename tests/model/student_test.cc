@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "model/decode.h"
+#include "model/frame_tensor.h"
 #include "model/inference.h"
 
 namespace kd::model {
@@ -107,6 +108,27 @@ TEST(FusedStudentTest, MatchesTheModuleInEvalMode) {
     auto b = DetectBatch(fused, x, 256, 192);
     ASSERT_EQ(a.size(), b.size());
   }
+}
+
+}  // namespace
+}  // namespace kd::model
+
+namespace kd::model {
+namespace {
+
+TEST(FrameTensorTest, RgbBytesBecomeAChwCopy) {
+  media::Frame f;
+  f.width = 3, f.height = 2;
+  for (int i = 0; i < 3 * 2 * 3; ++i) f.rgb.push_back(static_cast<uint8_t>(i));
+  const torch::Tensor t = FrameToTensor(f);
+  EXPECT_EQ(t.sizes(), (torch::IntArrayRef{3, 2, 3}));
+  EXPECT_EQ(t.dtype(), torch::kUInt8);
+  // Pixel (y=1, x=2) is bytes 15, 16, 17 (R, G, B).
+  EXPECT_EQ(t[0][1][2].item<int>(), 15);
+  EXPECT_EQ(t[1][1][2].item<int>(), 16);
+  EXPECT_EQ(t[2][1][2].item<int>(), 17);
+  f.rgb.assign(f.rgb.size(), 0);  // a copy: the frame may go away
+  EXPECT_EQ(t[2][1][2].item<int>(), 17);
 }
 
 }  // namespace
