@@ -1,9 +1,10 @@
 #include "base/text.h"
 
+#include "base/hex.h"
+
 namespace kd {
 
 std::string PrintableBytes(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(bytes.size());
   for (char ch : bytes) {
@@ -12,8 +13,7 @@ std::string PrintableBytes(std::string_view bytes) {
       out.push_back(ch);
     } else {
       out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xFu]);
+      out += ToHex(std::string_view(&ch, 1));
     }
   }
   return out;

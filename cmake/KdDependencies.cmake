@@ -7,6 +7,8 @@ find_package(nlohmann_json 3.10 REQUIRED)        # eval, model (teacher graph), 
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)  # config
 find_package(CLI11 REQUIRED)                     # daemon
 find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs videoio)  # media
+# base (SHA-256, base/sha256.h) and update (ed25519 manifest signatures); the fuzz targets sign test input.
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 
 if(KD_WITH_CUDA)
   # A CUDA-enabled LibTorch (e.g. the one inside a Python torch wheel): point Torch_DIR at it.

@@ -1,12 +1,11 @@
 // Helpers shared by the fuzz targets and fuzz/write_seeds.cc, so that the seeds the generator
 // writes are exactly what the targets read: how one fuzz input becomes several wire frames or a
-// (key, value) pair, a SHA-256 to re-seal checksummed formats, and the fixed ed25519 test key.
-// Header-only; pure functions (thread-safe). libsodium must be linked.
+// (key, value) pair, re-sealing of checksummed formats, and the fixed ed25519 test key.
+// Header-only; pure functions (thread-safe). libsodium must be linked (the test key).
 #ifndef KD_FUZZ_FUZZ_UTIL_H_
 #define KD_FUZZ_FUZZ_UTIL_H_
 
 #include <algorithm>
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -18,6 +17,8 @@
 #include <vector>
 
 #include "base/check.h"
+#include "base/coding.h"
+#include "base/sha256.h"
 
 #include "update/signing.h"
 
@@ -30,8 +31,7 @@ inline std::vector<std::string> SplitFrames(std::span<const uint8_t> in) {
   std::vector<std::string> frames;
   size_t at = 0;
   while (in.size() - at >= 4) {
-    const uint32_t len =
-        uint32_t{in[at]} | (uint32_t{in[at + 1]} << 8) | (uint32_t{in[at + 2]} << 16) | (uint32_t{in[at + 3]} << 24);
+    const uint32_t len = DecodeLe32(in.data() + at);
     at += 4;
     const size_t n = std::min<size_t>(len, in.size() - at);
     frames.emplace_back(reinterpret_cast<const char*>(in.data() + at), n);
@@ -43,9 +43,7 @@ inline std::vector<std::string> SplitFrames(std::span<const uint8_t> in) {
 inline std::string JoinFrames(const std::vector<std::string>& frames) {
   std::string out;
   for (const std::string& f : frames) {
-    const auto n = static_cast<uint32_t>(f.size());
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xFFu));
-    out += f;
+    PutLengthPrefixed(&out, f);
   }
   return out;
 }
@@ -66,20 +64,12 @@ inline std::string JoinKeyValue(std::string_view key, std::string_view value) {
   return out;
 }
 
-// Raw 32-byte SHA-256.
-inline std::array<uint8_t, 32> Sha256(std::span<const uint8_t> bytes) {
-  KD_CHECK(sodium_init() >= 0);
-  std::array<uint8_t, 32> digest{};
-  crypto_hash_sha256(digest.data(), bytes.data(), bytes.size());
-  return digest;
-}
-
 // `bytes` followed by SHA-256(bytes): re-seals an input for formats whose last 32 bytes are the
 // SHA-256 of everything before them (.kdw, deltas), so that mutations reach the parser behind the
 // checksum.
 inline std::vector<uint8_t> Sealed(std::span<const uint8_t> bytes) {
   std::vector<uint8_t> out(bytes.begin(), bytes.end());
-  const auto digest = Sha256(bytes);
+  const std::string digest = Sha256Raw(bytes);
   out.insert(out.end(), digest.begin(), digest.end());
   return out;
 }

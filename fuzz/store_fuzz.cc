@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "base/check.h"
+#include "base/coding.h"
 #include "storage/record_codec.h"
 
 #include "fuzz/fuzz_util.h"
@@ -20,7 +21,7 @@ namespace {
 std::string WithValidCrc(std::string_view key, std::string_view value) {
   std::string out(value.substr(0, value.size() - 4));
   const uint32_t crc = kd::storage::Crc32cExtend(kd::storage::Crc32c(key), out.data(), out.size());
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((crc >> (8 * i)) & 0xFFu));
+  kd::PutLe32(&out, crc);
   return out;
 }
 

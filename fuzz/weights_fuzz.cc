@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "base/sha256.h"
 #include "model/threads.h"
 #include "model/weights_file.h"
 
@@ -23,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const std::vector<uint8_t>& bytes :
        {std::vector<uint8_t>(data, data + size), kd::fuzz::Sealed(std::span(data, size))}) {
     kd::Result<kd::model::LoadedStudent> loaded = kd::model::DecodeWeights(bytes);
-    if (loaded.ok()) KD_CHECK(loaded->sha256_hex == kd::model::Sha256Hex(bytes.data(), bytes.size()));
+    if (loaded.ok()) KD_CHECK(loaded->sha256_hex == kd::Sha256Hex(bytes));
   }
   return 0;
 }

@@ -19,7 +19,9 @@
 #include <torch/torch.h>
 
 #include "base/check.h"
+#include "base/coding.h"
 #include "base/detection.h"
+#include "base/sha256.h"
 #include "config/daemon_options.h"
 #include "learner/dataset.h"
 #include "learner/teacher_record.h"
@@ -110,12 +112,12 @@ wire::Message WireMessage(wire::MsgType type) {
       m.payload = "KDSM";  // a (short) signed manifest goes here
       break;
     case wire::MsgType::kChunkRequest:
-      m.header.object_id = wire::Sha256Hex("artefact");
+      m.header.object_id = Sha256Hex("artefact");
       m.header.offset = 65536;
       m.header.length = 65536;
       break;
     case wire::MsgType::kChunk:
-      m.header.object_id = wire::Sha256Hex("artefact");
+      m.header.object_id = Sha256Hex("artefact");
       m.header.offset = 0;
       m.payload = std::string(48, '\x5a');
       m.header.length = m.payload.size();
@@ -198,10 +200,10 @@ update::Manifest BaseManifest() {
   m.model_id = "cam-a";
   m.version = 3;
   m.kind = update::ArtifactKind::kFull;
-  m.arch_hash = wire::Sha256Hex("arch");
-  m.target_digest = wire::Sha256Hex("target");
+  m.arch_hash = Sha256Hex("arch");
+  m.target_digest = Sha256Hex("target");
   m.artifact_size = 167584;
-  m.artifact_sha256 = wire::Sha256Hex("artefact");
+  m.artifact_sha256 = Sha256Hex("artefact");
   m.chunk_size = 65536;
   m.created_unix_s = 1'700'000'000;
   m.expires_unix_s = 1'700'086'400;
@@ -346,7 +348,7 @@ void StoreSeeds(SeedWriter& w) {
   std::string v2 = frame_value.substr(0, frame_value.size() - 4);
   v2[0] = 2;
   const uint32_t crc = storage::Crc32cExtend(storage::Crc32c(frame_key), v2.data(), v2.size());
-  for (int i = 0; i < 4; ++i) v2.push_back(static_cast<char>((crc >> (8 * i)) & 0xFFu));
+  PutLe32(&v2, crc);
   w.Write("store", "edge-version-2", JoinKeyValue(frame_key, v2));
   w.Write("store", "edge-short-value", JoinKeyValue(frame_key, frame_value.substr(0, 4)));
 }

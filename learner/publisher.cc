@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "base/log.h"
+#include "base/sha256.h"
 #include "learner/deployed_model.h"
 #include "model/checked_run.h"
 #include "model/weights_file.h"
@@ -77,7 +78,7 @@ Status Publisher::Publish(const std::string& name, const update::TensorMap& weig
   // does (architecture, head, shapes, finite outputs on a grey frame).
   KD_RETURN_IF_ERROR(model::CheckDeployableWeights(full).WithContext("v" + std::to_string(info.version) +
                                                                      " not published: devices could not run it"));
-  info.full_sha = model::Sha256Hex(full.data(), full.size());
+  info.full_sha = Sha256Hex(full);
   info.full_size = full.size();
   KD_RETURN_IF_ERROR(WriteFileAtomic(fs_, FullArtifactPath(catalogue_.artifacts_dir(), info), full));
   if (deployed) {
@@ -91,7 +92,7 @@ Status Publisher::Publish(const std::string& name, const update::TensorMap& weig
     }
     if (update::StateDigest(given_delta->reconstructed) == info.digest) {
       info.delta_base = latest;
-      info.delta_sha = model::Sha256Hex(given_delta->bytes.data(), given_delta->bytes.size());
+      info.delta_sha = Sha256Hex(given_delta->bytes);
       info.delta_size = given_delta->bytes.size();
       KD_RETURN_IF_ERROR(WriteFileAtomic(fs_, DeltaArtifactPath(catalogue_.artifacts_dir(), info), given_delta->bytes));
     }

@@ -1,10 +1,11 @@
 #include "learner/teacher_record.h"
 
-#include <cstring>
+#include <bit>
 #include <string>
 
 #include <torch/torch.h>
 
+#include "base/coding.h"
 #include "media/image_ops.h"
 #include "model/checked_run.h"
 #include "model/frame_tensor.h"
@@ -12,68 +13,38 @@
 namespace kd::learner {
 namespace {
 
+// The blob is little-endian (base/coding.h); tensor bytes are copied in host order, which is
+// little-endian on every supported host.
+static_assert(std::endian::native == std::endian::little, "teacher blobs assume a little-endian host");
+
 constexpr uint32_t kMagic = 0x3154444b;  // "KDT1" little-endian
 constexpr uint32_t kMaxDim = 16384, kMaxLabels = 80, kMaxDets = 100000, kFeat = 128;
+constexpr size_t kDetBytes = 24;  // x1, y1, x2, y2, score (f32), label (i32)
 
-class Writer {
- public:
-  template <typename T>
-  void Put(T v) {
-    const auto* p = reinterpret_cast<const uint8_t*>(&v);
-    out_.insert(out_.end(), p, p + sizeof(T));
+void PutF32(std::vector<uint8_t>* out, float v) { PutLe32(out, std::bit_cast<uint32_t>(v)); }
+
+void PutDets(std::vector<uint8_t>* out, const std::vector<Detection>& dets) {
+  PutLe32(out, static_cast<uint32_t>(dets.size()));
+  for (const auto& d : dets) {
+    PutF32(out, d.box.x1), PutF32(out, d.box.y1), PutF32(out, d.box.x2), PutF32(out, d.box.y2), PutF32(out, d.score);
+    PutLe32(out, static_cast<uint32_t>(int32_t{d.label}));
   }
-  void Bytes(const void* data, size_t n) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    out_.insert(out_.end(), p, p + n);
-  }
-  void Dets(const std::vector<Detection>& dets) {
-    Put<uint32_t>(static_cast<uint32_t>(dets.size()));
-    for (const auto& d : dets) {
-      Put(d.box.x1), Put(d.box.y1), Put(d.box.x2), Put(d.box.y2), Put(d.score);
-      Put<int32_t>(d.label);
+}
+
+bool GetDets(ByteReader& rd, std::vector<Detection>* dets) {
+  uint32_t n = 0;
+  if (!rd.U32(&n) || n > kMaxDets || rd.remaining() / kDetBytes < n) return false;
+  dets->resize(n);
+  for (auto& d : *dets) {
+    if (!rd.F32(&d.box.x1) || !rd.F32(&d.box.y1) || !rd.F32(&d.box.x2) || !rd.F32(&d.box.y2) || !rd.F32(&d.score)) {
+      return false;
     }
+    int32_t label = 0;
+    if (!rd.I32(&label)) return false;
+    d.label = label;
   }
-  std::vector<uint8_t> Take() { return std::move(out_); }
-
- private:
-  std::vector<uint8_t> out_;
-};
-
-class Reader {
- public:
-  explicit Reader(std::span<const uint8_t> in) : in_(in) {}
-  template <typename T>
-  bool Get(T* v) {
-    if (in_.size() - pos_ < sizeof(T)) return false;
-    std::memcpy(v, in_.data() + pos_, sizeof(T));
-    pos_ += sizeof(T);
-    return true;
-  }
-  bool Bytes(void* dst, size_t n) {
-    if (in_.size() - pos_ < n) return false;
-    std::memcpy(dst, in_.data() + pos_, n);
-    pos_ += n;
-    return true;
-  }
-  bool Dets(std::vector<Detection>* dets) {
-    uint32_t n = 0;
-    if (!Get(&n) || n > kMaxDets || (in_.size() - pos_) / 24 < n) return false;
-    dets->resize(n);
-    for (auto& d : *dets) {
-      if (!Get(&d.box.x1) || !Get(&d.box.y1) || !Get(&d.box.x2) || !Get(&d.box.y2) || !Get(&d.score)) return false;
-      int32_t label = 0;
-      if (!Get(&label)) return false;
-      d.label = label;
-    }
-    return true;
-  }
-  bool done() const { return pos_ == in_.size(); }
-  size_t remaining() const { return in_.size() - pos_; }
-
- private:
-  std::span<const uint8_t> in_;
-  size_t pos_ = 0;
-};
+  return true;
+}
 
 }  // namespace
 
@@ -85,30 +56,30 @@ std::vector<uint8_t> EncodeTeacherRow(const DistillDataset& data, size_t row) {
   auto mean = data.feat_mean[r].contiguous(), sqmean = data.feat_sqmean[r].contiguous();
   KD_CHECK(heat.scalar_type() == torch::kHalf && box.scalar_type() == torch::kHalf);
   KD_CHECK(mean.numel() == kFeat && sqmean.numel() == kFeat);
-  Writer w;
-  w.Put(kMagic);
+  std::vector<uint8_t> out;
+  PutLe32(&out, kMagic);
   for (int v : {data.orig_width, data.orig_height, data.student_width, data.student_height, data.teacher_width,
                 data.teacher_height}) {
-    w.Put<uint32_t>(static_cast<uint32_t>(v));
+    PutLe32(&out, static_cast<uint32_t>(v));
   }
-  w.Put<uint32_t>(static_cast<uint32_t>(data.labels.size()));
-  for (int l : data.labels) w.Put<int32_t>(l);
-  w.Bytes(heat.data_ptr(), static_cast<size_t>(heat.numel()) * 2);
-  w.Bytes(box.data_ptr(), static_cast<size_t>(box.numel()) * 2);
-  w.Bytes(mean.data_ptr<float>(), kFeat * 4);
-  w.Bytes(sqmean.data_ptr<float>(), kFeat * 4);
-  w.Dets(data.pseudo[row]);
-  w.Dets(data.teacher_dets[row].detections);
-  return w.Take();
+  PutLe32(&out, static_cast<uint32_t>(data.labels.size()));
+  for (int l : data.labels) PutLe32(&out, static_cast<uint32_t>(int32_t{l}));
+  PutBytes(&out, heat.data_ptr(), static_cast<size_t>(heat.numel()) * 2);
+  PutBytes(&out, box.data_ptr(), static_cast<size_t>(box.numel()) * 2);
+  PutBytes(&out, mean.data_ptr<float>(), kFeat * 4);
+  PutBytes(&out, sqmean.data_ptr<float>(), kFeat * 4);
+  PutDets(&out, data.pseudo[row]);
+  PutDets(&out, data.teacher_dets[row].detections);
+  return out;
 }
 
 Result<TeacherRow> DecodeTeacherRow(std::span<const uint8_t> blob) {
-  Reader rd(blob);
+  ByteReader rd(blob);
   uint32_t magic = 0;
-  if (!rd.Get(&magic) || magic != kMagic) return Status::Corruption("teacher blob: bad magic");
+  if (!rd.U32(&magic) || magic != kMagic) return Status::Corruption("teacher blob: bad magic");
   uint32_t dims[6];
   for (auto& d : dims) {
-    if (!rd.Get(&d) || d == 0 || d > kMaxDim) return Status::Corruption("teacher blob: bad dimensions");
+    if (!rd.U32(&d) || d == 0 || d > kMaxDim) return Status::Corruption("teacher blob: bad dimensions");
   }
   TeacherRow row;
   row.orig_width = static_cast<int>(dims[0]), row.orig_height = static_cast<int>(dims[1]);
@@ -118,11 +89,11 @@ Result<TeacherRow> DecodeTeacherRow(std::span<const uint8_t> blob) {
     return Status::Corruption("teacher blob: student size not a multiple of 4");
   }
   uint32_t k = 0;
-  if (!rd.Get(&k) || k == 0 || k > kMaxLabels) return Status::Corruption("teacher blob: bad label count");
+  if (!rd.U32(&k) || k == 0 || k > kMaxLabels) return Status::Corruption("teacher blob: bad label count");
   row.labels.resize(k);
   for (auto& l : row.labels) {
     int32_t v = 0;
-    if (!rd.Get(&v) || v < 0 || v >= 80) return Status::Corruption("teacher blob: bad label");
+    if (!rd.I32(&v) || v < 0 || v >= 80) return Status::Corruption("teacher blob: bad label");
     l = v;
   }
   const int64_t gh = row.student_height / 4, gw = row.student_width / 4;
@@ -134,14 +105,15 @@ Result<TeacherRow> DecodeTeacherRow(std::span<const uint8_t> blob) {
   row.box = torch::empty({4, gh, gw}, torch::kHalf);
   row.feat_mean = torch::empty({kFeat}, torch::kFloat);
   row.feat_sqmean = torch::empty({kFeat}, torch::kFloat);
-  if (!rd.Bytes(row.heat.data_ptr(), static_cast<size_t>(row.heat.numel()) * 2) ||
-      !rd.Bytes(row.box.data_ptr(), static_cast<size_t>(row.box.numel()) * 2) ||
-      !rd.Bytes(row.feat_mean.data_ptr<float>(), kFeat * 4) ||
-      !rd.Bytes(row.feat_sqmean.data_ptr<float>(), kFeat * 4)) {
+  if (!rd.CopyTo(row.heat.data_ptr(), static_cast<size_t>(row.heat.numel()) * 2) ||
+      !rd.CopyTo(row.box.data_ptr(), static_cast<size_t>(row.box.numel()) * 2) ||
+      !rd.CopyTo(row.feat_mean.data_ptr<float>(), kFeat * 4) ||
+      !rd.CopyTo(row.feat_sqmean.data_ptr<float>(), kFeat * 4)) {
     return Status::Corruption("teacher blob: truncated tensors");
   }
-  if (!rd.Dets(&row.pseudo) || !rd.Dets(&row.teacher)) return Status::Corruption("teacher blob: bad detections");
-  if (!rd.done()) return Status::Corruption("teacher blob: trailing bytes");
+  if (!GetDets(rd, &row.pseudo) || !GetDets(rd, &row.teacher))
+    return Status::Corruption("teacher blob: bad detections");
+  if (rd.remaining() != 0) return Status::Corruption("teacher blob: trailing bytes");
   return row;
 }
 

@@ -5,11 +5,12 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sodium.h>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "base/coding.h"
+#include "base/sha256.h"
 #include "model/json_int.h"
 
 namespace kd::model {
@@ -18,16 +19,9 @@ namespace {
 constexpr char kMagic[4] = {'K', 'D', 'W', '1'};
 constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kAlign = 64;
-constexpr size_t kShaBytes = 32;
+constexpr size_t kShaBytes = kSha256Bytes;
 constexpr size_t kMaxMetaBytes = 16u << 20;
 
-void PutU32(std::vector<uint8_t>& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
-}
-uint32_t GetU32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
-         static_cast<uint32_t>(p[3]) << 24;
-}
 size_t AlignUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
 const char* DtypeName(torch::ScalarType t) {
@@ -59,19 +53,6 @@ std::vector<std::pair<std::string, torch::Tensor>> NamedState(const StudentImpl&
 
 }  // namespace
 
-std::string Sha256Hex(const uint8_t* data, size_t size) {
-  KD_CHECK(sodium_init() >= 0);
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, data, size);
-  static const char* kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char c : digest) {
-    hex.push_back(kHex[c >> 4]);
-    hex.push_back(kHex[c & 15]);
-  }
-  return hex;
-}
-
 Result<std::vector<uint8_t>> EncodeWeights(const StudentImpl& student, const WeightsMeta& meta, WeightDtype dtype) {
   torch::NoGradGuard no_grad;
   nlohmann::json tensors = nlohmann::json::array();
@@ -97,8 +78,8 @@ Result<std::vector<uint8_t>> EncodeWeights(const StudentImpl& student, const Wei
                               {"tensors", tensors}};
   const std::string meta_text = meta_json.dump();
   std::vector<uint8_t> out(kMagic, kMagic + 4);
-  PutU32(out, kFormatVersion);
-  PutU32(out, static_cast<uint32_t>(meta_text.size()));
+  PutLe32(&out, kFormatVersion);
+  PutLe32(&out, static_cast<uint32_t>(meta_text.size()));
   out.insert(out.end(), meta_text.begin(), meta_text.end());
   out.resize(AlignUp(out.size()), 0);
   const size_t data_start = out.size();
@@ -108,10 +89,8 @@ Result<std::vector<uint8_t>> EncodeWeights(const StudentImpl& student, const Wei
     const size_t n = tensors[i]["nbytes"].get<size_t>();
     if (n) std::memcpy(out.data() + data_start + off, payloads[i].data_ptr(), n);
   }
-  KD_CHECK(sodium_init() >= 0);
-  uint8_t digest[kShaBytes];
-  crypto_hash_sha256(digest, out.data(), out.size());
-  out.insert(out.end(), digest, digest + kShaBytes);
+  const std::string digest = Sha256Raw(out);
+  out.insert(out.end(), digest.begin(), digest.end());
   return out;
 }
 
@@ -119,18 +98,16 @@ Result<LoadedStudent> DecodeWeights(const std::vector<uint8_t>& bytes) {
   if (bytes.size() < 12 + kShaBytes || std::memcmp(bytes.data(), kMagic, 4) != 0) {
     return Status::Corruption("not a kd weight file (bad magic or too short)");
   }
-  const uint32_t version = GetU32(bytes.data() + 4);
+  const uint32_t version = DecodeLe32(bytes.data() + 4);
   if (version != kFormatVersion) {
     return Status::Unimplemented("weight file format version " + std::to_string(version) + " (this build reads 1)");
   }
-  KD_CHECK(sodium_init() >= 0);
   const size_t body = bytes.size() - kShaBytes;
-  uint8_t digest[kShaBytes];
-  crypto_hash_sha256(digest, bytes.data(), body);
-  if (std::memcmp(digest, bytes.data() + body, kShaBytes) != 0) {
+  const std::string digest = Sha256Raw(std::span<const uint8_t>(bytes.data(), body));
+  if (std::memcmp(digest.data(), bytes.data() + body, kShaBytes) != 0) {
     return Status::Corruption("weight file checksum mismatch (truncated or corrupted)");
   }
-  const uint32_t meta_len = GetU32(bytes.data() + 8);
+  const uint32_t meta_len = DecodeLe32(bytes.data() + 8);
   if (meta_len > kMaxMetaBytes || 12 + static_cast<size_t>(meta_len) > body) {
     return Status::Corruption("weight file metadata length out of range");
   }
@@ -174,7 +151,7 @@ Result<LoadedStudent> DecodeWeights(const std::vector<uint8_t>& bytes) {
     return Status::Corruption(std::string("malformed weight file metadata: ") + e.what());
   }
   loaded.student->eval();
-  loaded.sha256_hex = Sha256Hex(bytes.data(), bytes.size());
+  loaded.sha256_hex = Sha256Hex(bytes);
   return loaded;
 }
 

@@ -37,9 +37,6 @@ Status SaveWeights(const std::string& path, const StudentImpl& student, const We
                    WeightDtype dtype = WeightDtype::kF32);
 Result<LoadedStudent> LoadWeights(const std::string& path);
 
-// Lowercase hex SHA-256 of a buffer.
-std::string Sha256Hex(const uint8_t* data, size_t size);
-
 }  // namespace kd::model
 
 #endif  // KD_MODEL_WEIGHTS_FILE_H_

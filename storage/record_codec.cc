@@ -2,7 +2,9 @@
 
 #include <array>
 #include <bit>
+#include <cstdio>
 
+#include "base/coding.h"
 #include "base/text.h"
 
 namespace kd::storage {
@@ -35,36 +37,17 @@ constexpr Crc32cTables MakeCrc32cTables() {
 
 constexpr Crc32cTables kCrc = MakeCrc32cTables();
 
-inline uint32_t LoadLe32(const uint8_t* p) {
-  return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
-}
+// ---- Byte helpers (bounds are the callers' checks) -----------------------------------------------
 
-// ---- Byte helpers ---------------------------------------------------------------------------------
+uint32_t GetLe32(std::string_view s, size_t at) { return DecodeLe32(s.data() + at); }
+uint64_t GetLe64(std::string_view s, size_t at) { return DecodeLe64(s.data() + at); }
+uint64_t GetBe64(std::string_view s, size_t at) { return DecodeBe64(s.data() + at); }
 
-void PutLe32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
-}
-void PutLe64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
-}
-void PutBe64(std::string* out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
-}
-uint32_t GetLe32(std::string_view s, size_t at) { return LoadLe32(reinterpret_cast<const uint8_t*>(s.data() + at)); }
-uint64_t GetLe64(std::string_view s, size_t at) {
-  return uint64_t{GetLe32(s, at)} | (uint64_t{GetLe32(s, at + 4)} << 32);
-}
-uint64_t GetBe64(std::string_view s, size_t at) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(s[at + i]);
-  return v;
-}
-
+// A CRC for a message: "0x" and 8 lowercase hex digits.
 std::string Hex32(uint32_t v) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "0x";
-  for (int i = 7; i >= 0; --i) out.push_back(kHex[(v >> (4 * i)) & 0xFu]);
-  return out;
+  char buf[11];
+  std::snprintf(buf, sizeof(buf), "0x%08x", v);
+  return buf;
 }
 
 void AppendCrc(std::string_view key, std::string* value) {
@@ -110,8 +93,8 @@ uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
   const auto& t = kCrc.t;
   crc = ~crc;
   while (n >= 8) {
-    const uint32_t lo = crc ^ LoadLe32(p);
-    const uint32_t hi = LoadLe32(p + 4);
+    const uint32_t lo = crc ^ DecodeLe32(p);
+    const uint32_t hi = DecodeLe32(p + 4);
     crc = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^ t[3][hi & 0xFFu] ^
           t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
     p += 8;

@@ -3,32 +3,26 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
-#include <sodium.h>
 #include <zstd.h>
 
 #include <c10/util/Half.h>
 #include <torch/torch.h>
 
-#include "update/file_io.h"
+#include "base/coding.h"
+#include "base/hex.h"
+#include "base/sha256.h"
 
 namespace kd::update {
 namespace {
 
 static_assert(std::endian::native == std::endian::little, "kd_update assumes a little-endian host");
 
-using internal::PutBytes;
-using internal::PutU16;
-using internal::PutU32;
-using internal::PutU64;
-using internal::PutU8;
-using internal::Reader;
-
 constexpr char kMagic[4] = {'K', 'D', 'D', 'L'};
 // Version 2 added the q8 value encoding and the bitmask layout; version 1 artefacts (fp16 values,
 // index gaps) are still read.
 constexpr uint32_t kFormatVersion = 2;
 constexpr uint32_t kOldestReadableVersion = 1;
-constexpr size_t kDigestBytes = 32;
+constexpr size_t kDigestBytes = kSha256Bytes;
 // magic, version, base digest, result digest, payload length.
 constexpr size_t kHeaderBytes = 4 + 4 + kDigestBytes + kDigestBytes + 8;
 constexpr size_t kMaxNameBytes = 1024;
@@ -89,7 +83,7 @@ torch::Tensor Bits(const torch::Tensor& t) {
 
 std::string DigestBytes(const std::string& hex) {
   std::string raw;
-  KD_CHECK(internal::FromHex(hex, &raw) && raw.size() == kDigestBytes);
+  KD_CHECK(FromHex(hex, &raw) && raw.size() == kDigestBytes);
   return raw;
 }
 
@@ -108,20 +102,20 @@ struct Entry {
 };
 
 void PutEntry(std::vector<uint8_t>& out, const Entry& e) {
-  PutU16(out, static_cast<uint16_t>(e.name.size()));
-  PutBytes(out, e.name.data(), e.name.size());
-  PutU8(out, static_cast<uint8_t>(e.dtype));
-  PutU8(out, static_cast<uint8_t>(e.encoding));
-  PutU8(out, static_cast<uint8_t>(e.layout));
-  PutU8(out, static_cast<uint8_t>(e.shape.size()));
-  for (int64_t d : e.shape) PutU64(out, static_cast<uint64_t>(d));
-  PutU64(out, static_cast<uint64_t>(e.values.numel()));
-  if (e.encoding == Encoding::kQ8) PutU32(out, std::bit_cast<uint32_t>(e.scale));
+  PutLe16(&out, static_cast<uint16_t>(e.name.size()));
+  PutBytes(&out, e.name.data(), e.name.size());
+  PutU8(&out, static_cast<uint8_t>(e.dtype));
+  PutU8(&out, static_cast<uint8_t>(e.encoding));
+  PutU8(&out, static_cast<uint8_t>(e.layout));
+  PutU8(&out, static_cast<uint8_t>(e.shape.size()));
+  for (int64_t d : e.shape) PutLe64(&out, static_cast<uint64_t>(d));
+  PutLe64(&out, static_cast<uint64_t>(e.values.numel()));
+  if (e.encoding == Encoding::kQ8) PutLe32(&out, std::bit_cast<uint32_t>(e.scale));
   if (e.layout == Layout::kSparse) {
     // Indices as gaps (first index, then differences >= 1): small numbers that zstd packs well.
     uint32_t prev = 0;
     for (size_t i = 0; i < e.indices.size(); ++i) {
-      PutU32(out, i == 0 ? e.indices[i] : e.indices[i] - prev);
+      PutLe32(&out, i == 0 ? e.indices[i] : e.indices[i] - prev);
       prev = e.indices[i];
     }
   } else if (e.layout == Layout::kBitmask) {
@@ -129,9 +123,9 @@ void PutEntry(std::vector<uint8_t>& out, const Entry& e) {
     for (int64_t d : e.shape) numel *= d;
     std::vector<uint8_t> mask(BitmaskBytes(static_cast<uint64_t>(numel)), 0);
     for (uint32_t i : e.indices) mask[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
-    PutBytes(out, mask.data(), mask.size());
+    PutBytes(&out, mask.data(), mask.size());
   }
-  PutBytes(out, e.values.data_ptr(), static_cast<size_t>(e.values.numel()) * e.values.element_size());
+  PutBytes(&out, e.values.data_ptr(), static_cast<size_t>(e.values.numel()) * e.values.element_size());
 }
 
 Status CheckOptions(const DeltaOptions& o) {
@@ -298,13 +292,11 @@ Result<Parsed> ParseOuter(std::span<const uint8_t> bytes) {
   }
   // The checksum comes before the version: a flipped bit anywhere is Corruption, and only an
   // intact artefact of another version is Unimplemented (every version keeps this trailer).
-  KD_CHECK(sodium_init() >= 0);
-  uint8_t digest[kDigestBytes];
-  crypto_hash_sha256(digest, bytes.data(), bytes.size() - kDigestBytes);
-  if (std::memcmp(digest, bytes.data() + bytes.size() - kDigestBytes, kDigestBytes) != 0) {
+  const std::string digest = Sha256Raw(bytes.first(bytes.size() - kDigestBytes));
+  if (std::memcmp(digest.data(), bytes.data() + bytes.size() - kDigestBytes, kDigestBytes) != 0) {
     return Status::Corruption("delta checksum mismatch (truncated or corrupted)");
   }
-  Reader r(bytes.first(bytes.size() - kDigestBytes));
+  ByteReader r(bytes.first(bytes.size() - kDigestBytes));
   std::span<const uint8_t> magic, base_digest, result_digest;
   uint32_t version = 0;
   Parsed p;
@@ -319,8 +311,8 @@ Result<Parsed> ParseOuter(std::span<const uint8_t> bytes) {
   r.Bytes(kDigestBytes, &result_digest);
   r.U64(&p.payload_bytes);
   KD_CHECK(r.ok());  // kHeaderBytes were there
-  p.base_digest = internal::ToHex(base_digest);
-  p.result_digest = internal::ToHex(result_digest);
+  p.base_digest = ToHex(base_digest);
+  p.result_digest = ToHex(result_digest);
   r.Bytes(r.remaining(), &p.frame);
   return p;
 }
@@ -373,28 +365,26 @@ Result<EncodedDelta> EncodeDelta(const TensorMap& base, const TensorMap& target,
   }
 
   std::vector<uint8_t> payload;
-  PutU32(payload, static_cast<uint32_t>(base.size()));
-  PutU32(payload, static_cast<uint32_t>(entries.size()));
+  PutLe32(&payload, static_cast<uint32_t>(base.size()));
+  PutLe32(&payload, static_cast<uint32_t>(entries.size()));
   for (const Entry& e : entries) PutEntry(payload, e);
   out.stats.raw_bytes = payload.size();
 
   std::vector<uint8_t>& bytes = out.bytes;
-  PutBytes(bytes, kMagic, 4);
-  PutU32(bytes, kFormatVersion);
+  PutBytes(&bytes, kMagic, 4);
+  PutLe32(&bytes, kFormatVersion);
   const std::string base_digest = DigestBytes(StateDigest(base)), result_digest = DigestBytes(StateDigest(recon));
-  PutBytes(bytes, base_digest.data(), kDigestBytes);
-  PutBytes(bytes, result_digest.data(), kDigestBytes);
-  PutU64(bytes, payload.size());
+  PutBytes(&bytes, base_digest.data(), kDigestBytes);
+  PutBytes(&bytes, result_digest.data(), kDigestBytes);
+  PutLe64(&bytes, payload.size());
   const size_t frame_at = bytes.size();
   bytes.resize(frame_at + ZSTD_compressBound(payload.size()));
   const size_t frame = ZSTD_compress(bytes.data() + frame_at, bytes.size() - frame_at, payload.data(), payload.size(),
                                      options.zstd_level);
   if (ZSTD_isError(frame)) return Status::Internal(std::string("zstd: ") + ZSTD_getErrorName(frame));
   bytes.resize(frame_at + frame);
-  KD_CHECK(sodium_init() >= 0);
-  uint8_t digest[kDigestBytes];
-  crypto_hash_sha256(digest, bytes.data(), bytes.size());
-  PutBytes(bytes, digest, kDigestBytes);
+  const std::string digest = Sha256Raw(bytes);
+  PutBytes(&bytes, digest.data(), kDigestBytes);
   out.stats.compressed_bytes = bytes.size();
 
   // The promise of `reconstructed` is "what the edge gets": take it from the edge's own code path.
@@ -430,7 +420,7 @@ Result<TensorMap> ApplyDelta(const TensorMap& base, std::span<const uint8_t> del
   try {
     torch::NoGradGuard no_grad;
     for (const auto& [name, t] : base) out[name] = Cpu(t).clone();
-    Reader r(payload);
+    ByteReader r(payload);
     uint32_t n_tensors = 0, n_entries = 0;
     if (!r.U32(&n_tensors) || !r.U32(&n_entries)) return Status::Corruption("delta payload truncated");
     if (n_tensors != base.size() || n_entries > base.size()) return Status::Corruption("delta tensor count mismatch");

@@ -4,16 +4,11 @@
 #include <ctime>
 #include <sodium.h>
 
-#include "update/file_io.h"
+#include "base/coding.h"
+#include "base/hex.h"
 
 namespace kd::update {
 namespace {
-
-using internal::PutBytes;
-using internal::PutString;
-using internal::PutU32;
-using internal::PutU64;
-using internal::Reader;
 
 constexpr char kManifestMagic[4] = {'K', 'D', 'M', 'F'};
 constexpr char kEnvelopeMagic[4] = {'K', 'D', 'S', 'M'};
@@ -42,9 +37,9 @@ std::string Problem(const Manifest& m) {
   } else {
     return "unknown artefact kind";
   }
-  if (!internal::IsSha256Hex(m.arch_hash)) return "arch_hash must be 64 lowercase hex characters";
-  if (!internal::IsSha256Hex(m.target_digest)) return "target_digest must be 64 lowercase hex characters";
-  if (!internal::IsSha256Hex(m.artifact_sha256)) return "artifact_sha256 must be 64 lowercase hex characters";
+  if (!IsSha256Hex(m.arch_hash)) return "arch_hash must be 64 lowercase hex characters";
+  if (!IsSha256Hex(m.target_digest)) return "target_digest must be 64 lowercase hex characters";
+  if (!IsSha256Hex(m.artifact_sha256)) return "artifact_sha256 must be 64 lowercase hex characters";
   if (m.artifact_size == 0) return "artifact_size must be > 0";
   if (m.chunk_size == 0) return "chunk_size must be > 0";
   if (m.expires_unix_s <= m.created_unix_s) return "expires_unix_s must be after created_unix_s";
@@ -57,21 +52,21 @@ std::string Problem(const Manifest& m) {
 Result<std::string> EncodeManifest(const Manifest& m) {
   if (std::string p = Problem(m); !p.empty()) return Status::InvalidArgument("manifest: " + p);
   std::vector<uint8_t> out;
-  PutBytes(out, kManifestMagic, 4);
-  PutU32(out, kManifestVersion);
-  PutString(out, m.model_id);
-  PutU64(out, m.version);
-  PutU64(out, m.base_version);
-  PutU32(out, static_cast<uint32_t>(m.kind));
-  PutString(out, m.arch_hash);
-  PutString(out, m.target_digest);
-  PutU64(out, m.artifact_size);
-  PutString(out, m.artifact_sha256);
-  PutU32(out, m.chunk_size);
-  PutU64(out, static_cast<uint64_t>(m.created_unix_s));
-  PutU64(out, static_cast<uint64_t>(m.expires_unix_s));
-  PutString(out, m.rollout_id);
-  PutU64(out, m.min_kdedge_version);
+  PutBytes(&out, kManifestMagic, 4);
+  PutLe32(&out, kManifestVersion);
+  PutLengthPrefixed(&out, m.model_id);
+  PutLe64(&out, m.version);
+  PutLe64(&out, m.base_version);
+  PutLe32(&out, static_cast<uint32_t>(m.kind));
+  PutLengthPrefixed(&out, m.arch_hash);
+  PutLengthPrefixed(&out, m.target_digest);
+  PutLe64(&out, m.artifact_size);
+  PutLengthPrefixed(&out, m.artifact_sha256);
+  PutLe32(&out, m.chunk_size);
+  PutLe64(&out, static_cast<uint64_t>(m.created_unix_s));
+  PutLe64(&out, static_cast<uint64_t>(m.expires_unix_s));
+  PutLengthPrefixed(&out, m.rollout_id);
+  PutLe64(&out, m.min_kdedge_version);
   return std::string(out.begin(), out.end());
 }
 
@@ -79,7 +74,7 @@ Result<Manifest> ParseManifest(std::string_view bytes) {
   if (bytes.size() < 8 || std::memcmp(bytes.data(), kManifestMagic, 4) != 0) {
     return Status::Corruption("not a kd manifest (bad magic or too short)");
   }
-  Reader r(AsBytes(bytes));
+  ByteReader r(AsBytes(bytes));
   std::span<const uint8_t> magic;
   uint32_t version = 0, kind = 0;
   r.Bytes(4, &magic);
@@ -88,18 +83,18 @@ Result<Manifest> ParseManifest(std::string_view bytes) {
     return Status::Unimplemented("manifest format version " + std::to_string(version) + " (this build reads 1)");
   }
   Manifest m;
-  r.String(kMaxModelId, &m.model_id);
+  r.LengthPrefixed(kMaxModelId, &m.model_id);
   r.U64(&m.version);
   r.U64(&m.base_version);
   r.U32(&kind);
-  r.String(64, &m.arch_hash);
-  r.String(64, &m.target_digest);
+  r.LengthPrefixed(64, &m.arch_hash);
+  r.LengthPrefixed(64, &m.target_digest);
   r.U64(&m.artifact_size);
-  r.String(64, &m.artifact_sha256);
+  r.LengthPrefixed(64, &m.artifact_sha256);
   r.U32(&m.chunk_size);
   r.I64(&m.created_unix_s);
   r.I64(&m.expires_unix_s);
-  r.String(kMaxRolloutId, &m.rollout_id);
+  r.LengthPrefixed(kMaxRolloutId, &m.rollout_id);
   r.U64(&m.min_kdedge_version);
   if (!r.ok()) return Status::Corruption("manifest truncated or a field too long");
   if (r.remaining() != 0) return Status::Corruption("manifest has trailing bytes");
@@ -126,11 +121,11 @@ Result<SignedManifest> SignManifest(const Manifest& manifest, const SigningKeyPa
 
 std::string EncodeSignedManifest(const SignedManifest& s) {
   std::vector<uint8_t> out;
-  PutBytes(out, kEnvelopeMagic, 4);
-  PutU32(out, kEnvelopeVersion);
-  PutString(out, s.key_id);
-  PutString(out, s.signature);
-  PutString(out, s.bytes);
+  PutBytes(&out, kEnvelopeMagic, 4);
+  PutLe32(&out, kEnvelopeVersion);
+  PutLengthPrefixed(&out, s.key_id);
+  PutLengthPrefixed(&out, s.signature);
+  PutLengthPrefixed(&out, s.bytes);
   return std::string(out.begin(), out.end());
 }
 
@@ -138,7 +133,7 @@ Result<SignedManifest> DecodeSignedManifest(std::string_view blob) {
   if (blob.size() < 8 || std::memcmp(blob.data(), kEnvelopeMagic, 4) != 0) {
     return Status::Corruption("not a signed kd manifest (bad magic or too short)");
   }
-  Reader r(AsBytes(blob));
+  ByteReader r(AsBytes(blob));
   std::span<const uint8_t> magic;
   uint32_t version = 0;
   r.Bytes(4, &magic);
@@ -148,9 +143,9 @@ Result<SignedManifest> DecodeSignedManifest(std::string_view blob) {
                                  " (this build reads 1)");
   }
   SignedManifest s;
-  r.String(kMaxKeyId, &s.key_id);
-  r.String(crypto_sign_BYTES, &s.signature);
-  r.String(kMaxManifestBytes, &s.bytes);
+  r.LengthPrefixed(kMaxKeyId, &s.key_id);
+  r.LengthPrefixed(crypto_sign_BYTES, &s.signature);
+  r.LengthPrefixed(kMaxManifestBytes, &s.bytes);
   if (!r.ok()) return Status::Corruption("signed manifest truncated or a field too long");
   if (r.remaining() != 0) return Status::Corruption("signed manifest has trailing bytes");
   return s;

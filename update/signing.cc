@@ -2,6 +2,9 @@
 
 #include <sodium.h>
 
+#include "base/hex.h"
+#include "base/sha256.h"
+
 #include "update/file_io.h"
 
 namespace kd::update {
@@ -33,7 +36,7 @@ Result<std::string> ParseKeyFile(const std::string& path, const std::string& tex
     return Status::Corruption("'" + path + "' is not a " + tag + " key file");
   }
   std::string raw;
-  if (!internal::FromHex(line.substr(space + 1), &raw) || raw.size() != raw_bytes) {
+  if (!FromHex(line.substr(space + 1), &raw) || raw.size() != raw_bytes) {
     return Status::Corruption("'" + path + "': malformed key (" + std::to_string(raw_bytes * 2) + " hex expected)");
   }
   return raw;
@@ -59,12 +62,11 @@ Result<SigningKeyPair> GenerateSigningKey() {
 
 Status WriteSigningKey(const std::string& secret_path, const std::string& public_path, const SigningKeyPair& key) {
   KD_RETURN_IF_ERROR(CheckPair(key));
-  std::string secret_text = std::string(kSecretTag) + " " + internal::ToHex(key.secret_key) + "\n";
+  std::string secret_text = std::string(kSecretTag) + " " + ToHex(key.secret_key) + "\n";
   const Status s = internal::WriteFileAtomic(secret_path, secret_text, 0600);
   sodium_memzero(secret_text.data(), secret_text.size());
   KD_RETURN_IF_ERROR(s);
-  return internal::WriteFileAtomic(public_path, std::string(kPublicTag) + " " + internal::ToHex(key.public_key) + "\n",
-                                   0644);
+  return internal::WriteFileAtomic(public_path, std::string(kPublicTag) + " " + ToHex(key.public_key) + "\n", 0644);
 }
 
 Result<SigningKeyPair> ReadSigningKey(const std::string& secret_path) {
@@ -99,11 +101,6 @@ Result<std::string> ReadVerifyKey(const std::string& path) {
   return ParseKeyFile(path, text, kPublicTag, crypto_sign_PUBLICKEYBYTES);
 }
 
-std::string KeyId(const std::string& public_key) {
-  KD_CHECK(sodium_init() >= 0);
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(public_key.data()), public_key.size());
-  return internal::ToHex(std::span<const uint8_t>(digest, 8));
-}
+std::string KeyId(const std::string& public_key) { return ToHex(std::string_view(Sha256Raw(public_key)).substr(0, 8)); }
 
 }  // namespace kd::update

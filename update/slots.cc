@@ -5,15 +5,14 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
-#include <sodium.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
 #include "base/file_system.h"
-
-#include "update/file_io.h"
+#include "base/hex.h"
+#include "base/sha256.h"
 
 namespace kd::update {
 namespace {
@@ -33,14 +32,12 @@ bool IsSlot(const std::string& s) { return s == "a" || s == "b"; }
 // everything before it. Full decoding is the loader's job; this keeps torn or foreign bytes out of
 // a slot.
 Status CheckKdw(std::span<const uint8_t> bytes) {
-  constexpr size_t kSha = crypto_hash_sha256_BYTES;
+  constexpr size_t kSha = kSha256Bytes;
   if (bytes.size() < 12 + kSha || std::memcmp(bytes.data(), "KDW1", 4) != 0) {
     return Status::Corruption("not a kd weight file (bad magic or too short)");
   }
-  KD_CHECK(sodium_init() >= 0);
-  uint8_t digest[kSha];
-  crypto_hash_sha256(digest, bytes.data(), bytes.size() - kSha);
-  if (std::memcmp(digest, bytes.data() + bytes.size() - kSha, kSha) != 0) {
+  const std::string digest = Sha256Raw(bytes.first(bytes.size() - kSha));
+  if (std::memcmp(digest.data(), bytes.data() + bytes.size() - kSha, kSha) != 0) {
     return Status::Corruption("weight file checksum mismatch (truncated or corrupted)");
   }
   return Status::Ok();
@@ -220,7 +217,7 @@ Result<bool> ModelSlots::NoteStart(uint32_t max_trial_starts) {
 
 Result<ModelSlots::Download> ModelSlots::Download::Begin(const std::string& dir, const std::string& artifact_sha256,
                                                          uint64_t size, FileSystem& fs) {
-  if (!internal::IsSha256Hex(artifact_sha256)) {
+  if (!IsSha256Hex(artifact_sha256)) {
     return Status::InvalidArgument("artefact id must be a lowercase hex sha256, not '" + artifact_sha256 + "'");
   }
   if (size == 0) return Status::InvalidArgument("artefact size must be > 0");
@@ -286,10 +283,7 @@ Result<std::vector<uint8_t>> ModelSlots::Download::Finish() {
                                       " bytes");
   }
   KD_ASSIGN_OR_RETURN(auto bytes, fs_->ReadFile(path_));
-  KD_CHECK(sodium_init() >= 0);
-  uint8_t digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, bytes.data(), bytes.size());
-  const std::string hex = internal::ToHex(std::span<const uint8_t>(digest, sizeof(digest)));
+  const std::string hex = Sha256Hex(bytes);
   if (bytes.size() != size_ || hex != sha256_) {
     KD_RETURN_IF_ERROR(fs_->Remove(path_));
     have_ = 0;

@@ -2,11 +2,11 @@
 
 #include <bit>
 #include <cstring>
-#include <sodium.h>
 
 #include <torch/torch.h>
 
-#include "model/weights_file.h"
+#include "base/coding.h"
+#include "base/sha256.h"
 
 namespace kd::update {
 namespace {
@@ -39,15 +39,15 @@ const char* DtypeTag(torch::ScalarType t) {
   }
 }
 
-void HashU32(crypto_hash_sha256_state* h, uint32_t v) {
-  uint8_t b[4];
-  for (int i = 0; i < 4; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
-  crypto_hash_sha256_update(h, b, 4);
+void HashU32(Sha256Hasher* h, uint32_t v) {
+  std::string b;
+  PutLe32(&b, v);
+  h->Update(b);
 }
-void HashU64(crypto_hash_sha256_state* h, uint64_t v) {
-  uint8_t b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
-  crypto_hash_sha256_update(h, b, 8);
+void HashU64(Sha256Hasher* h, uint64_t v) {
+  std::string b;
+  PutLe64(&b, v);
+  h->Update(b);
 }
 
 }  // namespace
@@ -96,36 +96,25 @@ Status LoadState(model::StudentImpl& student, const TensorMap& state) {
 }
 
 std::string StateDigest(const TensorMap& state) {
-  KD_CHECK(sodium_init() >= 0);
-  crypto_hash_sha256_state h;
-  crypto_hash_sha256_init(&h);
-  static constexpr char kDomain[] = "kd-state-v1";
-  crypto_hash_sha256_update(&h, reinterpret_cast<const uint8_t*>(kDomain), sizeof(kDomain) - 1);
+  Sha256Hasher h;
+  h.Update(std::string_view("kd-state-v1"));
   for (const auto& [name, tensor] : state) {
     KD_CHECK_MSG(tensor.defined(), "StateDigest: undefined tensor '" + name + "'");
     const torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
     const char* tag = DtypeTag(t.scalar_type());
     KD_CHECK_MSG(tag != nullptr, "StateDigest: unsupported dtype of '" + name + "'");
     HashU32(&h, static_cast<uint32_t>(name.size()));
-    crypto_hash_sha256_update(&h, reinterpret_cast<const uint8_t*>(name.data()), name.size());
+    h.Update(name);
     HashU32(&h, static_cast<uint32_t>(std::strlen(tag)));
-    crypto_hash_sha256_update(&h, reinterpret_cast<const uint8_t*>(tag), std::strlen(tag));
+    h.Update(std::string_view(tag));
     HashU32(&h, static_cast<uint32_t>(t.dim()));
     for (int64_t d : t.sizes()) HashU64(&h, static_cast<uint64_t>(d));
     const uint64_t nbytes = static_cast<uint64_t>(t.numel()) * t.element_size();
     HashU64(&h, nbytes);
     // The host is little-endian (x86-64, aarch64): raw bytes are the canonical byte order.
-    if (nbytes) crypto_hash_sha256_update(&h, static_cast<const uint8_t*>(t.data_ptr()), nbytes);
+    if (nbytes) h.Update(std::span<const uint8_t>(static_cast<const uint8_t*>(t.data_ptr()), nbytes));
   }
-  uint8_t digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&h, digest);
-  static const char* kHex = "0123456789abcdef";
-  std::string hex;
-  for (uint8_t c : digest) {
-    hex.push_back(kHex[c >> 4]);
-    hex.push_back(kHex[c & 15]);
-  }
-  return hex;
+  return h.FinalHex();
 }
 
 TensorMap RoundParametersToF16(const TensorMap& state, const std::set<std::string>& parameter_names) {
@@ -139,9 +128,6 @@ TensorMap RoundParametersToF16(const TensorMap& state, const std::set<std::strin
   return out;
 }
 
-std::string ArchHash(const model::StudentOptions& options) {
-  const std::string json = options.ArchJson();
-  return model::Sha256Hex(reinterpret_cast<const uint8_t*>(json.data()), json.size());
-}
+std::string ArchHash(const model::StudentOptions& options) { return Sha256Hex(options.ArchJson()); }
 
 }  // namespace kd::update

@@ -2,13 +2,14 @@
 
 #include <cmath>
 #include <cstdint>
-#include <sodium.h>
 #include <string>
 #include <utility>
 
 #include <google/protobuf/io/coded_stream.h>
 
 #include "base/check.h"
+#include "base/hex.h"
+#include "base/sha256.h"
 #include "wire/message_internal.h"
 
 #include "wire.pb.h"
@@ -21,10 +22,6 @@ static_assert(static_cast<int>(pb::MSG_TYPE_HELLO) == static_cast<int>(MsgType::
 static_assert(static_cast<int>(pb::ERROR_CODE_INTERNAL) == static_cast<int>(ErrorCode::kInternal));
 static_assert(static_cast<int>(pb::ERROR_CODE_OUT_OF_CREDIT) == static_cast<int>(ErrorCode::kOutOfCredit));
 static_assert(static_cast<int>(pb::UPDATE_OUTCOME_REJECTED) == static_cast<int>(UpdateOutcome::kRejected));
-
-constexpr size_t kSha256Bytes = crypto_hash_sha256_BYTES;
-static_assert(kSha256Bytes == 32);
-constexpr size_t kObjectIdChars = 64;
 
 // A failed check: the Status for the caller and the ErrorCode for the peer.
 struct Failure {
@@ -72,13 +69,6 @@ bool IsValidUtf8(std::string_view s) {
       return false;
     }
     i += len;
-  }
-  return true;
-}
-
-bool IsLowerHex(std::string_view s) {
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
   return true;
 }
@@ -183,7 +173,7 @@ Failure CheckSemantics(const pb::Header& p, const std::string& payload, const Li
   if (!IsValidUtf8(p.error_text()) || !IsValidUtf8(p.status().state())) {
     return Fail(ErrorCode::kBadHeader, "text field is not UTF-8");
   }
-  if (!p.object_id().empty() && (p.object_id().size() != kObjectIdChars || !IsLowerHex(p.object_id()))) {
+  if (!p.object_id().empty() && !IsSha256Hex(p.object_id())) {
     return Fail(ErrorCode::kBadHeader, "object_id is not 64 lowercase hex digits");
   }
   if (payload.size() > limits.max_payload_bytes) {
@@ -354,31 +344,11 @@ bool IsValidDeviceId(std::string_view device_id, size_t max_bytes) {
   return true;
 }
 
-std::string Sha256(std::string_view bytes) {
-  std::string out(kSha256Bytes, '\0');
-  crypto_hash_sha256(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(bytes.data()),
-                     bytes.size());
-  return out;
-}
-
-std::string Sha256Hex(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  const std::string raw = Sha256(bytes);
-  std::string hex;
-  hex.reserve(raw.size() * 2);
-  for (char c : raw) {
-    const auto b = static_cast<uint8_t>(c);
-    hex.push_back(kHex[b >> 4]);
-    hex.push_back(kHex[b & 0xF]);
-  }
-  return hex;
-}
-
 std::vector<std::string> EncodeFrames(const Message& message) {
   pb::Header p;
   ToProto(message.header, &p);
   p.set_payload_len(message.payload.size());
-  p.set_payload_sha256(Sha256(message.payload));
+  p.set_payload_sha256(Sha256Raw(message.payload));
   std::vector<std::string> frames(3);
   frames[0] = std::string(kProtocolId);
   KD_CHECK_MSG(p.SerializeToString(&frames[1]), "protobuf serialization failed");
@@ -419,7 +389,7 @@ Result<Message> DecodeFrames(const std::vector<std::string>& frames, const Limit
   const std::string& payload = frames[2];
   const Failure semantic = CheckSemantics(p, payload, limits);
   if (semantic.code != ErrorCode::kNone) return fail(semantic);
-  if (Sha256(payload) != p.payload_sha256()) return fail(Fail(ErrorCode::kBadPayload, "payload sha256 mismatch"));
+  if (Sha256Raw(payload) != p.payload_sha256()) return fail(Fail(ErrorCode::kBadPayload, "payload sha256 mismatch"));
   if (p.type() == pb::MSG_TYPE_FRAME) {
     if (payload.size() < 3 || static_cast<uint8_t>(payload[0]) != 0xFF || static_cast<uint8_t>(payload[1]) != 0xD8 ||
         static_cast<uint8_t>(payload[2]) != 0xFF) {

@@ -145,10 +145,6 @@ Message MakeError(const Header& request, ErrorCode code, std::string text);
 // True for 1..max_bytes bytes of [A-Za-z0-9._-].
 bool IsValidDeviceId(std::string_view device_id, size_t max_bytes = 64);
 
-// SHA-256 of `bytes` as 32 raw bytes, and as 64 lowercase hex digits (the object_id form).
-std::string Sha256(std::string_view bytes);
-std::string Sha256Hex(std::string_view bytes);
-
 }  // namespace kd::wire
 
 #endif  // KD_WIRE_MESSAGE_H_

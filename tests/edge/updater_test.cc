@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "base/clock.h"
+#include "base/sha256.h"
 #include "model/weights_file.h"
 #include "tests/edge/fake_link.h"
 #include "tests/update/test_util.h"
@@ -60,7 +61,7 @@ class UpdaterTest : public ::testing::Test {
     manifest_.arch_hash = update::ArchHash(decoded->student->options());
     manifest_.target_digest = update::StateDigest(update::StateOf(*decoded->student));
     manifest_.artifact_size = artifact_.size();
-    manifest_.artifact_sha256 = model::Sha256Hex(artifact_.data(), artifact_.size());
+    manifest_.artifact_sha256 = Sha256Hex(artifact_);
     manifest_.chunk_size = 1024;  // several chunks, window of 2
     manifest_.created_unix_s = clock_.WallMicros() / 1000000 - 10;
     manifest_.expires_unix_s = manifest_.created_unix_s + 3600;

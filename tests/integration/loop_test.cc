@@ -29,6 +29,7 @@
 #include <torch/torch.h>
 
 #include "base/assets.h"
+#include "base/sha256.h"
 #include "config/daemon_options.h"
 #include "edge/agent.h"
 #include "edge/running_model.h"
@@ -326,7 +327,7 @@ std::pair<std::string, std::vector<uint8_t>> SignedFullUpdate(const model::Stude
   m.arch_hash = update::ArchHash(student.options());
   m.target_digest = update::StateDigest(update::StateOf(student));
   m.artifact_size = artefact.size();
-  m.artifact_sha256 = model::Sha256Hex(artefact.data(), artefact.size());
+  m.artifact_sha256 = Sha256Hex(artefact);
   m.chunk_size = 4096;
   return {update::EncodeSignedManifest(update::SignManifest(m, key).value()), std::move(artefact)};
 }
@@ -556,7 +557,7 @@ std::pair<std::string, std::vector<uint8_t>> SignedDeltaUpdate(const model::Stud
   m.arch_hash = update::ArchHash(target.options());
   m.target_digest = update::StateDigest(delta.reconstructed);
   m.artifact_size = delta.bytes.size();
-  m.artifact_sha256 = model::Sha256Hex(delta.bytes.data(), delta.bytes.size());
+  m.artifact_sha256 = Sha256Hex(delta.bytes);
   m.chunk_size = 4096;
   return {update::EncodeSignedManifest(update::SignManifest(m, key).value()), std::move(delta.bytes)};
 }
@@ -584,7 +585,7 @@ struct UpdateSequence {
     }
     if (h.type == wire::MsgType::kChunkRequest) {
       for (const Offer& o : offers) {
-        if (h.object_id == model::Sha256Hex(o.artefact.data(), o.artefact.size())) return ChunkReply(in, o.artefact);
+        if (h.object_id == Sha256Hex(o.artefact)) return ChunkReply(in, o.artefact);
       }
     }
     if (h.type == wire::MsgType::kUpdateReport) {
@@ -802,8 +803,7 @@ TEST(LoopTest, ADownloadCompleteOnDiskBeforeARestartIsInstalled) {
   const auto& artefact = seq.offers[0].artefact;
   {  // what the dead process left: every byte on disk, not finished
     fs::create_directories(fx.dir / "slots");
-    auto d = update::ModelSlots::Download::Begin((fx.dir / "slots").string(),
-                                                 model::Sha256Hex(artefact.data(), artefact.size()), artefact.size());
+    auto d = update::ModelSlots::Download::Begin((fx.dir / "slots").string(), Sha256Hex(artefact), artefact.size());
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     ASSERT_TRUE(d->Append(0, artefact).ok());
     ASSERT_TRUE(d->complete());

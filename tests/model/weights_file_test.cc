@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "base/sha256.h"
+
 namespace kd::model {
 namespace {
 
@@ -92,7 +94,7 @@ std::vector<uint8_t> WithMeta(const std::vector<uint8_t>& bytes, const std::func
   out.resize(align(out.size()), 0);
   out.insert(out.end(), bytes.begin() + static_cast<long>(align(12 + meta_len)),
              bytes.begin() + static_cast<long>(body));
-  const std::string hex = Sha256Hex(out.data(), out.size());
+  const std::string hex = Sha256Hex(out);
   for (size_t i = 0; i < hex.size(); i += 2)
     out.push_back(static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   return out;

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "base/file_system.h"
+#include "base/sha256.h"
 #include "model/weights_file.h"
 #include "tests/support/faulty_file_system.h"
 #include "tests/update/test_util.h"
@@ -137,7 +138,7 @@ TEST(SlotsFaultTest, ADownloadSurvivesAFaultAtEveryOperation) {
   ScratchDir dir;
   std::vector<uint8_t> artefact(10000);
   for (size_t i = 0; i < artefact.size(); ++i) artefact[i] = static_cast<uint8_t>((i * 131) % 251);
-  const std::string sha = model::Sha256Hex(artefact.data(), artefact.size());
+  const std::string sha = Sha256Hex(artefact);
   constexpr size_t kChunk = 2500;
   int cases = 0;
   for (Fault fault : AllFaults()) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "base/sha256.h"
 #include "model/weights_file.h"
 #include "tests/update/test_util.h"
 
@@ -18,7 +19,7 @@ using testing::ReadAll;
 using testing::ScratchDir;
 using testing::TinyOptions;
 
-std::string Sha(const std::vector<uint8_t>& b) { return model::Sha256Hex(b.data(), b.size()); }
+std::string Sha(const std::vector<uint8_t>& b) { return Sha256Hex(b); }
 
 // A model store with the factory model (version 1) committed.
 struct Bootstrapped {

@@ -6,11 +6,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "base/hex.h"
+#include "base/sha256.h"
 #include "model/weights_file.h"
 #include "tests/update/test_util.h"
 
 #include "update/delta.h"
-#include "update/file_io.h"
 #include "update/state.h"
 
 namespace kd::update {
@@ -194,7 +195,7 @@ std::vector<uint8_t> WithVersion(std::vector<uint8_t> bytes, uint32_t version) {
   std::memcpy(bytes.data() + 4, &version, 4);
   bytes.resize(bytes.size() - 32);
   std::string digest;
-  EXPECT_TRUE(internal::FromHex(model::Sha256Hex(bytes.data(), bytes.size()), &digest));
+  EXPECT_TRUE(FromHex(Sha256Hex(bytes), &digest));
   bytes.insert(bytes.end(), digest.begin(), digest.end());
   return bytes;
 }
