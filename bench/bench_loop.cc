@@ -34,11 +34,10 @@
 #include "media/video_source.h"
 #include "model/student.h"
 #include "model/weights_file.h"
+#include "update/signing.h"
 #include "wire/curve_keys.h"
 #include "wire/endpoint.h"
 #include "wire/message.h"
-
-#include "update/signing.h"
 
 namespace {
 namespace fs = std::filesystem;

@@ -8,20 +8,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/device_id.h"
 #include "base/text.h"
 
 namespace kd::config::internal {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool IsValidId(std::string_view s) {
-  if (s.empty() || s.size() > 64 || s == "." || s == "..") return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-  });
-}
-constexpr char kIdRule[] = "must be 1..64 characters of [A-Za-z0-9._-] (not \".\" or \"..\")";
 
 bool IsLogLevel(std::string_view s) {
   return s == "trace" || s == "debug" || s == "info" || s == "warn" || s == "error";
@@ -382,7 +375,7 @@ void Checker::Required(const std::string& key, const std::string& v) {
 }
 
 void Checker::Id(const std::string& key, const std::string& v) {
-  if (!IsValidId(v)) Fail(key, "invalid id \"" + v + "\": " + kIdRule);
+  if (!IsValidDeviceId(v)) Fail(key, "invalid id \"" + v + "\": " + kDeviceIdRule);
 }
 
 void Checker::Endpoint(const std::string& key, const std::string& v) {

@@ -20,11 +20,10 @@
 #include "edge/updater.h"
 #include "edge/uplink.h"
 #include "model/threads.h"
-#include "wire/curve_keys.h"
-#include "wire/endpoint.h"
-
 #include "update/signing.h"
 #include "update/slots.h"
+#include "wire/curve_keys.h"
+#include "wire/endpoint.h"
 
 namespace kd::edge {
 using json = nlohmann::json;

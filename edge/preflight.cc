@@ -6,9 +6,8 @@
 #include "media/video_source.h"
 #include "model/checked_run.h"
 #include "model/weights_file.h"
-#include "wire/curve_keys.h"
-
 #include "update/signing.h"
+#include "wire/curve_keys.h"
 
 namespace kd::edge {
 namespace {

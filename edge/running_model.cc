@@ -10,7 +10,6 @@
 #include "model/checked_run.h"
 #include "model/frame_tensor.h"
 #include "model/weights_file.h"
-
 #include "update/state.h"
 
 namespace kd::edge {

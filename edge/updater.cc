@@ -9,7 +9,6 @@
 
 #include "base/log.h"
 #include "model/weights_file.h"
-
 #include "update/delta.h"
 #include "update/state.h"
 

@@ -34,7 +34,6 @@
 #include "edge/model_holder.h"
 #include "edge/probation.h"
 #include "edge/running_model.h"
-
 #include "update/manifest.h"
 #include "update/slots.h"
 

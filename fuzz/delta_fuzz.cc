@@ -10,10 +10,9 @@
 #include <vector>
 
 #include "base/check.h"
-#include "model/threads.h"
-
 #include "fuzz/delta_base.h"
 #include "fuzz/fuzz_util.h"
+#include "model/threads.h"
 #include "update/delta.h"
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {

@@ -19,7 +19,6 @@
 #include "base/check.h"
 #include "base/coding.h"
 #include "base/sha256.h"
-
 #include "update/signing.h"
 
 namespace kd::fuzz {

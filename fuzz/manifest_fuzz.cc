@@ -11,7 +11,6 @@
 #include <string_view>
 
 #include "base/check.h"
-
 #include "fuzz/fuzz_util.h"
 #include "update/manifest.h"
 

@@ -11,16 +11,16 @@
 
 #include "base/check.h"
 #include "base/coding.h"
-#include "storage/record_codec.h"
-
+#include "base/crc32c.h"
 #include "fuzz/fuzz_util.h"
+#include "storage/record_codec.h"
 
 namespace {
 
 // `value` with its last 4 bytes replaced by the CRC32C of key ‖ the rest (FORMAT.md, "Values").
 std::string WithValidCrc(std::string_view key, std::string_view value) {
   std::string out(value.substr(0, value.size() - 4));
-  const uint32_t crc = kd::storage::Crc32cExtend(kd::storage::Crc32c(key), out.data(), out.size());
+  const uint32_t crc = kd::Crc32cExtend(kd::Crc32c(key), out.data(), out.size());
   kd::PutLe32(&out, crc);
   return out;
 }

@@ -10,10 +10,9 @@
 
 #include "base/check.h"
 #include "base/sha256.h"
+#include "fuzz/fuzz_util.h"
 #include "model/threads.h"
 #include "model/weights_file.h"
-
-#include "fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   kd::model::SetComputeThreads(1);  // one core: the fuzzers run beside builds

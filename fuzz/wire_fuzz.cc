@@ -10,9 +10,8 @@
 #include <vector>
 
 #include "base/check.h"
-#include "wire/message.h"
-
 #include "fuzz/fuzz_util.h"
+#include "wire/message.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using kd::wire::ErrorCode;

@@ -20,20 +20,20 @@
 
 #include "base/check.h"
 #include "base/coding.h"
+#include "base/crc32c.h"
 #include "base/detection.h"
 #include "base/sha256.h"
 #include "config/daemon_options.h"
+#include "fuzz/delta_base.h"
+#include "fuzz/fuzz_util.h"
 #include "learner/dataset.h"
 #include "learner/teacher_record.h"
 #include "model/student.h"
 #include "model/weights_file.h"
 #include "storage/record_codec.h"
-#include "wire/message.h"
-
-#include "fuzz/delta_base.h"
-#include "fuzz/fuzz_util.h"
 #include "update/delta.h"
 #include "update/manifest.h"
+#include "wire/message.h"
 
 namespace kd::fuzz {
 namespace {
@@ -347,7 +347,7 @@ void StoreSeeds(SeedWriter& w) {
   w.Write("store", "edge-other-key", JoinKeyValue(SampleKey("cam-1", 44), frame_value));
   std::string v2 = frame_value.substr(0, frame_value.size() - 4);
   v2[0] = 2;
-  const uint32_t crc = storage::Crc32cExtend(storage::Crc32c(frame_key), v2.data(), v2.size());
+  const uint32_t crc = Crc32cExtend(Crc32c(frame_key), v2.data(), v2.size());
   PutLe32(&v2, crc);
   w.Write("store", "edge-version-2", JoinKeyValue(frame_key, v2));
   w.Write("store", "edge-short-value", JoinKeyValue(frame_key, frame_value.substr(0, 4)));

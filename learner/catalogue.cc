@@ -6,7 +6,6 @@
 #include "learner/deployed_model.h"
 #include "learner/version_json.h"
 #include "model/weights_file.h"
-
 #include "update/state.h"
 
 namespace kd::learner {

@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "model/student.h"
-
 #include "update/state.h"
 
 namespace kd::learner {

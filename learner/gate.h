@@ -11,7 +11,6 @@
 #include "config/daemon_options.h"
 #include "learner/dataset.h"
 #include "model/student.h"
-
 #include "update/state.h"
 
 namespace kd::learner {

@@ -6,9 +6,8 @@
 #include "config/distill_options.h"
 #include "model/checked_run.h"
 #include "model/weights_file.h"
-#include "wire/curve_keys.h"
-
 #include "update/signing.h"
+#include "wire/curve_keys.h"
 
 namespace kd::learner {
 namespace fs = std::filesystem;

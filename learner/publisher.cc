@@ -8,7 +8,6 @@
 #include "learner/deployed_model.h"
 #include "model/checked_run.h"
 #include "model/weights_file.h"
-
 #include "update/manifest.h"
 
 namespace kd::learner {

@@ -20,7 +20,6 @@
 #include "base/status.h"
 #include "learner/catalogue.h"
 #include "learner/loop_state.h"
-
 #include "update/delta.h"
 #include "update/signing.h"
 #include "update/state.h"

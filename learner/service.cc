@@ -24,10 +24,9 @@
 #include "model/threads.h"
 #include "model/weights_file.h"
 #include "storage/sample_store.h"
+#include "update/signing.h"
 #include "wire/curve_keys.h"
 #include "wire/endpoint.h"
-
-#include "update/signing.h"
 
 namespace kd::learner {
 namespace fs = std::filesystem;

@@ -12,7 +12,6 @@
 #include "learner/gate.h"
 #include "learner/teacher_record.h"
 #include "media/image_ops.h"
-
 #include "update/delta.h"
 
 namespace kd::learner {

@@ -11,6 +11,7 @@
 
 #include "base/coding.h"
 #include "base/sha256.h"
+#include "model/dtype_name.h"
 #include "model/json_int.h"
 
 namespace kd::model {
@@ -24,23 +25,13 @@ constexpr size_t kMaxMetaBytes = 16u << 20;
 
 size_t AlignUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-const char* DtypeName(torch::ScalarType t) {
-  switch (t) {
-    case torch::kFloat:
-      return "f32";
-    case torch::kHalf:
-      return "f16";
-    case torch::kLong:
-      return "i64";
-    default:
-      return nullptr;
-  }
-}
-Result<torch::ScalarType> DtypeFromName(const std::string& n) {
-  if (n == "f32") return torch::kFloat;
-  if (n == "f16") return torch::kHalf;
-  if (n == "i64") return torch::kLong;
-  return Status::Corruption("unknown tensor dtype '" + n + "'");
+// The dtypes a .kdw may hold (docs/WEIGHTS_FORMAT.md), named by the one map (model/dtype_name.h).
+bool IsWeightsDtype(torch::ScalarType t) { return t == torch::kFloat || t == torch::kHalf || t == torch::kLong; }
+
+Result<torch::ScalarType> WeightsDtypeFromName(const std::string& n) {
+  const auto t = DtypeFromName(n);
+  if (!t || !IsWeightsDtype(*t)) return Status::Corruption("unknown tensor dtype '" + n + "'");
+  return *t;
 }
 
 // Every named parameter and buffer (deterministic order: registration order).
@@ -62,7 +53,7 @@ Result<std::vector<uint8_t>> EncodeWeights(const StudentImpl& student, const Wei
     torch::Tensor v = t.detach().to(torch::kCPU).contiguous();
     const bool is_bn_stat = name.find("running_") != std::string::npos;
     if (v.scalar_type() == torch::kFloat && dtype == WeightDtype::kF16 && !is_bn_stat) v = v.to(torch::kHalf);
-    const char* dn = DtypeName(v.scalar_type());
+    const char* dn = IsWeightsDtype(v.scalar_type()) ? DtypeName(v.scalar_type()) : nullptr;
     if (!dn) return Status::InvalidArgument("tensor '" + name + "' has an unsupported dtype");
     const size_t nbytes = static_cast<size_t>(v.numel()) * v.element_size();
     tensors.push_back(
@@ -131,7 +122,7 @@ Result<LoadedStudent> DecodeWeights(const std::vector<uint8_t>& bytes) {
       if (it == state.end()) return Status::Corruption("weight file has unknown tensor '" + name + "'");
       // Listed twice, a tensor would count for one that is missing (left at its random init).
       if (!seen.insert(name).second) return Status::Corruption("weight file lists tensor '" + name + "' twice");
-      KD_ASSIGN_OR_RETURN(torch::ScalarType st, DtypeFromName(jt.at("dtype").get<std::string>()));
+      KD_ASSIGN_OR_RETURN(torch::ScalarType st, WeightsDtypeFromName(jt.at("dtype").get<std::string>()));
       const auto shape = internal::JsonInts<int64_t>(jt.at("shape"));
       if (shape != it->second.sizes().vec()) return Status::Corruption("tensor '" + name + "' has the wrong shape");
       const auto off = internal::JsonInt<size_t>(jt.at("offset")), n = internal::JsonInt<size_t>(jt.at("nbytes"));

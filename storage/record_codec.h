@@ -25,12 +25,6 @@ inline constexpr uint8_t kValueFormatVersion = 1;
 inline constexpr uint32_t kStoreFormatVersion = 1;
 inline constexpr std::string_view kFormatMarkerKey = "kd.storage.format";
 
-// CRC32C (Castagnoli, reflected polynomial 0x82F63B78), unmasked: Crc32c("123456789") == 0xE3069283.
-// Crc32cExtend(crc, data, n) is the CRC of (the bytes `crc` covers) followed by data[0, n);
-// Crc32cExtend(0, ...) starts one.
-uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n);
-inline uint32_t Crc32c(std::string_view bytes) { return Crc32cExtend(0, bytes.data(), bytes.size()); }
-
 // ---- Keys of `frames` and `teacher`: u8 length, device_id, u64 big-endian seq ------------------
 
 // The key prefix shared by every sample of `device_id` (1..255 bytes; longer ids are the caller's

@@ -26,7 +26,6 @@
 #include <vector>
 
 #include "base/status.h"
-
 #include "update/state.h"
 
 namespace kd::update {

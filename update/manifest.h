@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "base/status.h"
-
 #include "update/signing.h"
 
 namespace kd::update {

@@ -4,7 +4,6 @@
 
 #include "base/hex.h"
 #include "base/sha256.h"
-
 #include "update/file_io.h"
 
 namespace kd::update {

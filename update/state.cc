@@ -7,6 +7,7 @@
 
 #include "base/coding.h"
 #include "base/sha256.h"
+#include "model/dtype_name.h"
 
 namespace kd::update {
 namespace {
@@ -15,29 +16,6 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "kd_update assumes a little-endian host");
 
 torch::Tensor CpuCopy(const torch::Tensor& t) { return t.detach().to(torch::kCPU).contiguous().clone(); }
-
-const char* DtypeTag(torch::ScalarType t) {
-  switch (t) {
-    case torch::kFloat:
-      return "f32";
-    case torch::kHalf:
-      return "f16";
-    case torch::kDouble:
-      return "f64";
-    case torch::kBFloat16:
-      return "bf16";
-    case torch::kLong:
-      return "i64";
-    case torch::kInt:
-      return "i32";
-    case torch::kByte:
-      return "u8";
-    case torch::kBool:
-      return "bool";
-    default:
-      return nullptr;
-  }
-}
 
 void HashU32(Sha256Hasher* h, uint32_t v) {
   std::string b;
@@ -101,7 +79,7 @@ std::string StateDigest(const TensorMap& state) {
   for (const auto& [name, tensor] : state) {
     KD_CHECK_MSG(tensor.defined(), "StateDigest: undefined tensor '" + name + "'");
     const torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
-    const char* tag = DtypeTag(t.scalar_type());
+    const char* tag = model::DtypeName(t.scalar_type());
     KD_CHECK_MSG(tag != nullptr, "StateDigest: unsupported dtype of '" + name + "'");
     HashU32(&h, static_cast<uint32_t>(name.size()));
     h.Update(name);

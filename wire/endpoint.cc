@@ -17,6 +17,7 @@
 #include <zmq.hpp>
 
 #include "base/check.h"
+#include "base/device_id.h"
 #include "base/log.h"
 #include "wire/message_internal.h"
 

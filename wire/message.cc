@@ -8,6 +8,7 @@
 #include <google/protobuf/io/coded_stream.h>
 
 #include "base/check.h"
+#include "base/device_id.h"
 #include "base/hex.h"
 #include "base/sha256.h"
 #include "wire/message_internal.h"
@@ -332,16 +333,6 @@ const char* UpdateOutcomeName(UpdateOutcome outcome) {
       return "REJECTED";
   }
   return "UNKNOWN";
-}
-
-bool IsValidDeviceId(std::string_view device_id, size_t max_bytes) {
-  if (device_id.empty() || device_id.size() > max_bytes) return false;
-  for (char c : device_id) {
-    const bool ok =
-        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
 }
 
 std::vector<std::string> EncodeFrames(const Message& message) {

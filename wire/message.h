@@ -73,7 +73,7 @@ struct EdgeStatus {
 
 struct Header {
   MsgType type = MsgType::kHeartbeat;
-  std::string device_id;                          // [A-Za-z0-9._-]+, 1..Limits::max_device_id_bytes bytes
+  std::string device_id;                          // base/device_id.h: 1..Limits::max_device_id_bytes bytes
   uint64_t seq = 0;                               // kFrame: per-device frame sequence; others: request id
   int64_t capture_time_us = 0, send_time_us = 0;  // microseconds since the Unix epoch (>= 0)
   uint64_t model_version = 0;                     // the sender's running model version
@@ -142,8 +142,7 @@ Status CheckSendable(const std::vector<std::string>& frames, const Limits& limit
 // Reply helper: a kError for `request` (copies device_id and seq; type kError, code, text).
 Message MakeError(const Header& request, ErrorCode code, std::string text);
 
-// True for 1..max_bytes bytes of [A-Za-z0-9._-].
-bool IsValidDeviceId(std::string_view device_id, size_t max_bytes = 64);
+// The device-id rule is base/device_id.h's (kd::IsValidDeviceId).
 
 }  // namespace kd::wire
 

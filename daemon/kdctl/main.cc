@@ -12,11 +12,10 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "update/signing.h"
 #include "wire/admin_commands.h"
 #include "wire/curve_keys.h"
 #include "wire/endpoint.h"
-
-#include "update/signing.h"
 
 namespace kd {
 namespace {

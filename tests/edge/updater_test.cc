@@ -13,7 +13,6 @@
 #include "model/weights_file.h"
 #include "tests/edge/fake_link.h"
 #include "tests/update/test_util.h"
-
 #include "update/signing.h"
 #include "update/state.h"
 

@@ -29,10 +29,9 @@
 #include "storage/sample_store.h"
 #include "tests/support/loop_support.h"
 #include "tests/support/small_disk.h"
+#include "update/signing.h"
 #include "wire/endpoint.h"
 #include "wire/message.h"
-
-#include "update/signing.h"
 
 namespace kd {
 namespace {

@@ -37,15 +37,14 @@
 #include "model/weights_file.h"
 #include "storage/sample_store.h"
 #include "tests/support/loop_support.h"
-#include "wire/curve_keys.h"
-#include "wire/endpoint.h"
-#include "wire/message.h"
-
 #include "update/delta.h"
 #include "update/manifest.h"
 #include "update/signing.h"
 #include "update/slots.h"
 #include "update/state.h"
+#include "wire/curve_keys.h"
+#include "wire/endpoint.h"
+#include "wire/message.h"
 
 namespace kd {
 namespace {

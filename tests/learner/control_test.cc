@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include "tests/learner/stage_fixture.h"
-
 #include "update/manifest.h"
 
 namespace kd::learner {

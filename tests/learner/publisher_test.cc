@@ -8,7 +8,6 @@
 #include "model/weights_file.h"
 #include "tests/learner/stage_fixture.h"
 #include "tests/support/faulty_file_system.h"
-
 #include "update/manifest.h"
 
 namespace kd::learner {

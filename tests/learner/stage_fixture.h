@@ -25,10 +25,9 @@
 #include "storage/sample_store.h"
 #include "tests/support/scratch_dir.h"
 #include "tests/support/tiny_student.h"
-#include "wire/endpoint.h"
-
 #include "update/signing.h"
 #include "update/state.h"
+#include "wire/endpoint.h"
 
 namespace kd::learner::testing {
 

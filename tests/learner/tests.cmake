@@ -1,6 +1,10 @@
-# The learner's stages, each on its own (no teacher, no video: synthetic rows, tiny students, a real
-# RocksDB store in a scratch directory, FakeClock). The distillation engine's tests stay in
-# tests/CMakeLists.txt (losses_test, distiller_test).
+# Tests of learner. The distillation engine: losses, rollout, teacher records (no assets) and the
+# distiller on the real teacher and video (real_asset).
+kd_add_test(NAME losses_test SOURCES learner/losses_test.cc learner/rollout_test.cc learner/teacher_record_test.cc
+            LIBS kd_learner TIMEOUT 30)
+kd_add_test(NAME distiller_test SOURCES learner/distiller_test.cc LIBS kd_learner TIMEOUT 120 LABELS real_asset)
+# The stages of kdlearnd, each on its own (no teacher, no video: synthetic rows, tiny students, a
+# real RocksDB store in a scratch directory, FakeClock).
 kd_add_test(NAME learner_stages_test
             SOURCES learner/loop_state_test.cc learner/catalogue_test.cc learner/ingest_test.cc
                     learner/labeller_test.cc learner/trainer_test.cc learner/publisher_test.cc

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "base/sha256.h"
+#include "model/dtype_name.h"
 
 namespace kd::model {
 namespace {
@@ -138,6 +139,27 @@ TEST(WeightsFileTest, SaveAndLoadFiles) {
   std::filesystem::remove(path);
   EXPECT_TRUE(LoadWeights(path).status().IsNotFound());
   EXPECT_TRUE(SaveWeights("/nonexistent-dir/x.kdw", *s, {}).code() == Status::Code::kIOError);
+}
+
+}  // namespace
+}  // namespace kd::model
+
+namespace kd::model {
+namespace {
+
+TEST(DtypeNameTest, OneMapBothWays) {
+  for (const auto t : {torch::kFloat, torch::kHalf, torch::kDouble, torch::kBFloat16, torch::kLong, torch::kInt,
+                       torch::kByte, torch::kBool}) {
+    const char* name = DtypeName(t);
+    ASSERT_NE(name, nullptr);
+    EXPECT_EQ(DtypeFromName(name), t) << name;
+  }
+  EXPECT_STREQ(DtypeName(torch::kFloat), "f32");
+  EXPECT_STREQ(DtypeName(torch::kHalf), "f16");
+  EXPECT_STREQ(DtypeName(torch::kLong), "i64");
+  EXPECT_EQ(DtypeName(torch::kComplexFloat), nullptr);
+  EXPECT_FALSE(DtypeFromName("float32").has_value());
+  EXPECT_FALSE(DtypeFromName("").has_value());
 }
 
 }  // namespace

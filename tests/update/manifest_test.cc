@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 
 #include "tests/update/test_util.h"
-
 #include "update/signing.h"
 
 namespace kd::update {

@@ -14,7 +14,6 @@
 #include "model/weights_file.h"
 #include "tests/support/faulty_file_system.h"
 #include "tests/update/test_util.h"
-
 #include "update/slots.h"
 
 namespace kd::update {

@@ -10,7 +10,6 @@
 #include "base/sha256.h"
 #include "model/weights_file.h"
 #include "tests/update/test_util.h"
-
 #include "update/delta.h"
 #include "update/state.h"
 

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/device_id.h"
 #include "base/sha256.h"
 
 namespace kd::wire {
@@ -278,9 +279,9 @@ TEST(MessageValidationTest, PayloadTooLarge) {
 }
 
 TEST(MessageValidationTest, DeviceId) {
-  for (const std::string& bad :
-       {std::string(""), std::string(65, 'a'), std::string("cam 1"), std::string("cam/1"), std::string("../etc"),
-        std::string("caf\xC3\xA9"), std::string("a\0b", 3), std::string("\xFF\xFE")}) {
+  for (const std::string& bad : {std::string(""), std::string(65, 'a'), std::string("cam 1"), std::string("cam/1"),
+                                 std::string("../etc"), std::string("."), std::string(".."), std::string("caf\xC3\xA9"),
+                                 std::string("a\0b", 3), std::string("\xFF\xFE")}) {
     Message m = MakeFrame();
     m.header.device_id = bad;
     EXPECT_EQ(DecodeCode(EncodeFrames(m)), ErrorCode::kBadHeader) << testing::PrintToString(bad);
