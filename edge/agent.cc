@@ -211,9 +211,10 @@ void EdgeAgent::Impl::StopAll(milliseconds ack_grace) {
   if (capture) capture->Stop();
   capture_q.Close();
   if (infer) infer->Join();  // queued frames are inferred; the uplink queue is then closed
-  // Give the uplink a moment to get the last frames acknowledged.
+  // Give the uplink a moment to send the last frames and get them acknowledged. Not waiting() > 0:
+  // frames still in the upload queue are not counted there, so the grace could end before they went.
   const auto deadline = std::chrono::steady_clock::now() + ack_grace;
-  while (uplink && uplink->waiting() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (uplink && !uplink->drained() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(kAckPollMs));
   }
   if (ctx) ctx->Shutdown();  // wakes both sockets' receives

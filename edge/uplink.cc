@@ -95,7 +95,10 @@ bool Uplink::Step() {
     return true;
   }
   SendDue(now);
-  if (in_closed_ && buffer_.size() == 0 && finish_when_drained_) return false;
+  if (in_closed_ && buffer_.size() == 0 && finish_when_drained_) {
+    drained_ = true;
+    return false;
+  }
   auto in = link_.Receive(milliseconds(kReceiveMs));
   if (!in.ok()) return !stop_;
   if (*in) Handle(**in);

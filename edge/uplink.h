@@ -89,8 +89,12 @@ class Uplink {
   void FinishWhenDrained() { finish_when_drained_ = true; }
   // Ends the loop now (un-acked frames are dropped) and joins. Idempotent.
   void Stop();
-  // Frames waiting for an acknowledgement (the agent's grace period at shutdown waits on it).
+  // Frames in the resend buffer, waiting for an acknowledgement (as of the last turn; frames still in
+  // the input queue are not counted).
   size_t waiting() const { return waiting_; }
+  // After FinishWhenDrained: the input queue was closed and drained and every frame acknowledged, so
+  // the stage has ended by itself (what the agent's grace period at shutdown waits for).
+  bool drained() const { return drained_; }
 
   // One turn: queue -> buffer, hello/heartbeat, reconnect after silence, send what is due, one
   // receive. False when the stage is finished.
@@ -120,7 +124,7 @@ class Uplink {
   int64_t last_error_log_us_ = 0;
   uint64_t errors_not_logged_ = 0;
 
-  std::atomic<bool> stop_{false}, finish_when_drained_{false};
+  std::atomic<bool> stop_{false}, finish_when_drained_{false}, drained_{false};
   std::atomic<size_t> waiting_{0};
   std::thread thread_;
 };

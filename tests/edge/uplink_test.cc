@@ -174,6 +174,26 @@ TEST_F(UplinkTest, FinishesOnceDrainedAndAcked) {
   EXPECT_TRUE(uplink_->Step());
   EXPECT_FALSE(uplink_->Step());
   EXPECT_EQ(uplink_->waiting(), 0u);
+  EXPECT_TRUE(uplink_->drained());
+}
+
+// What the agent's shutdown grace waits on: a frame the inference stage queued after the uplink's
+// last turn is not yet in waiting(), but the uplink is not drained until it was sent and acked.
+TEST_F(UplinkTest, AFrameStillQueuedIsNotDrained) {
+  uplink_->FinishWhenDrained();
+  Credit(4);
+  EXPECT_TRUE(uplink_->Step());  // nothing queued yet
+  queue_.Push(Frame(1), false);  // the last selected frame, then the end of the stream
+  queue_.Close();
+  EXPECT_EQ(uplink_->waiting(), 0u);
+  EXPECT_FALSE(uplink_->drained());
+  EXPECT_TRUE(uplink_->Step());  // sent
+  link_.Reply(wire::MsgType::kAck, [](wire::Header& h) { h.ack_seq = 1, h.credits = 4; });
+  EXPECT_TRUE(uplink_->Step());
+  EXPECT_FALSE(uplink_->drained());
+  EXPECT_FALSE(uplink_->Step());
+  EXPECT_TRUE(uplink_->drained());
+  EXPECT_EQ(stats_.Snapshot().frames_acked, 1u);
 }
 
 TEST_F(UplinkTest, AFullResendBufferDropsTheOldest) {
