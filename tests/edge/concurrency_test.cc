@@ -18,19 +18,14 @@
 #include "edge/running_model.h"
 #include "edge/uplink.h"
 #include "tests/edge/fake_link.h"
-#include "tests/update/test_util.h"
+#include "tests/edge/tiny_model.h"
 
 namespace kd::edge {
 namespace {
 using std::chrono::milliseconds;
 
 std::shared_ptr<const RunningModel> Tiny(uint64_t version, bool trial) {
-  torch::manual_seed(version);
-  model::Student s(update::testing::TinyOptions());
-  s->eval();
-  auto m = BuildRunningModel(*s, version, trial);
-  EXPECT_TRUE(m.ok());
-  return *m;
+  return testing::TinyRunningModel(version, trial);
 }
 
 class CountingSource final : public media::FrameSource {

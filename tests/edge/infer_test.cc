@@ -12,18 +12,13 @@
 
 #include "base/clock.h"
 #include "edge/running_model.h"
-#include "tests/update/test_util.h"
+#include "tests/edge/tiny_model.h"
 
 namespace kd::edge {
 namespace {
 
 std::shared_ptr<const RunningModel> Tiny(uint64_t version, bool trial) {
-  torch::manual_seed(version);
-  model::Student s(update::testing::TinyOptions());
-  s->eval();
-  auto m = BuildRunningModel(*s, version, trial);
-  EXPECT_TRUE(m.ok());
-  return *m;
+  return testing::TinyRunningModel(version, trial);
 }
 
 media::Frame Frame(int64_t index) {
@@ -35,28 +30,37 @@ media::Frame Frame(int64_t index) {
   return f;
 }
 
-TEST(InferTest, InfersEveryFrameSwapsBetweenFramesAndEndsWithItsInput) {
+// The inference stage and what it shares with the others, on a FakeClock.
+struct InferRig {
+  InferRig(ProbationOptions po, double score_threshold, std::ostream* lines, int64_t start_nanos = 0)
+      : clock(start_nanos), probation(po, clock) {
+    auto picker = UploadPicker::Create(config::EdgeUplinkOptions{}, clock);
+    EXPECT_TRUE(picker.ok());
+    infer = std::make_unique<Infer>(score_threshold, in, out, std::move(picker).value(), models, probation, stats,
+                                    latest, lines, clock);
+  }
   FakeClock clock;
-  EdgeStats stats(clock);
+  EdgeStats stats{clock};
+  Probation probation;
+  LatestFrame latest;
+  BoundedQueue<media::Frame> in{8};
+  BoundedQueue<PendingFrame> out{64};
+  std::shared_ptr<const RunningModel> v1 = Tiny(1, false);
+  ModelHolder models{v1, v1};
+  std::unique_ptr<Infer> infer;
+};
+
+TEST(InferTest, InfersEveryFrameSwapsBetweenFramesAndEndsWithItsInput) {
   ProbationOptions po;
   po.frames = 1000;
-  Probation probation(po, clock);
-  LatestFrame latest;
-  BoundedQueue<media::Frame> in(8);
-  BoundedQueue<PendingFrame> out(64);
-  const auto v1 = Tiny(1, false);
-  ModelHolder models(v1, v1);
-  auto picker = UploadPicker::Create(config::EdgeUplinkOptions{}, clock);
-  ASSERT_TRUE(picker.ok());
   std::ostringstream lines;
-  Infer infer(/*score_threshold=*/0.0, in, out, std::move(picker).value(), models, probation, stats, latest, &lines,
-              clock);
+  InferRig rig(po, /*score_threshold=*/0.0, &lines);
 
-  models.Stage(Tiny(2, true));  // staged before the first frame: runs from the first frame on
-  probation.Start();
-  for (int64_t i = 0; i < 4; ++i) in.Push(Frame(i), /*block=*/true);
-  in.Close();
-  infer.Run();
+  rig.models.Stage(Tiny(2, true));  // staged before the first frame: runs from the first frame on
+  rig.probation.Start();
+  for (int64_t i = 0; i < 4; ++i) rig.in.Push(Frame(i), /*block=*/true);
+  rig.in.Close();
+  rig.infer->Run();
 
   std::istringstream read(lines.str());
   std::string line;
@@ -69,41 +73,31 @@ TEST(InferTest, InfersEveryFrameSwapsBetweenFramesAndEndsWithItsInput) {
     ++n;
   }
   EXPECT_EQ(n, 4);
-  EXPECT_TRUE(infer.WaitDone(std::chrono::milliseconds(0)));
-  while (out.Pop(std::chrono::milliseconds(0))) {
+  EXPECT_TRUE(rig.infer->WaitDone(std::chrono::milliseconds(0)));
+  while (rig.out.Pop(std::chrono::milliseconds(0))) {
   }
-  EXPECT_TRUE(out.closed_and_empty());  // the uplink's input is closed behind the last frame
-  const EdgeCounters c = stats.Snapshot();
+  EXPECT_TRUE(rig.out.closed_and_empty());  // the uplink's input is closed behind the last frame
+  const EdgeCounters c = rig.stats.Snapshot();
   EXPECT_EQ(c.frames_inferred, 4u);
   EXPECT_EQ(c.running_version, 2u);
   EXPECT_TRUE(c.source_done);
   EXPECT_EQ(c.inference_errors, 0u);
-  EXPECT_EQ(probation.Decide().frames, 4u);  // the trial's frames were counted
-  ASSERT_TRUE(latest.Get().has_value());
-  EXPECT_EQ(latest.Get()->index, 0);  // the first frame, until the 32nd
+  EXPECT_EQ(rig.probation.Decide().frames, 4u);  // the trial's frames were counted
+  ASSERT_TRUE(rig.latest.Get().has_value());
+  EXPECT_EQ(rig.latest.Get()->index, 0);  // the first frame, until the 32nd
 }
 
 TEST(InferTest, SelectedFramesBecomePendingUploads) {
-  FakeClock clock(1'000'000'000);
-  EdgeStats stats(clock);
-  Probation probation(ProbationOptions{}, clock);
-  LatestFrame latest;
-  BoundedQueue<media::Frame> in(8);
-  BoundedQueue<PendingFrame> out(64);
-  const auto v1 = Tiny(1, false);
-  ModelHolder models(v1, v1);
-  auto picker = UploadPicker::Create(config::EdgeUplinkOptions{}, clock);
-  ASSERT_TRUE(picker.ok());
-  Infer infer(0.3, in, out, std::move(picker).value(), models, probation, stats, latest, nullptr, clock);
-  in.Push(Frame(0), true);
-  in.Close();
-  infer.Run();
+  InferRig rig(ProbationOptions{}, 0.3, nullptr, 1'000'000'000);
+  rig.in.Push(Frame(0), true);
+  rig.in.Close();
+  rig.infer->Run();
   // The first frame is always sent (nothing sent yet: keep-alive), as a JPEG with a wall-clock seq.
-  auto p = out.Pop(std::chrono::milliseconds(0));
+  auto p = rig.out.Pop(std::chrono::milliseconds(0));
   ASSERT_TRUE(p.has_value());
-  EXPECT_EQ(p->seq, static_cast<uint64_t>(clock.WallMicros()));
+  EXPECT_EQ(p->seq, static_cast<uint64_t>(rig.clock.WallMicros()));
   EXPECT_GT(p->jpeg.size(), 0u);
-  EXPECT_EQ(stats.Snapshot().frames_selected, 1u);
+  EXPECT_EQ(rig.stats.Snapshot().frames_selected, 1u);
 }
 
 }  // namespace
