@@ -1,0 +1,93 @@
+// The trainer stage end to end on real frames (real_asset): the real teacher labels 24 frames of
+// vtest.avi through the labeller stage, the factory model is published as v1, and one training
+// round is gated on the held-out frames and published as v2 with a delta. Skipped (GTEST_SKIP)
+// without the assets. About 15 s on 2 cores.
+#include <atomic>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "base/assets.h"
+#include "learner/labeller.h"
+#include "learner/trainer.h"
+#include "media/image_ops.h"
+#include "media/video_source.h"
+#include "model/teacher.h"
+#include "tests/learner/stage_fixture.h"
+
+namespace kd::learner {
+namespace {
+using testing::StageFixture;
+
+config::LearnerOptions RoundOptions(const std::string& store_path) {
+  config::LearnerOptions o = testing::StageOptions(store_path);
+  o.training.min_frames = 8;
+  o.training.round_frames = 16;
+  o.training.round_iterations = 4;
+  o.gate.margin = -1;  // any candidate passes: this test is about the path, not the accuracy
+  return o;
+}
+
+TEST(TrainStageTest, ARoundOnRealFramesIsGatedAndPublishedWithADelta) {
+  const std::string graph = AssetPath("centernet.json"), video = AssetPath("vtest.avi");
+  if (!std::filesystem::exists(graph) || !std::filesystem::exists(video)) {
+    GTEST_SKIP() << "assets missing: run scripts/fetch_assets.sh";
+  }
+  auto teacher = model::CenterNetTeacher::Load(graph);
+  ASSERT_TRUE(teacher.ok()) << teacher.status().ToString();
+  StageFixture f(RoundOptions);
+  {
+    std::lock_guard lock(f.state.mu);
+    f.state.GroupFor("cam-a");
+  }
+  media::SourceOptions so;
+  so.end = 24;
+  auto source = media::OpenSource(video, so);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  for (uint64_t seq = 1;; ++seq) {
+    auto frame = (*source)->Next();
+    ASSERT_TRUE(frame.ok());
+    if (!*frame) break;
+    ASSERT_TRUE(f.store->PutFrame({"cam-a", seq, 0, 0, media::EncodeJpeg(**frame).value()}).ok());
+  }
+
+  // The factory model (an untrained student at the camera's student size) is version 1.
+  model::StudentOptions arch;
+  arch.input_width = 384;
+  arch.input_height = 288;
+  model::LoadedStudent factory;
+  factory.student = model::Student(arch);
+  factory.student->eval();
+  TrainStage trainer(f.state, *f.store, *f.publisher, **teacher, torch::kCPU, config::DistillOptions{}, &factory,
+                     f.clock);
+  trainer.PublishFactoryModels();
+  {
+    std::lock_guard lock(f.state.mu);
+    ASSERT_EQ(f.state.groups.at("cam-a").latest, 1u);
+  }
+
+  CenterNetTeacherPass pass(**teacher);
+  LabelStage labeller(f.state, *f.store, *f.catalogue, pass);
+  for (bool did_work = true; did_work;) {
+    did_work = false;
+    ASSERT_TRUE(labeller.LabelNext("cam-a", &did_work).ok());
+  }
+
+  const std::atomic<bool> stopping{false};
+  ASSERT_TRUE(trainer.Round("cam-a", stopping));
+  std::lock_guard lock(f.state.mu);
+  const Group& g = f.state.groups.at("cam-a");
+  EXPECT_EQ(g.labelled + g.held_out, 24u);
+  const auto round = nlohmann::json::parse(g.last_round_json);
+  EXPECT_EQ(round.at("gate"), "pass") << round.dump();
+  EXPECT_EQ(round.at("steps"), 4) << round.dump();
+  EXPECT_EQ(round.at("holdout_frames"), 3) << "the newest holdout_window (3) held-out frames";
+  EXPECT_GE(round.at("ap50_candidate").get<double>(), 0.0);
+  ASSERT_EQ(g.latest, 2u);
+  EXPECT_EQ(g.versions.at(2).delta_base, 1u);  // the candidate is the delta devices will apply
+  EXPECT_EQ(update::StateDigest(g.deployed->state), g.versions.at(2).digest);
+}
+
+}  // namespace
+}  // namespace kd::learner
