@@ -50,7 +50,8 @@ TEST(LearnerStagesConcurrencyTest, StagesShareLoopStateOnTheirOwnThreads) {
     for (uint64_t seq = 1; seq <= kFrames; seq += 2) {
       std::vector<wire::Incoming> batch;
       for (const char* dev : {"cam-a", "cam-b"}) {
-        for (uint64_t s = seq; s < seq + 2; ++s) batch.push_back(StageFixture::Message(dev, wire::MsgType::kFrame, s, jpeg));
+        for (uint64_t s = seq; s < seq + 2; ++s)
+          batch.push_back(StageFixture::Message(dev, wire::MsgType::kFrame, s, jpeg));
       }
       for (const auto& r : ingest.StoreAndAck(batch)) EXPECT_EQ(r.message.header.type, wire::MsgType::kAck);
     }
