@@ -170,7 +170,7 @@ struct LearnerGateOptions {
   int holdout_every = 10;     // every Nth labelled frame of a camera is held out. REQUIRES: 2..1000
   int holdout_window = 100;   // most recent held-out frames per camera used. REQUIRES: 1..100000
   int min_holdout = 10;       // held-out frames needed to gate. REQUIRES: 1..holdout_window
-  double margin = 0.01;       // AP50 gain over the running model needed to publish. REQUIRES: -1..1
+  double margin = 0.01;       // AP (.50:.95) gain over the running model needed to publish. REQUIRES: -1..1
   double gt_min_score = 0.3;  // teacher boxes used as held-out ground truth. REQUIRES: 0..1
   bool operator==(const LearnerGateOptions&) const = default;
 };

@@ -1,5 +1,6 @@
 #include "config/distill_options.h"
 
+#include <cstdint>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -41,6 +42,18 @@ class TableReader {
           auto s = e.value<std::string>();
           if (!s) return Status::InvalidArgument(prefix_ + key + ": expected an array of strings");
           out->push_back(*s);
+        }
+        return Status::Ok();
+      }
+    } else if constexpr (std::is_same_v<T, std::vector<int>>) {
+      if (const auto* arr = n->as_array()) {
+        out->clear();
+        for (const auto& e : *arr) {
+          auto v = e.value_exact<int64_t>();
+          if (!v || *v < INT32_MIN || *v > INT32_MAX) {
+            return Status::InvalidArgument(prefix_ + key + ": expected an array of integers");
+          }
+          out->push_back(static_cast<int>(*v));
         }
         return Status::Ok();
       }
@@ -89,6 +102,19 @@ Status DistillOptions::Validate() const {
   KD_RETURN_IF_ERROR(range(!cakd || crosskd, "cakd assigns on cross-head predictions: it needs crosskd = true"));
   KD_RETURN_IF_ERROR(
       range(pseudo_labels || mimic || crosskd, "at least one of pseudo_labels, mimic, crosskd must be on"));
+  for (int side : refine.extra_long_sides) {
+    KD_RETURN_IF_ERROR(range(side >= 64 && side <= 2048 && side % 32 == 0,
+                             "refine.extra_long_sides must be multiples of 32 in 64..2048"));
+  }
+  KD_RETURN_IF_ERROR(range(refine.extra_long_sides.size() <= 8, "refine.extra_long_sides: at most 8 sizes"));
+  KD_RETURN_IF_ERROR(range(refine.wbf_iou > 0 && refine.wbf_iou < 1, "refine.wbf_iou must be in (0,1)"));
+  KD_RETURN_IF_ERROR(
+      range(refine.smooth_radius >= 0 && refine.smooth_radius <= 16, "refine.smooth_radius must be in 0..16"));
+  KD_RETURN_IF_ERROR(range(refine.track_iou > 0 && refine.track_iou < 1, "refine.track_iou must be in (0,1)"));
+  KD_RETURN_IF_ERROR(range(refine.track_min_score >= 0 && refine.track_min_score < 1,
+                           "refine.track_min_score must be in [0,1)"));
+  KD_RETURN_IF_ERROR(range(refine.min_track_length >= 1 && refine.min_track_length <= 64,
+                           "refine.min_track_length must be in 1..64"));
   return Status::Ok();
 }
 
@@ -110,6 +136,7 @@ Result<DistillOptions> ParseDistillOptions(const std::string& toml_text, Distill
   KD_RETURN_IF_ERROR(r.Get("weight_decay", &o.weight_decay));
   KD_RETURN_IF_ERROR(r.Get("warmup", &o.warmup));
   KD_RETURN_IF_ERROR(r.Get("grad_clip", &o.grad_clip));
+  KD_RETURN_IF_ERROR(r.Get("hflip", &o.hflip));
   KD_RETURN_IF_ERROR(r.Get("seed", &o.seed));
   KD_RETURN_IF_ERROR(r.Get("pseudo_labels", &o.pseudo_labels));
   KD_RETURN_IF_ERROR(r.Get("pseudo_threshold", &o.pseudo_threshold));
@@ -137,7 +164,21 @@ Result<DistillOptions> ParseDistillOptions(const std::string& toml_text, Distill
     KD_RETURN_IF_ERROR(sr.Get("input_long_side", &o.student.input_long_side));
     KD_RETURN_IF_ERROR(sr.CheckUnknown());
   }
-  KD_RETURN_IF_ERROR(r.CheckUnknown({"student"}));
+  if (const toml::node* s = root.get("refine")) {
+    const toml::table* rt = s->as_table();
+    if (!rt) return Status::InvalidArgument("refine: expected a table");
+    TableReader rr(*rt, "refine.");
+    KD_RETURN_IF_ERROR(rr.Get("enabled", &o.refine.enabled));
+    KD_RETURN_IF_ERROR(rr.Get("extra_long_sides", &o.refine.extra_long_sides));
+    KD_RETURN_IF_ERROR(rr.Get("wbf_iou", &o.refine.wbf_iou));
+    KD_RETURN_IF_ERROR(rr.Get("smooth", &o.refine.smooth));
+    KD_RETURN_IF_ERROR(rr.Get("smooth_radius", &o.refine.smooth_radius));
+    KD_RETURN_IF_ERROR(rr.Get("track_iou", &o.refine.track_iou));
+    KD_RETURN_IF_ERROR(rr.Get("track_min_score", &o.refine.track_min_score));
+    KD_RETURN_IF_ERROR(rr.Get("min_track_length", &o.refine.min_track_length));
+    KD_RETURN_IF_ERROR(rr.CheckUnknown());
+  }
+  KD_RETURN_IF_ERROR(r.CheckUnknown({"student", "refine"}));
   KD_RETURN_IF_ERROR(o.Validate());
   return o;
 }

@@ -1,5 +1,7 @@
 // DistillOptions: the distillation recipe and student architecture, parsed from TOML
-// (config/examples/distill.toml) with command-line overrides applied by the caller.
+// (config/examples/distill.toml) with command-line overrides applied by the caller. The defaults
+// below are the shipped recipe: config/examples/distill.toml lists every key with these values
+// (config_test checks it), and they are what measured best on human boxes (docs/RESULTS.md).
 // Unknown keys and out-of-range values are errors. Plain values; thread-compatible.
 #ifndef KD_CONFIG_DISTILL_OPTIONS_H_
 #define KD_CONFIG_DISTILL_OPTIONS_H_
@@ -17,10 +19,29 @@ struct StudentArch {
   int head_channels = 32;  // stride-4 head channels. REQUIRES: 8..256
   std::vector<std::string> classes = {"person", "bicycle", "car", "motorcycle", "bus", "truck"};
   int input_long_side = 384;  // student input long side (px); aspect from camera
+  bool operator==(const StudentArch&) const = default;
+};
+
+// Label refinement (learner/refine.h): the detection targets a student learns from are the
+// teacher's boxes fused over several input scales and smoothed along tracks of consecutive frames.
+// The defaults are what measured best against human boxes (docs/RESULTS.md, "Refined labels").
+struct LabelRefineOptions {
+  bool enabled = true;  // false: the teacher's boxes at teacher_long_side, as they come
+  // Extra teacher input long sides (px, multiples of 32 in 64..2048), each a teacher forward whose
+  // boxes are fused with those at teacher_long_side; empty = one scale. Cost: (side/512)^2 each.
+  std::vector<int> extra_long_sides = {640, 768, 1024};
+  double wbf_iou = 0.55;         // weighted box fusion clusters boxes above this IoU. REQUIRES: (0,1)
+  bool smooth = true;            // average boxes along tracks of consecutive frames
+  int smooth_radius = 4;         // frames each side of the window. REQUIRES: 0..16
+  double track_iou = 0.3;        // link two boxes of consecutive frames at or above this IoU. REQUIRES: (0,1)
+  double track_min_score = 0.05; // boxes below this score are not linked (kept as they are). REQUIRES: [0,1)
+  int min_track_length = 3;      // shorter tracks are dropped (when the run is that long). REQUIRES: 1..64
+  bool operator==(const LabelRefineOptions&) const = default;
 };
 
 struct DistillOptions {
   StudentArch student;
+  LabelRefineOptions refine;
   // Teacher input long side (px); the short side keeps the camera aspect. Default: 512.
   int teacher_long_side = 512;
 
@@ -38,17 +59,18 @@ struct DistillOptions {
   bool pseudo_labels = true;  // teacher boxes >= pseudo_threshold become detection targets
   double pseudo_threshold = 0.3;
   double ignore_threshold = 0.15;  // teacher-uncertain band [ignore, pseudo) is ignored in L_det
-  bool mimic = false;              // prediction mimicking on the student's own head
-  bool crosskd = true;             // student tap -> adapter -> align -> teacher head, KD there
-  bool cakd = true;                // one-to-one (NMS-free) branch assigned on cross-head predictions
+  bool mimic = true;               // prediction mimicking on the student's own head
+  bool crosskd = false;            // student tap -> adapter -> align -> teacher head, KD there
+  bool cakd = false;               // one-to-one (NMS-free) branch assigned on cross-head predictions
   double cakd_alpha = 0.5;         // t = s^alpha * IoU^beta
   double cakd_beta = 6.0;
   bool lad = false;      // assign student positives from the teacher's predictions
-  bool adaptive = true;  // adaptive hard-sample weights on the KD losses
+  bool adaptive = false;  // adaptive hard-sample weights on the KD losses
   double adaptive_lambda = 1.0;
   double w_det_cls = 1.0, w_det_box = 2.0, w_kd_cls = 1.0, w_kd_box = 1.0, w_o2o = 1.0;
 
   Status Validate() const;
+  bool operator==(const DistillOptions&) const = default;
 };
 
 // Parses TOML text; keys not listed above are errors naming the key.

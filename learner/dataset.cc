@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "learner/refine.h"
 #include "media/image_ops.h"
 #include "media/video_source.h"
 #include "model/decode.h"
@@ -63,21 +64,42 @@ Status DatasetBuilder::AddBatch(const std::vector<media::Frame>& frames) {
   dec.nms_iou = options_.teacher_nms_iou;
   std::vector<int> channels(options_.labels.size());
   for (size_t k = 0; k < channels.size(); ++k) channels[k] = static_cast<int>(k);
-  const float ox = static_cast<float>(d.orig_width) / static_cast<float>(d.teacher_width);
-  const float oy = static_cast<float>(d.orig_height) / static_cast<float>(d.teacher_height);
+  // Detections per frame in original pixels with channel labels: one pass per input scale.
+  const auto decode_pass = [&](const torch::Tensor& heat_k, const torch::Tensor& box, int in_w, int in_h,
+                               std::vector<std::vector<std::vector<Detection>>>* passes) {
+    const float ox = static_cast<float>(d.orig_width) / static_cast<float>(in_w);
+    const float oy = static_cast<float>(d.orig_height) / static_cast<float>(in_h);
+    for (size_t b = 0; b < frames.size(); ++b) {
+      const auto i = static_cast<int64_t>(b);
+      (*passes)[b].push_back(
+          model::DecodeDense(heat_k[i], box[i], channels, model::CenterNetTeacher::kStride, ox, oy, dec));
+    }
+  };
+  std::vector<std::vector<std::vector<Detection>>> passes(frames.size());
+  decode_pass(heat, out.box, d.teacher_width, d.teacher_height, &passes);
+  if (options_.refine.enabled) {
+    for (int side : options_.refine.extra_long_sides) {
+      const auto [w, h] = media::FitSize(d.orig_width, d.orig_height, side, 32);
+      std::vector<torch::Tensor> inputs;
+      for (const auto& frame : frames) inputs.push_back(model::FrameToTensor(media::ResizeRgb(frame, w, h)));
+      KD_ASSIGN_OR_RETURN(auto scaled, teacher_.Forward(torch::stack(inputs).to(torch::kFloat)));
+      decode_pass(scaled.heat.index_select(1, label_index.to(scaled.heat.device())), scaled.box, w, h, &passes);
+    }
+  }
   for (size_t b = 0; b < frames.size(); ++b) {
     const auto i = static_cast<int64_t>(b);
     heats_.push_back(heat_s[i].to(torch::kCPU, torch::kHalf));
     boxes_.push_back(box_s[i].to(torch::kCPU, torch::kHalf));
     means_.push_back(mean[i]);
     sqmeans_.push_back(sqmean[i]);
-    // Pseudo-labels in student pixels (decoded on the teacher grid, then scaled).
-    d.pseudo.push_back(
-        model::DecodeDense(heat[i], out.box[i], channels, model::CenterNetTeacher::kStride, sx, sy, dec));
-    // Evaluation ground truth in original pixels with COCO labels.
-    d.teacher_dets.push_back({frames[b].index, model::DecodeDense(heat[i], out.box[i], options_.labels,
-                                                                  model::CenterNetTeacher::kStride, ox, oy, dec)});
+    // Evaluation ground truth in original pixels with COCO labels; the pseudo-labels are the same
+    // boxes in student pixels with channel labels.
+    FrameDetections fd{frames[b].index, FuseBoxes(passes[b], static_cast<float>(options_.refine.wbf_iou))};
+    for (auto& det : fd.detections) det.label = options_.labels[static_cast<size_t>(det.label)];
+    d.teacher_dets.push_back(std::move(fd));
+    d.pseudo.emplace_back();
     d.frame_indices.push_back(frames[b].index);
+    PseudoFromTeacherDets(&d, d.frame_indices.size() - 1);
   }
   return Status::Ok();
 }
@@ -90,6 +112,20 @@ Result<DistillDataset> DatasetBuilder::Finish() && {
   data_.feat_mean = torch::stack(means_);
   data_.feat_sqmean = torch::stack(sqmeans_);
   return std::move(data_);
+}
+
+void PseudoFromTeacherDets(DistillDataset* data, size_t row) {
+  const float sx = static_cast<float>(data->student_width) / static_cast<float>(data->orig_width);
+  const float sy = static_cast<float>(data->student_height) / static_cast<float>(data->orig_height);
+  auto& pseudo = data->pseudo[row];
+  pseudo.clear();
+  for (const Detection& det : data->teacher_dets[row].detections) {
+    const auto k = std::find(data->labels.begin(), data->labels.end(), det.label);
+    if (k == data->labels.end()) continue;
+    pseudo.push_back({{det.box.x1 * sx, det.box.y1 * sy, det.box.x2 * sx, det.box.y2 * sy},
+                      det.score,
+                      static_cast<int>(k - data->labels.begin())});
+  }
 }
 
 Result<DistillDataset> BuildDataset(const std::string& video, int64_t begin, int64_t end,
@@ -111,6 +147,7 @@ Result<DistillDataset> BuildDataset(const std::string& video, int64_t begin, int
   }
   auto r = std::move(builder).Finish();
   if (!r.ok()) return r.status().WithContext(video);
+  if (options.refine.enabled && options.refine.smooth) SmoothDatasetLabels(&*r, options.refine);
   return r;
 }
 

@@ -14,6 +14,7 @@
 
 #include "base/detection.h"
 #include "base/status.h"
+#include "config/distill_options.h"
 #include "media/frame.h"
 #include "model/teacher.h"
 
@@ -28,6 +29,10 @@ struct DatasetOptions {
   std::vector<int> labels = {0, 1, 2, 3, 5, 7};  // COCO labels the student learns
   float teacher_min_score = 0.05f;               // teacher detections kept (pseudo-labels use a higher bar)
   float teacher_nms_iou = 0.5f;
+  // Label refinement (learner/refine.h). The builder fuses the extra input scales per frame; the
+  // temporal smoothing needs neighbours, so it runs over a whole dataset (SmoothDatasetLabels).
+  // Off unless the caller passes the recipe's.
+  config::LabelRefineOptions refine{.enabled = false};
 };
 
 struct DistillDataset {
@@ -41,7 +46,9 @@ struct DistillDataset {
   torch::Tensor teacher_box;           // [F,4,Hs/4,Ws/4] f16 l,t,r,b in student-input pixels
   torch::Tensor feat_mean;             // [F,128] f32 per-channel mean of the teacher's head feature
   torch::Tensor feat_sqmean;           // [F,128] f32 per-channel mean of its square
-  // Teacher detections per frame after peak extraction + NMS, score >= teacher_min_score:
+  // Teacher detections per frame after peak extraction + NMS, score >= teacher_min_score, refined
+  // when the options say so (fused over scales; smoothed over time by SmoothDatasetLabels). The
+  // same boxes twice: `pseudo` is what the student learns from, `teacher_dets` what it is judged on.
   std::vector<std::vector<Detection>> pseudo;  // label = channel k, boxes in student-input pixels
   std::vector<FrameDetections> teacher_dets;   // COCO labels, original pixels
   size_t size() const { return frame_indices.size(); }
@@ -65,7 +72,11 @@ class DatasetBuilder {
   std::vector<torch::Tensor> images_, heats_, boxes_, means_, sqmeans_;
 };
 
-// Reads frames [begin,end) of `video` and runs the teacher once on each.
+// Replaces row `row`'s pseudo-labels by its teacher_dets in student pixels and channel labels.
+void PseudoFromTeacherDets(DistillDataset* data, size_t row);
+
+// Reads frames [begin,end) of `video` and runs the teacher once on each (once per scale when
+// refining), then smooths the labels along time when options.refine says so.
 Result<DistillDataset> BuildDataset(const std::string& video, int64_t begin, int64_t end,
                                     const model::CenterNetTeacher& teacher, const DatasetOptions& options,
                                     const ProgressFn& progress = {});

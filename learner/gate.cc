@@ -1,5 +1,6 @@
 #include "learner/gate.h"
 
+#include <algorithm>
 #include <iterator>
 
 #include "learner/distiller.h"
@@ -13,13 +14,13 @@ const char* GateVerdictName(GateVerdict verdict) {
   return i < std::size(kNames) ? kNames[i] : "?";
 }
 
-GateVerdict JudgeCandidate(size_t holdout_frames, double ap50_candidate, double ap50_deployed,
+GateVerdict JudgeCandidate(size_t holdout_frames, double ap_candidate, double ap_deployed,
                            const config::LearnerGateOptions& gate) {
   if (holdout_frames < static_cast<size_t>(gate.min_holdout)) return GateVerdict::kWaiting;
-  return ap50_candidate >= ap50_deployed + gate.margin ? GateVerdict::kPass : GateVerdict::kFail;
+  return ap_candidate >= ap_deployed + gate.margin ? GateVerdict::kPass : GateVerdict::kFail;
 }
 
-Result<double> HoldoutAp50(const model::StudentOptions& arch, const update::TensorMap& weights,
+Result<HoldoutScore> ScoreOnHoldout(const model::StudentOptions& arch, const update::TensorMap& weights,
                            const DistillDataset& holdout, const config::LearnerGateOptions& gate) {
   model::Student s(arch);
   KD_RETURN_IF_ERROR(update::LoadState(*s, weights));
@@ -27,7 +28,8 @@ Result<double> HoldoutAp50(const model::StudentOptions& arch, const update::Tens
   std::vector<size_t> rows(holdout.size());
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = i;
   KD_ASSIGN_OR_RETURN(auto m, EvaluateStudent(*s, holdout, rows, static_cast<float>(gate.gt_min_score)));
-  return m.ap50;
+  // -1 (no ground truth in the window) counts as 0: nothing to find, nothing found.
+  return HoldoutScore{std::max(m.ap, 0.0), std::max(m.ap50, 0.0)};
 }
 
 }  // namespace kd::learner

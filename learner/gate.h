@@ -1,6 +1,9 @@
 // The gate: whether a trained candidate replaces a group's deployed model. Both are judged on the
 // same recent held-out frames of the group's cameras (never trained on), the candidate as devices
-// will run it (the delta reconstruction), by AP50 against the teacher's boxes at gate.gt_min_score.
+// will run it (the delta reconstruction), by COCO AP (.50:.95) against the held-out frames' labels
+// (the teacher's boxes at gate.gt_min_score, refined as the recipe says). AP, not AP50: the
+// teacher's boxes are loose, and a student loose around them passes AP50 while missing the
+// person at IoU .75; AP sees it. AP50 is reported beside it.
 // Pure functions; thread-safe.
 #ifndef KD_LEARNER_GATE_H_
 #define KD_LEARNER_GATE_H_
@@ -22,13 +25,19 @@ enum class GateVerdict {
 };
 const char* GateVerdictName(GateVerdict verdict);  // "waiting for held-out frames", "pass", "fail"
 
-// `ap50_deployed` is 0 when the group has no deployed model yet.
-GateVerdict JudgeCandidate(size_t holdout_frames, double ap50_candidate, double ap50_deployed,
+// What the gate measures of one model on the held-out frames.
+struct HoldoutScore {
+  double ap = 0;    // COCO AP .50:.95: what the gate decides on
+  double ap50 = 0;  // reported beside it
+};
+
+// `ap_deployed` is 0 when the group has no deployed model yet.
+GateVerdict JudgeCandidate(size_t holdout_frames, double ap_candidate, double ap_deployed,
                            const config::LearnerGateOptions& gate);
 
-// AP50 of `weights` (architecture `arch`) on every row of `holdout`.
-Result<double> HoldoutAp50(const model::StudentOptions& arch, const update::TensorMap& weights,
-                           const DistillDataset& holdout, const config::LearnerGateOptions& gate);
+// AP and AP50 of `weights` (architecture `arch`) on every row of `holdout`.
+Result<HoldoutScore> ScoreOnHoldout(const model::StudentOptions& arch, const update::TensorMap& weights,
+                                    const DistillDataset& holdout, const config::LearnerGateOptions& gate);
 
 }  // namespace kd::learner
 

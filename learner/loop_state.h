@@ -45,7 +45,8 @@ struct VersionInfo {
   std::string digest, arch_hash;
   std::string full_sha, delta_sha;
   uint64_t full_size = 0, delta_size = 0;
-  double ap50 = -1, ap50_base = -1;
+  double ap = -1, ap_base = -1;      // the gate's COCO AP .50:.95 at publication (-1 = not measured)
+  double ap50 = -1, ap50_base = -1;  // AP50 beside it
   uint64_t holdout_frames = 0;
   int64_t created_unix_s = 0;
 };

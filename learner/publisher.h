@@ -28,7 +28,8 @@ namespace kd::learner {
 
 // What the gate measured for a version (-1 = not measured, e.g. the factory model).
 struct PublishScore {
-  double ap50 = -1, ap50_base = -1;
+  double ap = -1, ap_base = -1;      // COCO AP .50:.95, the version's and the one it replaced
+  double ap50 = -1, ap50_base = -1;  // AP50, the same two
   uint64_t holdout_frames = 0;
 };
 

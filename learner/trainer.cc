@@ -186,34 +186,40 @@ bool TrainStage::Round(const std::string& name, const std::atomic<bool>& stoppin
     state_.groups.at(name).last_round_json = round.dump();
     return true;
   }
-  auto ap_new = HoldoutAp50(*arch, candidate, *hold, opt.gate);
-  double ap_old = 0;
+  auto score_new = ScoreOnHoldout(*arch, candidate, *hold, opt.gate);
+  HoldoutScore score_old;
   if (deployed) {
-    auto r = HoldoutAp50(*arch, deployed->state, *hold, opt.gate);
-    ap_old = r.ok() ? *r : 0;
+    auto r = ScoreOnHoldout(*arch, deployed->state, *hold, opt.gate);
+    if (r.ok()) score_old = *r;
   }
-  if (!ap_new.ok()) {
-    KD_LOG(kError) << "group " << name << ": evaluation: " << ap_new.status().ToString();
+  if (!score_new.ok()) {
+    KD_LOG(kError) << "group " << name << ": evaluation: " << score_new.status().ToString();
     return true;
   }
-  const GateVerdict verdict = JudgeCandidate(holdout_frames, *ap_new, ap_old, opt.gate);
+  const GateVerdict verdict = JudgeCandidate(holdout_frames, score_new->ap, score_old.ap, opt.gate);
   if (delta) {
     // The trained weights before the delta's top-k and fp16: what the compression costs this round
     // (the gate judges the candidate, i.e. what devices will run).
-    if (auto t = HoldoutAp50(*arch, trained, *hold, opt.gate); t.ok()) round["ap50_trained"] = *t;
+    if (auto t = ScoreOnHoldout(*arch, trained, *hold, opt.gate); t.ok()) {
+      round["ap_trained"] = t->ap;
+      round["ap50_trained"] = t->ap50;
+    }
   }
-  round["ap50_candidate"] = *ap_new;
-  round["ap50_deployed"] = ap_old;
+  round["ap_candidate"] = score_new->ap;
+  round["ap50_candidate"] = score_new->ap50;
+  round["ap_deployed"] = score_old.ap;
+  round["ap50_deployed"] = score_old.ap50;
   round["holdout_frames"] = holdout_frames;
   round["gate"] = GateVerdictName(verdict);
   const bool pass = verdict == GateVerdict::kPass;
   KD_LOG(kInfo) << "group " << name << " round " << trainer->rounds << ": " << data->size() << " frames, " << steps
                 << " steps in " << sw.ElapsedSeconds() << " s, loss " << (steps ? loss_sum / steps : 0.0)
-                << "; held-out AP50 candidate " << *ap_new
-                << (round.contains("ap50_trained")
-                        ? " (trained " + std::to_string(round["ap50_trained"].get<double>()) + ")"
+                << "; held-out AP/AP50 candidate " << score_new->ap << "/" << score_new->ap50
+                << (round.contains("ap_trained")
+                        ? " (trained " + std::to_string(round["ap_trained"].get<double>()) + ")"
                         : std::string())
-                << " vs deployed v" << latest << " " << ap_old << " on " << holdout_frames << " frames -> "
+                << " vs deployed v" << latest << " " << score_old.ap << "/" << score_old.ap50 << " on "
+                << holdout_frames << " frames -> "
                 << (pass ? "publish" : "keep");
   {
     std::lock_guard lock(state_.mu);
@@ -221,7 +227,13 @@ bool TrainStage::Round(const std::string& name, const std::atomic<bool>& stoppin
   }
   if (pass) {
     Status st =
-        publisher_.Publish(name, candidate, {*ap_new, ap_old, holdout_frames}, delta ? &*delta : nullptr, latest);
+        publisher_.Publish(name, candidate,
+                           {.ap = score_new->ap,
+                            .ap_base = score_old.ap,
+                            .ap50 = score_new->ap50,
+                            .ap50_base = score_old.ap50,
+                            .holdout_frames = holdout_frames},
+                           delta ? &*delta : nullptr, latest);
     if (!st.ok()) {
       KD_LOG(kError) << "group " << name << ": publish: " << st.ToString();
     }

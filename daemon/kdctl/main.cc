@@ -50,20 +50,23 @@ void PrintStatus(const json& j) {
                 d.value("uplink_kbps", 0.0), d.value("downlink_kbps", 0.0));
   }
   std::printf("\n%-12s %-7s %-9s %-8s %-7s %s\n", "GROUP", "LATEST", "LABELLED", "HELDOUT", "ROLLOUT",
-              "VERSIONS: AP50 vs teacher on held-out frames at publication (gain over the version it replaced)");
+              "VERSIONS: AP/AP50 on held-out frames vs their refined teacher labels, at publication "
+              "(AP gain over the version it replaced)");
   for (const auto& [name, g] : j.at("groups").items()) {
     std::string versions;
     for (const auto& v : g.at("versions")) {
       char buf[96];
       const auto ver = static_cast<unsigned long long>(v.value("version", 0ULL));
-      const double ap = v.value("ap50", -1.0), base = v.value("ap50_base", -1.0);
+      const double ap = v.value("ap", -1.0), base = v.value("ap_base", -1.0), ap50 = v.value("ap50", -1.0);
       if (v.value("revert_of", 0ULL) != 0) {
         std::snprintf(buf, sizeof buf, "v%llu(=v%llu) ", ver,
                       static_cast<unsigned long long>(v.value("revert_of", 0ULL)));
-      } else if (ap < 0) {
+      } else if (ap50 < 0) {
         std::snprintf(buf, sizeof buf, "v%llu(factory) ", ver);
+      } else if (ap < 0) {  // published before the gate measured AP
+        std::snprintf(buf, sizeof buf, "v%llu=-/%.3f ", ver, ap50);
       } else {
-        std::snprintf(buf, sizeof buf, "v%llu=%.3f(%+.3f) ", ver, ap, ap - base);
+        std::snprintf(buf, sizeof buf, "v%llu=%.3f/%.3f(%+.3f) ", ver, ap, ap50, ap - base);
       }
       versions += buf;
     }

@@ -90,6 +90,7 @@ int RunDistill(const std::string& video, const std::string& frames, const std::s
   learner::DatasetOptions dopt;
   dopt.student_long_side = recipe.student.input_long_side;
   dopt.teacher_long_side = recipe.teacher_long_side;
+  dopt.refine = recipe.refine;
   Status ls;
   dopt.labels = LabelsFromNames(recipe.student.classes, &ls);
   if (!ls.ok()) return Fail(ls);
@@ -161,11 +162,22 @@ int RunDistill(const std::string& video, const std::string& frames, const std::s
 }
 
 int RunLabel(const std::string& video, const std::string& frames, const std::string& size, const std::string& coco_out,
-             const std::string& results_out, double min_score, int threads) {
+             const std::string& results_out, double min_score, int threads, bool refine,
+             const std::string& config_path) {
   kd::model::SetComputeThreads(threads);
   auto range = daemon::ParseFrameRange(frames);
   if (!range.ok()) return Fail(range.status());
   learner::DatasetOptions dopt;
+  if (refine) {
+    config::DistillOptions recipe;
+    if (!config_path.empty()) {
+      auto r = config::LoadDistillOptions(config_path);
+      if (!r.ok()) return Fail(r.status());
+      recipe = *r;
+    }
+    dopt.refine = recipe.refine;
+    dopt.refine.enabled = true;
+  }
   dopt.labels.clear();
   for (int l = 0; l < kCocoNumClasses; ++l) dopt.labels.push_back(l);
   int w = 0, h = 0;
@@ -257,6 +269,10 @@ int main(int argc, char** argv) {
   label->add_option("--coco-out", coco_out, "COCO ground-truth JSON of teacher boxes >= --min-score")->required();
   label->add_option("--results-out", results_out, "Also write all teacher detections (>= 0.05) as COCO results");
   label->add_option("--min-score", min_score, "Score threshold for the ground truth")->capture_default_str();
+  bool refine = false;
+  label->add_flag("--refine", refine,
+                  "Refine the boxes as training does (scales fused, smoothed over consecutive frames)");
+  label->add_option("--config", config, "TOML recipe whose [refine] --refine uses (default: built-in)");
   label->add_option("--threads", threads, "CPU threads for LibTorch")->capture_default_str()->check(CLI::Range(1, 256));
 
   auto* serve = app.add_subcommand("serve", "Run the learner daemon (SIGTERM/SIGINT drain and stop it)");
@@ -276,6 +292,6 @@ int main(int argc, char** argv) {
   kd::SetLogLevel(level);
   if (*serve) return kd::RunServe(serve_flags);
   if (*distill) return kd::RunDistill(video, frames, out, config, seed, init, threads, iterations, heldout, fp16);
-  if (*label) return kd::RunLabel(video, frames, size, coco_out, results_out, min_score, threads);
+  if (*label) return kd::RunLabel(video, frames, size, coco_out, results_out, min_score, threads, refine, config);
   return 2;
 }

@@ -7,12 +7,48 @@ namespace {
 
 TEST(DistillOptionsTest, DefaultsAreValidAndParseOverrides) {
   EXPECT_TRUE(DistillOptions{}.Validate().ok());
-  auto o = ParseDistillOptions("iterations = 10\nmimic = true\n[student]\nwidth = 24\nclasses = [\"person\"]\n");
+  auto o = ParseDistillOptions("iterations = 10\nmimic = false\n[student]\nwidth = 24\nclasses = [\"person\"]\n");
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->iterations, 10);
-  EXPECT_TRUE(o->mimic);
+  EXPECT_FALSE(o->mimic);
   EXPECT_EQ(o->student.width, 24);
   EXPECT_EQ(o->student.classes, std::vector<std::string>{"person"});
+}
+
+// The shipped recipe file and the built-in defaults are one source: loading the file over defaults
+// in which every field differs must give exactly DistillOptions{} (so the file lists every key,
+// with the built-in value).
+TEST(DistillOptionsTest, TheExampleRecipeListsEveryKeyWithItsBuiltInDefault) {
+  DistillOptions other;
+  other.student = {.width = 9, .head_channels = 9, .classes = {"dog"}, .input_long_side = 96};
+  other.refine = {.enabled = false, .extra_long_sides = {96}, .wbf_iou = 0.9, .smooth = false, .smooth_radius = 1,
+                  .track_iou = 0.9, .track_min_score = 0.9, .min_track_length = 9};
+  other.teacher_long_side = 96, other.iterations = 9, other.batch_size = 9, other.lr = 0.9;
+  other.weight_decay = 0.9, other.warmup = 9, other.grad_clip = 9, other.hflip = !other.hflip, other.seed = 9;
+  other.pseudo_labels = !other.pseudo_labels, other.pseudo_threshold = 0.9, other.ignore_threshold = 0.09;
+  other.mimic = !other.mimic, other.crosskd = !other.crosskd, other.cakd = true, other.lad = !other.lad;
+  other.cakd_alpha = 9, other.cakd_beta = 9, other.adaptive = !other.adaptive, other.adaptive_lambda = 9;
+  other.w_det_cls = other.w_det_box = other.w_kd_cls = other.w_kd_box = other.w_o2o = 9;
+  auto file = LoadDistillOptions(KD_SOURCE_DIR "/config/examples/distill.toml", other);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_TRUE(*file == DistillOptions{}) << "config/examples/distill.toml and config/distill_options.h disagree";
+  // The perturbation reaches every field (a new field left out above would make this test blind).
+  EXPECT_FALSE(other.student == DistillOptions{}.student);
+  EXPECT_FALSE(other.refine == DistillOptions{}.refine);
+}
+
+TEST(DistillOptionsTest, RefineSectionParsesAndChecksRanges) {
+  auto o = ParseDistillOptions("[refine]\nenabled = false\nextra_long_sides = [640]\nsmooth_radius = 2\n");
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_FALSE(o->refine.enabled);
+  EXPECT_EQ(o->refine.extra_long_sides, std::vector<int>{640});
+  EXPECT_EQ(o->refine.smooth_radius, 2);
+  EXPECT_TRUE(ParseDistillOptions("[refine]\nextra_long_sides = [650]\n").status().IsInvalidArgument());
+  EXPECT_TRUE(ParseDistillOptions("[refine]\nextra_long_sides = [\"x\"]\n").status().IsInvalidArgument());
+  EXPECT_TRUE(ParseDistillOptions("[refine]\nwbf_iou = 1.5\n").status().IsInvalidArgument());
+  EXPECT_TRUE(ParseDistillOptions("[refine]\nmin_track_length = 0\n").status().IsInvalidArgument());
+  EXPECT_NE(ParseDistillOptions("[refine]\nradius = 2\n").status().message().find("refine.radius"),
+            std::string::npos);
 }
 
 TEST(DistillOptionsTest, UnknownKeysWrongTypesAndRangesAreErrors) {

@@ -5,6 +5,7 @@
 #include "learner/admin.h"
 #include "learner/deployed_model.h"
 #include "learner/teacher_record.h"
+#include "learner/version_json.h"
 #include "model/weights_file.h"
 #include "tests/learner/stage_fixture.h"
 
@@ -33,6 +34,25 @@ TEST(CatalogueTest, VersionsRolloutAndTheDeployedModelSurviveARestart) {
   ASSERT_TRUE(g.arch);
   EXPECT_EQ(g.arch->ArchJson(), testing::TinyStudent().ArchJson());
   EXPECT_EQ(update::StateDigest(g.deployed->state), g.versions.at(2).digest);
+}
+
+TEST(CatalogueTest, VersionRecordsKeepTheGatesApAndOlderRecordsWithoutItReadNotMeasured) {
+  VersionInfo info;
+  info.version = 3, info.ap = 0.41, info.ap_base = 0.38, info.ap50 = 0.9, info.ap50_base = 0.88;
+  const auto back = VersionFromJson(VersionToJson(info));
+  EXPECT_DOUBLE_EQ(back.ap, 0.41);
+  EXPECT_DOUBLE_EQ(back.ap_base, 0.38);
+  EXPECT_DOUBLE_EQ(back.ap50, 0.9);
+  auto old = VersionToJson(info);  // a record written before the gate measured AP
+  old.erase("ap");
+  old.erase("ap_base");
+  EXPECT_DOUBLE_EQ(VersionFromJson(old).ap, -1.0);
+  EXPECT_DOUBLE_EQ(VersionFromJson(old).ap50, 0.9);
+  old["ap"] = "high";
+  EXPECT_THROW(VersionFromJson(old), nlohmann::json::exception);
+  old.erase("ap");
+  old.erase("digest");  // the fields every record has stay required
+  EXPECT_THROW(VersionFromJson(old), nlohmann::json::exception);
 }
 
 TEST(CatalogueTest, AnArtefactThatDoesNotMatchItsDigestIsCorruption) {

@@ -39,7 +39,7 @@ TEST(PublisherTest, TheFirstVersionIsAFullSnapshotAndTheNextADeltaBothSigned) {
     auto delta =
         update::EncodeDelta(v1->state, StageFixture::Weights(2), update::ParameterNames(*s), DeltaOptionsOf(f.options));
     ASSERT_TRUE(delta.ok());
-    ASSERT_TRUE(f.publisher->Publish("cam-a", delta->reconstructed, {0.7, 0.6, 12}, &*delta).ok());
+    ASSERT_TRUE(f.publisher->Publish("cam-a", delta->reconstructed, {.ap = 0.45, .ap_base = 0.4, .ap50 = 0.7, .ap50_base = 0.6, .holdout_frames = 12}, &*delta).ok());
   }
   VersionInfo v1, v2;
   {
@@ -57,6 +57,8 @@ TEST(PublisherTest, TheFirstVersionIsAFullSnapshotAndTheNextADeltaBothSigned) {
   EXPECT_FALSE(v2.delta_sha.empty());
   EXPECT_EQ(v2.arch_hash, update::ArchHash(testing::TinyStudent()));
   EXPECT_DOUBLE_EQ(v2.ap50, 0.7);
+  EXPECT_DOUBLE_EQ(v2.ap, 0.45);
+  EXPECT_DOUBLE_EQ(v2.ap_base, 0.4);
   // The artefacts are on disk under their SHA-256 and the full one is what was recorded.
   auto loaded = model::LoadWeights(FullArtifactPath(f.catalogue->artifacts_dir(), v2));
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();

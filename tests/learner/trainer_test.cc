@@ -20,23 +20,27 @@ TEST(GateTest, WaitsForHeldOutFramesThenNeedsTheMargin) {
   EXPECT_EQ(JudgeCandidate(10, 0.1, 0.0, gate), GateVerdict::kPass);  // no deployed model yet
   gate.margin = -0.05;  // a negative margin accepts a small loss (e.g. to track a drifting scene)
   EXPECT_EQ(JudgeCandidate(10, 0.56, 0.60, gate), GateVerdict::kPass);
+  // The gate decides on AP (.50:.95), which ScoreOnHoldout reports as .ap; AP50 is only reported.
   EXPECT_STREQ(GateVerdictName(GateVerdict::kWaiting), "waiting for held-out frames");
 }
 
-TEST(GateTest, HoldoutAp50IsDeterministicAndRefusesWeightsThatDoNotFit) {
+TEST(GateTest, ScoreOnHoldoutIsDeterministicAndRefusesWeightsThatDoNotFit) {
   const auto arch = testing::TinyStudent();
   auto data = testing::SyntheticRows(4, 64, 64, 64, 64);
   // One confident teacher box per frame as ground truth.
   for (auto& fd : data.teacher_dets) fd.detections = {Detection{{8, 8, 40, 40}, 0.9f, 0}};
   const auto weights = StageFixture::Weights(1);
-  auto a = HoldoutAp50(arch, weights, data, config::LearnerGateOptions{});
-  auto b = HoldoutAp50(arch, weights, data, config::LearnerGateOptions{});
+  auto a = ScoreOnHoldout(arch, weights, data, config::LearnerGateOptions{});
+  auto b = ScoreOnHoldout(arch, weights, data, config::LearnerGateOptions{});
   ASSERT_TRUE(a.ok()) << a.status().ToString();
-  EXPECT_DOUBLE_EQ(*a, *b);
-  EXPECT_GE(*a, 0.0);
-  EXPECT_LE(*a, 1.0);
+  EXPECT_DOUBLE_EQ(a->ap, b->ap);
+  EXPECT_DOUBLE_EQ(a->ap50, b->ap50);
+  // AP averages AP over IoU .50..95, so it can never exceed AP50.
+  EXPECT_GE(a->ap, 0.0);
+  EXPECT_LE(a->ap, a->ap50);
+  EXPECT_LE(a->ap50, 1.0);
   auto wrong = update::TensorMap{};
-  EXPECT_FALSE(HoldoutAp50(arch, wrong, data, config::LearnerGateOptions{}).ok());
+  EXPECT_FALSE(ScoreOnHoldout(arch, wrong, data, config::LearnerGateOptions{}).ok());
 }
 
 TEST(AssembleFromStoreTest, StoredFramesAndRecordsBecomeADatasetSkippingWhatIsGone) {
