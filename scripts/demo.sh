@@ -4,8 +4,10 @@
 #   - a factory student (kdlearnd distill on the first 150 frames: what devices ship with),
 #   - kdlearnd serve (real teacher, RocksDB, CURVE) and two kdedge run on vtest.avi, replayed in
 #     passes with a lighting change and a blur so the student has something to adapt to,
-#   - every 30 s: kdctl status (devices, versions, AP50 per version on held-out teacher labels,
-#     uplink/downlink kbps); at the end a summary, then SIGTERM to everything.
+#   - every 30 s: kdctl status (devices, versions, AP/AP50 per version on held-out teacher labels,
+#     uplink/downlink kbps); at the end a summary, then SIGTERM to everything,
+#   - then, when ../shared/eval has human boxes, the real accuracy of the model each camera
+#     committed last, of the factory model and of the teacher on frames 0:636 (person, COCO AP).
 # Environment: KD_DEMO_SECONDS (default 300), KD_OUT (default out). Set-up is cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -111,4 +113,32 @@ grep -h "published\|committed\|rolled back\|refused" "$OUT"/kdlearnd.log "$OUT"/
 "$BIN"/kdctl status --store "$OUT/store" || true
 cleanup
 trap - EXIT
+EVAL_DIR="${KD_EVAL_DIR:-../shared/eval}"
+if [ -f "$EVAL_DIR/score.py" ]; then
+  echo "== real accuracy: human boxes of frames 0:636 ($EVAL_DIR), person, AP / AP50 / AP75 ==" >&2
+  score() {  # weights file-stem label
+    if "$BIN"/kdedge detect --weights "$1" --video "$VIDEO" --frames 0:636 --threads "$(nproc)" \
+      --coco-out "$OUT/$2.dets.json" >/dev/null 2>"$OUT/$2.detect.log"; then
+      printf '  %-28s %s\n' "$3" "$(python3 "$EVAL_DIR/score.py" "$OUT/$2.dets.json" --frames 0:636 | grep '^AP')"
+    else
+      echo "  $3: not scored (see $OUT/$2.detect.log)"
+    fi
+  }
+  score "$OUT/factory.kdw" factory "factory (v1)"
+  python3 - "$OUT/status.json" "$OUT/store/artifacts" <<'PY' | while read -r cam ver path; do score "$path" "$cam-v$ver" "$cam committed v$ver"; done || true
+import json, sys
+status = json.load(open(sys.argv[1]))
+for cam, d in sorted(status.get("devices", {}).items()):
+    ver = d.get("committed_version", 0)
+    for v in status["groups"].get(d.get("group", ""), {}).get("versions", []):
+        if v.get("version") == ver and ver > 1:
+            print(cam, ver, sys.argv[2] + "/" + v["full_sha"] + ".kdw")
+PY
+  "$BIN"/kdlearnd label --video "$VIDEO" --frames 0:636 --coco-out "$OUT/teacher.gt.json" \
+    --results-out "$OUT/teacher.dets.json" --threads "$(nproc)" 2>"$OUT/teacher.label.log" &&
+    printf '  %-28s %s\n' "teacher (512x384)" "$(python3 "$EVAL_DIR/score.py" "$OUT/teacher.dets.json" --frames 0:636 | grep '^AP')" ||
+    echo "  teacher: not scored (see $OUT/teacher.label.log)"
+else
+  echo "demo: no human boxes at $EVAL_DIR: real accuracy not scored" >&2
+fi
 echo "demo: outputs in $OUT (status.json, *.log, cam-*.jsonl detections, store/)" >&2
