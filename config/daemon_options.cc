@@ -114,6 +114,7 @@ constexpr Key<EdgeLearnerOptions> kEdgeLearnerKeys[] = {
 constexpr Key<EdgeUplinkOptions> kEdgeUplinkKeys[] = {
     {"kbps", &EdgeUplinkOptions::kbps, InRange(1.0, 1e6)},
     {"max_fps", &EdgeUplinkOptions::max_fps, InRange(0.01, 120.0)},
+    {"burst_frames", &EdgeUplinkOptions::burst_frames, InRange(1, 64)},
     {"jpeg_quality", &EdgeUplinkOptions::jpeg_quality, InRange(10, 100)},
     {"max_long_side", &EdgeUplinkOptions::max_long_side, kNoLimit, PathKind::kNone,
      [](const EdgeUplinkOptions& u, const std::string& p, Checker& c) {

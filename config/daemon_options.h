@@ -76,7 +76,10 @@ struct EdgeLearnerOptions {
 
 struct EdgeUplinkOptions {
   double kbps = 2000;            // upload budget (kilobit/s). REQUIRES: 1..1e6
-  double max_fps = 2;            // frames uploaded per second at most. REQUIRES: 0.01..120
+  double max_fps = 2;            // frames uploaded per second at most (long-run). REQUIRES: 0.01..120
+  // Frames per selection: a chosen frame and the ones after it, consecutive, so the learner can
+  // smooth its labels over time (edge/frame_selector.h, step 6). REQUIRES: 1..64
+  int burst_frames = 7;
   int jpeg_quality = 85;         // REQUIRES: 10..100
   int max_long_side = 768;       // downscale uploads to this long side (px; 0 = keep). REQUIRES: 0 or 64..8192
   int max_jpeg_bytes = 1048576;  // larger encodings are re-encoded smaller or dropped. REQUIRES: 4096..8388608

@@ -115,6 +115,8 @@ Status DistillOptions::Validate() const {
                            "refine.track_min_score must be in [0,1)"));
   KD_RETURN_IF_ERROR(range(refine.min_track_length >= 1 && refine.min_track_length <= 64,
                            "refine.min_track_length must be in 1..64"));
+  KD_RETURN_IF_ERROR(
+      range(refine.max_gap_ms >= 1 && refine.max_gap_ms <= 10000, "refine.max_gap_ms must be in 1..10000"));
   return Status::Ok();
 }
 
@@ -176,6 +178,7 @@ Result<DistillOptions> ParseDistillOptions(const std::string& toml_text, Distill
     KD_RETURN_IF_ERROR(rr.Get("track_iou", &o.refine.track_iou));
     KD_RETURN_IF_ERROR(rr.Get("track_min_score", &o.refine.track_min_score));
     KD_RETURN_IF_ERROR(rr.Get("min_track_length", &o.refine.min_track_length));
+    KD_RETURN_IF_ERROR(rr.Get("max_gap_ms", &o.refine.max_gap_ms));
     KD_RETURN_IF_ERROR(rr.CheckUnknown());
   }
   KD_RETURN_IF_ERROR(r.CheckUnknown({"student", "refine"}));

@@ -36,6 +36,9 @@ struct LabelRefineOptions {
   double track_iou = 0.3;        // link two boxes of consecutive frames at or above this IoU. REQUIRES: (0,1)
   double track_min_score = 0.05; // boxes below this score are not linked (kept as they are). REQUIRES: [0,1)
   int min_track_length = 3;      // shorter tracks are dropped (when the run is that long). REQUIRES: 1..64
+  // Live learner: two stored frames of a camera are consecutive when captured at most this far
+  // apart (ms); the edge uploads bursts at the camera rate (uplink.burst_frames). REQUIRES: 1..10000
+  int max_gap_ms = 250;
   bool operator==(const LabelRefineOptions&) const = default;
 };
 

@@ -31,6 +31,13 @@
 //     for frames that go (it costs milliseconds on a camera CPU), so the byte bucket admits a frame
 //     when its balance is >= 0 and is then charged the real size; it may go negative (a debt the
 //     refill pays back), which keeps the long-run rate exact even for frames larger than the depth.
+//  6. bursts: a frame sent by step 5 starts a burst, and the next burst_frames - 1 frames go too,
+//     whatever their score and the buckets' balance (reason "burst"), so the learner gets runs of
+//     consecutive frames to smooth its labels over (learner/refine.h: isolated frames gain almost
+//     nothing). Each is charged to both buckets, which may go into debt; the refill pays it back
+//     before the next burst starts, so the long-run rates stay max_fps and uplink_kbps. Step 4's
+//     threshold is unchanged (the buckets, not the threshold, pace the bursts). A burst frame that
+//     stays too large ends the burst.
 //  Checks run in that order, so a frame counts in exactly one skipped_* counter: below the
 //  threshold, then fps cap, then byte budget, then too large.
 #ifndef KD_EDGE_FRAME_SELECTOR_H_
@@ -52,6 +59,7 @@ struct SelectorOptions {
   double uplink_kbps = 2000;  // JPEG payload budget, kilobits (1000 bits) per second; > 0
   double max_fps = 2;         // at most this many frames per second uploaded (long-run); > 0
   double burst_s = 2.0;       // depth of both token buckets, in seconds of budget (frames: at least 2); > 0
+  int burst_frames = 1;       // frames per selection: a selected frame and the burst_frames - 1 after it; 1..64
   // Encoding.
   int jpeg_quality = 85;                    // [10, 100]
   int max_long_side = 768;                  // downscale (aspect kept) so the longer side is <= this; 0 = keep
@@ -84,7 +92,7 @@ struct Selection {
   std::vector<uint8_t> jpeg;  // set when send
   int width = 0, height = 0;  // of the JPEG (0 when not sent)
   int jpeg_quality = 0;       // quality actually used (may be below options.jpeg_quality after a retry)
-  // Sent: "uncertain", "scene_change" (whichever weighted term is larger), "keep_alive".
+  // Sent: "uncertain", "scene_change" (whichever weighted term is larger), "keep_alive", "burst".
   // Not sent: "below_threshold", "fps_cap", "budget", "too_large". Static strings.
   const char* reason = "";
 };
@@ -92,6 +100,7 @@ struct Selection {
 struct SelectorStats {
   uint64_t offered = 0, selected = 0, skipped_budget = 0, skipped_fps = 0, skipped_threshold = 0, skipped_too_large = 0;
   uint64_t selected_keep_alive = 0;  // of `selected`, sent only because of keep-alive
+  uint64_t selected_burst = 0;       // of `selected`, sent as the continuation of a burst
   uint64_t bytes_selected = 0;       // JPEG bytes of the selected frames
 };
 
@@ -128,6 +137,7 @@ class FrameSelector {
   int64_t last_sent_us_ = 0;
   bool sent_any_ = false;
   double mean_jpeg_bytes_ = 0;            // running mean (EMA) of sent JPEG sizes; 0 until the first send
+  int burst_left_ = 0;                    // frames of the current burst still to send
   std::vector<uint8_t> last_sent_thumb_;  // grey, kThumbW x kThumbH; empty until the first send
   struct Scored {
     int64_t now_us;

@@ -12,6 +12,7 @@ Result<UploadPicker> UploadPicker::Create(const config::EdgeUplinkOptions& optio
   SelectorOptions so;
   so.uplink_kbps = options.kbps;
   so.max_fps = options.max_fps;
+  so.burst_frames = options.burst_frames;
   so.jpeg_quality = options.jpeg_quality;
   so.max_long_side = options.max_long_side;
   so.max_jpeg_bytes = static_cast<size_t>(options.max_jpeg_bytes);

@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "learner/deployed_model.h"
+#include "learner/refine.h"
 #include "learner/teacher_record.h"
 #include "media/image_ops.h"
 
@@ -26,8 +27,9 @@ Result<DistillDataset> CenterNetTeacherPass::Label(const std::vector<media::Fram
   return std::move(builder).Finish();
 }
 
-LabelStage::LabelStage(LoopState& state, storage::SampleStore& store, Catalogue& catalogue, TeacherPass& teacher)
-    : state_(state), store_(store), catalogue_(catalogue), teacher_(teacher) {}
+LabelStage::LabelStage(LoopState& state, storage::SampleStore& store, Catalogue& catalogue, TeacherPass& teacher,
+                       config::LabelRefineOptions refine)
+    : state_(state), store_(store), catalogue_(catalogue), teacher_(teacher), refine_(std::move(refine)) {}
 
 void LabelStage::Wake() { wake_.notify_one(); }
 
@@ -67,9 +69,17 @@ Status LabelStage::LabelNext(const std::string& dev, bool* did_work) {
   }
   std::vector<media::Frame> frames_batch;
   std::vector<uint64_t> seqs;
+  // Position in time of each frame: consecutive values = consecutive frames of one run.
+  std::vector<int64_t> timeline;
+  int64_t last_capture_us = 0;
+  const auto batch = static_cast<size_t>(opt.teacher.batch);
+  const int64_t max_gap_us = int64_t{refine_.max_gap_ms} * 1000;
   uint64_t last = wm;
   KD_RETURN_IF_ERROR(
-      store_.ScanFrames(dev, wm + 1, static_cast<size_t>(opt.teacher.batch), [&](const storage::FrameRecord& f) {
+      store_.ScanFrames(dev, wm + 1, batch + kMaxRunExtension, [&](const storage::FrameRecord& f) {
+        const int64_t gap = f.capture_time_us - last_capture_us;
+        const bool continues_run = !timeline.empty() && gap > 0 && gap <= max_gap_us;
+        if (frames_batch.size() >= batch && !continues_run) return false;  // the batch ends with its run
         last = f.seq;
         auto frame = media::DecodeJpeg(f.jpeg);
         if (!frame.ok()) {
@@ -84,6 +94,8 @@ Status LabelStage::LabelNext(const std::string& dev, bool* did_work) {
         }
         frames_batch.push_back(std::move(frame).value());
         seqs.push_back(f.seq);
+        timeline.push_back(timeline.empty() ? 0 : timeline.back() + (continues_run ? 1 : 2));
+        last_capture_us = f.capture_time_us;
         return true;
       }));
   if (last == wm) return Status::Ok();
@@ -99,11 +111,13 @@ Status LabelStage::LabelNext(const std::string& dev, bool* did_work) {
       dopt.labels = so.labels;
       dopt.student_long_side = std::max(so.input_width, so.input_height);
     }
+    dopt.refine = refine_;
     KD_ASSIGN_OR_RETURN(auto data, teacher_.Label(frames_batch, dopt));
     if (data.size() != seqs.size()) {
       return Status::Internal("teacher labelled " + std::to_string(data.size()) + " of " + std::to_string(seqs.size()) +
                               " frames");
     }
+    if (refine_.enabled && refine_.smooth) SmoothDatasetLabels(&data, refine_, &timeline);
     std::vector<size_t> rows(data.size());
     for (size_t i = 0; i < rows.size(); ++i) rows[i] = i;
     const std::vector<float> difficulty =

@@ -4,6 +4,12 @@
 // with the teacher), then joins its group's hold-out window or replay sampler. The watermark is
 // stored after the records, so a kill -9 relabels at most one batch and loses none.
 //
+// Labels are refined as the recipe's [refine] says (learner/refine.h): the teacher pass fuses its
+// extra input scales, and the stage smooths boxes along runs of consecutive frames (captured at
+// most refine.max_gap_ms apart: the edge uploads bursts). A batch is extended to the end of the
+// run it is in (at most kMaxRunExtension more frames), so a burst is labelled as one run; a burst
+// still arriving when its first frames are labelled is smoothed as two shorter runs.
+//
 // Threading: Run() is the stage's thread (the only teacher user besides the trainer's CrossKD head,
 // which is read-only). Shares LoopState under its mu, never across a forward or a store write.
 #ifndef KD_LEARNER_LABELLER_H_
@@ -17,6 +23,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "config/distill_options.h"
 #include "learner/catalogue.h"
 #include "learner/dataset.h"
 #include "learner/loop_state.h"
@@ -45,7 +52,11 @@ class CenterNetTeacherPass final : public TeacherPass {
 
 class LabelStage {
  public:
-  LabelStage(LoopState& state, storage::SampleStore& store, Catalogue& catalogue, TeacherPass& teacher);
+  // Frames a batch may grow beyond teacher.batch to end at a run boundary.
+  static constexpr size_t kMaxRunExtension = 64;
+
+  LabelStage(LoopState& state, storage::SampleStore& store, Catalogue& catalogue, TeacherPass& teacher,
+             config::LabelRefineOptions refine);
 
   // Labels the next batch of `device_id`'s frames beyond its watermark. Sets *did_work when the
   // watermark moved (frames that are not decodable JPEGs are skipped and logged).
@@ -61,6 +72,7 @@ class LabelStage {
   storage::SampleStore& store_;
   Catalogue& catalogue_;
   TeacherPass& teacher_;
+  const config::LabelRefineOptions refine_;
   std::mutex wake_mu_;
   std::condition_variable wake_;
 };

@@ -193,7 +193,7 @@ Status LearnerService::Impl::Init() {
   KD_RETURN_IF_ERROR(EnrollConfiguredDevices());
   KD_RETURN_IF_ERROR(BindSockets());
 
-  label_stage = std::make_unique<LabelStage>(state, *store, *catalogue, *teacher_pass);
+  label_stage = std::make_unique<LabelStage>(state, *store, *catalogue, *teacher_pass, recipe.refine);
   ingest_stage = std::make_unique<IngestStage>(state, *store, clock, draining, [this] { label_stage->Wake(); });
   train_stage = std::make_unique<TrainStage>(state, *store, *publisher, *teacher, device, recipe,
                                              bootstrap ? &*bootstrap : nullptr, clock);

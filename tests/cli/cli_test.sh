@@ -89,7 +89,16 @@ expect_ok "$B/daemon/kdctl" keygen signing --secret "$T/s.key" --public "$T/s.pu
 expect_error "Unavailable" "$B/daemon/kdctl" status --store "$T/no-learner"
 
 if [ -f "$V" ]; then
-  printf 'iterations = 5\nbatch_size = 2\n[student]\nwidth = 8\nhead_channels = 16\ninput_long_side = 192\n' >"$T/tiny.toml"
+  printf 'iterations = 5\nbatch_size = 2\n[student]\nwidth = 8\nhead_channels = 16\ninput_long_side = 192\n[refine]\nextra_long_sides = [640]\n' >"$T/tiny.toml"
+  # Refined labels: the recipe's [refine] changes the teacher's boxes (two scales fused, smoothed).
+  if "$B/daemon/kdlearnd" label --video "$V" --frames 0:5 --coco-out "$T/raw_gt.json" --results-out "$T/raw.json" 2>/dev/null &&
+     "$B/daemon/kdlearnd" label --video "$V" --frames 0:5 --coco-out "$T/ref_gt.json" --results-out "$T/ref.json" \
+       --refine --config "$T/tiny.toml" 2>/dev/null && grep -q '"bbox"' "$T/ref.json" && ! cmp -s "$T/raw.json" "$T/ref.json"; then
+    echo "ok: label --refine writes refined boxes"
+  else
+    echo "FAIL: label --refine"; fail=1
+  fi
+  expect_error "NotFound" "$B/daemon/kdlearnd" label --video "$V" --frames 0:1 --coco-out "$T/x.json" --refine --config "$T/none.toml"
   expect_error "InvalidArgument|error" "$B/daemon/kdedge" detect --weights "$T/bad.kdw" --video "$T/garbage.avi"
   if "$B/daemon/kdlearnd" distill --video "$V" --frames 0:8 --out "$T/s.kdw" --config "$T/tiny.toml" --seed 3 2>"$T/distill.log" &&
      "$B/daemon/kdedge" detect --weights "$T/s.kdw" --video "$V" --frames 10:14 --jsonl "$T/d.jsonl" --coco-out "$T/r.json" 2>"$T/detect.log"; then

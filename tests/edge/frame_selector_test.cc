@@ -106,6 +106,8 @@ TEST(FrameSelectorTest, BadOptionsAreRejected) {
   add("window 1", [](SelectorOptions& o) { o.threshold_window = 1; });
   add("candidate 0.5", [](SelectorOptions& o) { o.candidate_factor = 0.5; });
   add("min score -1", [](SelectorOptions& o) { o.min_score = -1; });
+  add("burst frames 0", [](SelectorOptions& o) { o.burst_frames = 0; });
+  add("burst frames 65", [](SelectorOptions& o) { o.burst_frames = 65; });
   for (const auto& [name, o] : bad) {
     auto s = FrameSelector::Create(o);
     ASSERT_FALSE(s.ok()) << name;
@@ -198,6 +200,54 @@ TEST(FrameSelectorTest, FpsCapHoldsOverALongSequence) {
   for (int n : per_10s) EXPECT_LE(n, 20 + 4);
   EXPECT_EQ(sel.stats().selected, static_cast<uint64_t>(sent));
   EXPECT_GT(sel.stats().skipped_threshold, 0u);
+}
+
+// Bursts (policy step 6): every selection is a run of burst_frames consecutive frames, and the
+// long-run frame and byte rates stay within the budget.
+TEST(FrameSelectorTest, BurstsAreRunsOfConsecutiveFramesWithinTheBudget) {
+  for (const bool bytes_bind : {false, true}) {
+    SelectorOptions o = TestOptions();
+    o.burst_frames = 5;
+    o.keep_alive_s = 0;
+    o.max_fps = bytes_bind ? 30 : 2;
+    o.uplink_kbps = bytes_bind ? 100 : 100'000;
+    FrameSelector sel = MakeSelector(o);
+    std::mt19937 rng(2);
+    const int kSeconds = 120;
+    std::vector<int> sent_at;
+    std::vector<std::string> reasons;
+    size_t max_jpeg = 0;
+    for (int i = 0; i < kSeconds * 30; ++i) {
+      auto r = sel.Offer(SceneFrame(5, static_cast<uint32_t>(i)), RandomDets(rng), i * kFrameUs);
+      ASSERT_TRUE(r.ok());
+      if (!r->send) continue;
+      sent_at.push_back(i);
+      reasons.emplace_back(r->reason);
+      max_jpeg = std::max(max_jpeg, r->jpeg.size());
+    }
+    ASSERT_GE(sent_at.size(), 10u);
+    // Runs: a selection ("uncertain"/"scene_change") then exactly 4 "burst" frames, consecutive.
+    size_t i = 0;
+    for (; i + 5 <= sent_at.size(); i += 5) {
+      EXPECT_NE(reasons[i], "burst") << "frame " << sent_at[i];
+      for (size_t k = 1; k < 5; ++k) {
+        EXPECT_EQ(reasons[i + k], "burst") << "frame " << sent_at[i + k];
+        EXPECT_EQ(sent_at[i + k], sent_at[i] + static_cast<int>(k));
+      }
+    }
+    EXPECT_EQ(sel.stats().selected_burst, sent_at.size() / 5 * 4 + (sent_at.size() % 5 ? sent_at.size() % 5 - 1 : 0));
+    if (bytes_bind) {
+      const double budget_bytes = o.uplink_kbps * 125.0 * kSeconds;
+      const double depth = o.uplink_kbps * 125.0 * o.burst_s;
+      const double got = static_cast<double>(sel.stats().bytes_selected);
+      EXPECT_LE(got, budget_bytes + depth + 5.0 * static_cast<double>(max_jpeg));
+      EXPECT_GE(got, 0.85 * budget_bytes);
+    } else {
+      const double budget = o.max_fps * kSeconds;
+      EXPECT_LE(static_cast<double>(sent_at.size()), budget + 4 + 5) << "depth 4 frames + one burst in debt";
+      EXPECT_GE(static_cast<double>(sent_at.size()), 0.85 * budget);
+    }
+  }
 }
 
 TEST(FrameSelectorTest, KbpsCapHoldsOverALongSequence) {

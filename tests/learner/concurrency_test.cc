@@ -38,7 +38,7 @@ TEST(LearnerStagesConcurrencyTest, StagesShareLoopStateOnTheirOwnThreads) {
   std::atomic<int> wakes{0};
   RandomTeacher teacher;
   IngestStage ingest(f.state, *f.store, f.clock, draining, [&] { ++wakes; });
-  LabelStage label(f.state, *f.store, *f.catalogue, teacher);
+  LabelStage label(f.state, *f.store, *f.catalogue, teacher, config::LabelRefineOptions{.enabled = false});
   ControlStage control(f.state, *f.publisher, *f.catalogue, f.clock);
   AdminStage admin(f.state, *f.catalogue, *f.publisher, nullptr,
                    StatusSources{f.store.get(), nullptr, nullptr, &draining}, f.clock);

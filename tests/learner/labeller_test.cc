@@ -17,17 +17,28 @@ class FakeTeacher final : public TeacherPass {
     if (fail) return Status::Internal("teacher forward failed");
     const int w = frames[0].width, h = frames[0].height;
     const int sw = options.student_long_side * w / std::max(w, h), sh = options.student_long_side * h / std::max(w, h);
-    return testing::SyntheticRows(frames.size(), w, h, sw / 4 * 4, sh / 4 * 4);
+    auto rows = testing::SyntheticRows(frames.size(), w, h, sw / 4 * 4, sh / 4 * 4);
+    refine_seen = options.refine;
+    if (jittered_person) {
+      // One person per frame whose left edge jitters +-2 px around 10, frame after frame.
+      for (size_t i = 0; i < frames.size(); ++i) {
+        const float x1 = (frames[i].index % 2 == 0) ? 12.f : 8.f;
+        rows.teacher_dets[i].detections = {Detection{{x1, 5, 40, 45}, 0.9f, 0}};
+      }
+    }
+    return rows;
   }
   std::vector<size_t> calls;
   bool fail = false;
+  bool jittered_person = false;
+  config::LabelRefineOptions refine_seen;
 };
 
 struct LabelFixture : StageFixture {
   FakeTeacher teacher;
-  LabelStage stage{state, *store, *catalogue, teacher};
-  void Put(uint64_t seq, std::vector<uint8_t> jpeg) {
-    ASSERT_TRUE(store->PutFrame({"cam-a", seq, 0, 0, std::move(jpeg)}).ok());
+  LabelStage stage{state, *store, *catalogue, teacher, config::LabelRefineOptions{}};
+  void Put(uint64_t seq, std::vector<uint8_t> jpeg, int64_t capture_time_us = 0) {
+    ASSERT_TRUE(store->PutFrame({"cam-a", seq, capture_time_us, 0, std::move(jpeg)}).ok());
   }
 };
 
@@ -71,6 +82,34 @@ TEST(LabelStageTest, UndecodableFramesAreSkippedAndASizeChangeStartsANewBatch) {
   EXPECT_TRUE(f.store->GetTeacher("cam-a", 4).value().has_value());
   std::lock_guard lock(f.state.mu);
   EXPECT_EQ(f.state.label_wm.at("cam-a"), 4u);
+}
+
+// A burst (frames 67 ms apart) longer than a batch is labelled as one run, its boxes smoothed along
+// the run; a frame 2 s later starts the next batch. The teacher pass gets the recipe's [refine].
+TEST(LabelStageTest, ABurstIsLabelledAsOneRunAndItsBoxesAreSmoothedAlongIt) {
+  LabelFixture f;
+  f.teacher.jittered_person = true;
+  const size_t batch = static_cast<size_t>(f.options.teacher.batch);
+  const size_t n = batch + 3;
+  constexpr int64_t kFrameUs = 66'667;
+  for (uint64_t seq = 1; seq <= n; ++seq) f.Put(seq, testing::GreyJpeg(64, 48), static_cast<int64_t>(seq) * kFrameUs);
+  f.Put(n + 1, testing::GreyJpeg(64, 48), static_cast<int64_t>(n) * kFrameUs + 2'000'000);
+  bool did_work = false;
+  ASSERT_TRUE(f.stage.LabelNext("cam-a", &did_work).ok());
+  ASSERT_TRUE(f.stage.LabelNext("cam-a", &did_work).ok());
+  EXPECT_EQ(f.teacher.calls, (std::vector<size_t>{n, 1}));
+  EXPECT_EQ(f.teacher.refine_seen, config::LabelRefineOptions{});
+  auto row_of = [&](uint64_t seq) { return DecodeTeacherRow(f.store->GetTeacher("cam-a", seq).value()->blob).value(); };
+  ASSERT_EQ(n, 11u) << "the expectations below are worked out for teacher.batch = 8";
+  // Seq 6 of 1..11: the window is 2..10 (radius 4), 5 even and 4 odd seqs: x1 = 10 + (5*2 - 4*2) / 9.
+  const auto mid = row_of(6);
+  ASSERT_EQ(mid.teacher.size(), 1u);
+  EXPECT_NEAR(mid.teacher[0].box.x1, 10.f + 2.f / 9.f, 1e-4);
+  ASSERT_EQ(mid.pseudo.size(), 1u);  // the pseudo-labels are the same box in student pixels
+  EXPECT_NEAR(mid.pseudo[0].box.x1, mid.teacher[0].box.x1 * static_cast<float>(mid.student_width) / 64.f, 1e-3);
+  // The run's first frame has no neighbour before it: its box stays; the lone frame too.
+  EXPECT_FLOAT_EQ(row_of(1).teacher[0].box.x1, 8.f);
+  EXPECT_FLOAT_EQ(row_of(n + 1).teacher[0].box.x1, (n + 1) % 2 == 0 ? 12.f : 8.f);
 }
 
 TEST(LabelStageTest, ATeacherFailureLeavesTheWatermarkSoTheBatchIsRetried) {

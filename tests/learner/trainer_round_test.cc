@@ -68,7 +68,7 @@ TEST(TrainStageTest, ARoundOnRealFramesIsGatedAndPublishedWithADelta) {
   }
 
   CenterNetTeacherPass pass(**teacher);
-  LabelStage labeller(f.state, *f.store, *f.catalogue, pass);
+  LabelStage labeller(f.state, *f.store, *f.catalogue, pass, config::LabelRefineOptions{.enabled = false});
   for (bool did_work = true; did_work;) {
     did_work = false;
     ASSERT_TRUE(labeller.LabelNext("cam-a", &did_work).ok());
