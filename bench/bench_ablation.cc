@@ -22,6 +22,7 @@
 #include "learner/dataset.h"
 #include "learner/distiller.h"
 #include "model/threads.h"
+#include "model/weights_file.h"
 
 namespace {
 
@@ -47,7 +48,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Distillation ablation on the sample video"};
   bool quick = false;
   int iterations = 600, seeds = 3, threads = 2;
-  std::string arms = "abcde", json_path, config_path;
+  std::string arms = "abcde", json_path, config_path, save_dir;
   app.add_flag("--quick", quick, "CI smoke test: 64 training frames, 32 held-out, 25 iterations, 1 seed");
   app.add_option("--iterations", iterations, "Optimiser steps per run (the fixed budget)")->capture_default_str();
   app.add_option("--seeds", seeds, "Seeds per arm")->capture_default_str();
@@ -55,6 +56,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "CPU threads")->capture_default_str();
   app.add_option("--config", config_path, "Base recipe TOML (arms switch its losses)");
   app.add_option("--json", json_path, "Write the results as JSON here");
+  app.add_option("--save-weights", save_dir,
+                 "Write each run's student here as <arm>_seed<N>.kdw (score them with bench_accuracy)");
   CLI11_PARSE(app, argc, argv);
   kd::model::SetComputeThreads(threads);
 
@@ -121,6 +124,16 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_ablation: run failed: %s\n",
                      (rep.ok() ? m.status() : rep.status()).ToString().c_str());
         return 1;
+      }
+      if (!save_dir.empty()) {
+        const std::string path = save_dir + "/" + std::string(1, arm) + "_seed" + std::to_string(s) + ".kdw";
+        kd::model::WeightsMeta meta;
+        meta.model_version = 1;
+        meta.created_by = "bench_ablation";
+        if (auto st = kd::model::SaveWeights(path, *student, meta, kd::model::WeightDtype::kF32); !st.ok()) {
+          std::fprintf(stderr, "bench_ablation: %s\n", st.ToString().c_str());
+          return 1;
+        }
       }
       ap50[arm].push_back(m->ap50);
       ap[arm].push_back(m->ap);

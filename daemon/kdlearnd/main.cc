@@ -2,6 +2,7 @@
 //   serve    the daemon: ingest frames from edges, label, train continually, publish and roll out
 //   distill  train a student from the teacher on a video range, write weights + a report (offline)
 //   label    write the teacher's detections as COCO JSON (offline)
+//   labels   dump the labels a (stopped) learner stored for a camera, as JSON lines
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -25,6 +26,8 @@
 #include "learner/distiller.h"
 #include "learner/preflight.h"
 #include "learner/service.h"
+#include "learner/teacher_record.h"
+#include "storage/sample_store.h"
 #include "model/threads.h"
 #include "model/weights_file.h"
 
@@ -211,6 +214,44 @@ int RunLabel(const std::string& video, const std::string& frames, const std::str
   return 0;
 }
 
+// One JSON line per labelled frame of `device`: {"seq", "capture_time_us", "detections": [{"box":
+// [x1,y1,x2,y2] in the frame's pixels, "label" (COCO index), "score"}]}: the detection targets as
+// the labeller stored them (refined when the recipe refines). The learner must be stopped (the
+// store is opened for writing, and RocksDB allows one process).
+int RunLabels(const std::string& store_path, const std::string& device, const std::string& out_path) {
+  storage::StoreOptions so;
+  so.path = store_path;
+  so.create_if_missing = false;
+  auto store = storage::SampleStore::Open(so);
+  if (!store.ok()) return Fail(store.status().WithContext("--store"));
+  std::ofstream out(out_path, std::ios::trunc);
+  if (!out) return Fail(Status::IOError("cannot write '" + out_path + "'"));
+  size_t rows = 0;
+  Status inner;
+  Status st = (*store)->ScanTeacher(device, 0, 0, [&](const storage::TeacherRecord& rec) {
+    auto frame = (*store)->GetFrame(device, rec.seq);
+    auto row = learner::DecodeTeacherRow(rec.blob);
+    if (!frame.ok() || !*frame || !row.ok()) {
+      inner = !frame.ok() ? frame.status() : !row.ok() ? row.status() : Status::NotFound("frame of a teacher record");
+      inner = inner.WithContext("seq " + std::to_string(rec.seq));
+      return false;
+    }
+    nlohmann::json dets = nlohmann::json::array();
+    for (const auto& d : row->teacher) {
+      dets.push_back({{"box", {d.box.x1, d.box.y1, d.box.x2, d.box.y2}}, {"label", d.label}, {"score", d.score}});
+    }
+    out << nlohmann::json{{"seq", rec.seq}, {"capture_time_us", (*frame)->capture_time_us}, {"detections", dets}}.dump()
+        << "\n";
+    ++rows;
+    return true;
+  });
+  if (!st.ok()) return Fail(st);
+  if (!inner.ok()) return Fail(inner);
+  if (!out.flush()) return Fail(Status::IOError("cannot write '" + out_path + "' (disk full?)"));
+  std::fprintf(stderr, "wrote the labels of %zu frames of %s to %s\n", rows, device.c_str(), out_path.c_str());
+  return 0;
+}
+
 int RunServe(const daemon::ConfigFlags& flags) {
   const daemon::DaemonConfig<config::LearnerOptions> kLearner = {
       .program = "kdlearnd",
@@ -275,6 +316,12 @@ int main(int argc, char** argv) {
   label->add_option("--config", config, "TOML recipe whose [refine] --refine uses (default: built-in)");
   label->add_option("--threads", threads, "CPU threads for LibTorch")->capture_default_str()->check(CLI::Range(1, 256));
 
+  auto* labels = app.add_subcommand("labels", "Dump the labels a stopped learner stored for a camera (JSON lines)");
+  std::string store_path, device;
+  labels->add_option("--store", store_path, "The learner's store directory")->required();
+  labels->add_option("--device", device, "Camera id")->required();
+  labels->add_option("--out", out, "Output file (JSON lines)")->required();
+
   auto* serve = app.add_subcommand("serve", "Run the learner daemon (SIGTERM/SIGINT drain and stop it)");
   kd::daemon::ConfigFlags serve_flags;
   serve->add_option("--config", serve_flags.config_path, "TOML file (see config/examples/kdlearnd.toml)");
@@ -292,6 +339,7 @@ int main(int argc, char** argv) {
   kd::SetLogLevel(level);
   if (*serve) return kd::RunServe(serve_flags);
   if (*distill) return kd::RunDistill(video, frames, out, config, seed, init, threads, iterations, heldout, fp16);
+  if (*labels) return kd::RunLabels(store_path, device, out);
   if (*label) return kd::RunLabel(video, frames, size, coco_out, results_out, min_score, threads, refine, config);
   return 2;
 }

@@ -68,7 +68,7 @@ std::string LearnerConfig(const fs::path& dir, const std::string& store_path, in
                         "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
                         "\"\ninsecure = true\ncredits = " + std::to_string(credits) + "\n[store]\npath = \"" +
                         store_path + "\"\nmax_bytes = 1073741824\n[training]\nrecipe = \"" +
-                        std::string(KD_SOURCE_DIR) + "/config/examples/distill.toml\"\nthreads = 1\nbootstrap = \"" +
+                        std::string(KD_SOURCE_DIR) + "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" +
                         factory + "\"\nmin_frames = 1000000\n[publish]\nsigning_key = \"s.key\"\n");
   return config.string();
 }
@@ -286,7 +286,7 @@ TEST(FaultsTest, AModelThatFailsProbationIsRolledBackAndTheLearnerRepublishesThe
             "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
                 "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
                 "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" + std::string(KD_SOURCE_DIR) +
-                "/config/examples/distill.toml\"\nthreads = 1\nbootstrap = \"" + factory +
+                "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" + factory +
                 "\"\nround_iterations = 3\nround_frames = 16\nmin_frames = 8\n"
                 "[gate]\nholdout_every = 4\nmin_holdout = 2\nmargin = -1.0\n"  // publish every round
                 "[publish]\nsigning_key = \"s.key\"\n[rollout]\ncanary_probation_s = 0\nfailure_threshold = 1\n");

@@ -93,7 +93,7 @@ sync_writes = true
 batch = 8
 [training]
 recipe = ")" + std::string(KD_SOURCE_DIR) +
-                                       R"(/config/examples/distill.toml"
+                                       R"(/tests/integration/one_scale.toml"
 threads = 2
 bootstrap = "factory.kdw"
 round_iterations = 8
@@ -845,7 +845,7 @@ TEST(LoopTest, ALearnerWithAnNmsFreeBootstrapPublishesVersionsTheEdgeCommits) {
                                           "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
                                           "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" +
                                           std::string(KD_SOURCE_DIR) +
-                                          "/config/examples/distill.toml\"\nthreads = 2\nbootstrap = \"" + fx.factory +
+                                          "/tests/integration/one_scale.toml\"\nthreads = 2\nbootstrap = \"" + fx.factory +
                                           "\"\nround_iterations = 8\nround_frames = 24\nmin_frames = 12\n"
                                           "[gate]\nholdout_every = 4\nmin_holdout = 3\nmargin = -1.0\n"
                                           "[publish]\nsigning_key = \"s.key\"\n");
@@ -997,7 +997,7 @@ TEST(LoopTest, RandomKill9OfAnEdgeDuringUpdatesAlwaysComesBackOnAWholeModel) {
             "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
                 "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
                 "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" + std::string(KD_SOURCE_DIR) +
-                "/config/examples/distill.toml\"\nthreads = 1\nbootstrap = \"" + fx.factory +
+                "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" + fx.factory +
                 "\"\nround_iterations = 3\nround_frames = 16\nmin_frames = 8\n"
                 "[gate]\nholdout_every = 4\nmin_holdout = 2\nmargin = -1.0\n"  // publish every round
                 "[publish]\nsigning_key = \"s.key\"\n[rollout]\ncanary_probation_s = 0\n");
