@@ -4,8 +4,8 @@
 //   d + CAKD (NMS-free), e + adaptive hard samples.
 // Trains on frames [0,636), evaluates AP50/AP against the teacher's labels (boxes >= 0.3 after
 // NMS, refined as the recipe's [refine] says) on held-out [636,795). Real accuracy (human boxes)
-// is bench_accuracy's: save the arms' weights with `kdlearnd distill` and score them there. Prints mean, std and per-seed paired
-// differences; writes JSON. --quick is a CI smoke test (a few minutes on 2 cores).
+// is bench_accuracy's: save the arms' weights with `kdlearnd distill` and score them there. Prints mean, std and
+// per-seed paired differences; writes JSON. --quick is a CI smoke test (a few minutes on 2 cores).
 #include <cmath>
 #include <cstdio>
 #include <fstream>

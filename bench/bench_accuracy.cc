@@ -35,7 +35,7 @@ using kd::FrameDetections;
 using nlohmann::json;
 
 struct Scores {
-  std::optional<json> human;                    // score.py's JSON (AP, AP50, AP75, ...)
+  std::optional<json> human;                     // score.py's JSON (AP, AP50, AP75, ...)
   std::optional<kd::eval::CocoMetrics> refined;  // against the refined teacher labels (>= 0.3)
   std::optional<kd::eval::CocoMetrics> teacher;  // against the raw teacher boxes (>= 0.3)
 };
@@ -59,8 +59,8 @@ std::optional<json> ScoreAgainstHumans(const std::string& eval_dir, const std::v
     }
   }
   const std::string out = tmp_dir + "/" + name + ".score.json";
-  const std::string cmd = "python3 '" + eval_dir + "/score.py' '" + csv + "' --frames " + frames + " --json > '" +
-                          out + "'";
+  const std::string cmd =
+      "python3 '" + eval_dir + "/score.py' '" + csv + "' --frames " + frames + " --json > '" + out + "'";
   if (std::system(cmd.c_str()) != 0) {
     std::fprintf(stderr, "bench_accuracy: the scorer failed: %s\n", cmd.c_str());
     return std::nullopt;
@@ -102,8 +102,11 @@ std::string Cell(const std::optional<kd::eval::CocoMetrics>& m, double kd::eval:
 
 json ToJson(const Scores& s) {
   json j;
-  if (s.human) j["human"] = {{"ap", (*s.human)["AP"]}, {"ap50", (*s.human)["AP50"]}, {"ap75", (*s.human)["AP75"]},
-                             {"ar100", (*s.human)["AR100"]}};
+  if (s.human)
+    j["human"] = {{"ap", (*s.human)["AP"]},
+                  {"ap50", (*s.human)["AP50"]},
+                  {"ap75", (*s.human)["AP75"]},
+                  {"ar100", (*s.human)["AR100"]}};
   if (s.refined) j["refined_labels"] = {{"ap", s.refined->ap}, {"ap50", s.refined->ap50}, {"ap75", s.refined->ap75}};
   if (s.teacher) j["raw_teacher"] = {{"ap", s.teacher->ap}, {"ap50", s.teacher->ap50}, {"ap75", s.teacher->ap75}};
   return j;
@@ -215,8 +218,8 @@ int main(int argc, char** argv) {
   score_row("teacher, raw (" + std::to_string(raw->teacher_width) + "x" + std::to_string(raw->teacher_height) + ")",
             raw->teacher_dets, false);
   score_row("teacher, fused over " + sides, fused->teacher_dets, false);
-  score_row("teacher, smoothed (+-" + std::to_string(recipe.refine.smooth_radius) + " frames)",
-            smoothed.teacher_dets, false);
+  score_row("teacher, smoothed (+-" + std::to_string(recipe.refine.smooth_radius) + " frames)", smoothed.teacher_dets,
+            false);
   score_row("teacher, refined (fused + smoothed)", refined.teacher_dets, false);
   for (size_t i = 0; i < students.size(); ++i) {
     auto& s = *students[i].student;

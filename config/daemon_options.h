@@ -75,8 +75,8 @@ struct EdgeLearnerOptions {
 };
 
 struct EdgeUplinkOptions {
-  double kbps = 2000;            // upload budget (kilobit/s). REQUIRES: 1..1e6
-  double max_fps = 2;            // frames uploaded per second at most (long-run). REQUIRES: 0.01..120
+  double kbps = 2000;  // upload budget (kilobit/s). REQUIRES: 1..1e6
+  double max_fps = 2;  // frames uploaded per second at most (long-run). REQUIRES: 0.01..120
   // Frames per selection: a chosen frame and the ones after it, consecutive, so the learner can
   // smooth its labels over time (edge/frame_selector.h, step 6). REQUIRES: 1..64
   int burst_frames = 7;

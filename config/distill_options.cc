@@ -111,10 +111,10 @@ Status DistillOptions::Validate() const {
   KD_RETURN_IF_ERROR(
       range(refine.smooth_radius >= 0 && refine.smooth_radius <= 16, "refine.smooth_radius must be in 0..16"));
   KD_RETURN_IF_ERROR(range(refine.track_iou > 0 && refine.track_iou < 1, "refine.track_iou must be in (0,1)"));
-  KD_RETURN_IF_ERROR(range(refine.track_min_score >= 0 && refine.track_min_score < 1,
-                           "refine.track_min_score must be in [0,1)"));
-  KD_RETURN_IF_ERROR(range(refine.min_track_length >= 1 && refine.min_track_length <= 64,
-                           "refine.min_track_length must be in 1..64"));
+  KD_RETURN_IF_ERROR(
+      range(refine.track_min_score >= 0 && refine.track_min_score < 1, "refine.track_min_score must be in [0,1)"));
+  KD_RETURN_IF_ERROR(
+      range(refine.min_track_length >= 1 && refine.min_track_length <= 64, "refine.min_track_length must be in 1..64"));
   KD_RETURN_IF_ERROR(
       range(refine.max_gap_ms >= 1 && refine.max_gap_ms <= 10000, "refine.max_gap_ms must be in 1..10000"));
   return Status::Ok();

@@ -30,12 +30,12 @@ struct LabelRefineOptions {
   // Extra teacher input long sides (px, multiples of 32 in 64..2048), each a teacher forward whose
   // boxes are fused with those at teacher_long_side; empty = one scale. Cost: (side/512)^2 each.
   std::vector<int> extra_long_sides = {640, 768, 1024};
-  double wbf_iou = 0.55;         // weighted box fusion clusters boxes above this IoU. REQUIRES: (0,1)
-  bool smooth = true;            // average boxes along tracks of consecutive frames
-  int smooth_radius = 4;         // frames each side of the window. REQUIRES: 0..16
-  double track_iou = 0.3;        // link two boxes of consecutive frames at or above this IoU. REQUIRES: (0,1)
-  double track_min_score = 0.05; // boxes below this score are not linked (kept as they are). REQUIRES: [0,1)
-  int min_track_length = 3;      // shorter tracks are dropped (when the run is that long). REQUIRES: 1..64
+  double wbf_iou = 0.55;          // weighted box fusion clusters boxes above this IoU. REQUIRES: (0,1)
+  bool smooth = true;             // average boxes along tracks of consecutive frames
+  int smooth_radius = 4;          // frames each side of the window. REQUIRES: 0..16
+  double track_iou = 0.3;         // link two boxes of consecutive frames at or above this IoU. REQUIRES: (0,1)
+  double track_min_score = 0.05;  // boxes below this score are not linked (kept as they are). REQUIRES: [0,1)
+  int min_track_length = 3;       // shorter tracks are dropped (when the run is that long). REQUIRES: 1..64
   // Live learner: two stored frames of a camera are consecutive when captured at most this far
   // apart (ms); the edge uploads bursts at the camera rate (uplink.burst_frames). REQUIRES: 1..10000
   int max_gap_ms = 250;
@@ -67,7 +67,7 @@ struct DistillOptions {
   bool cakd = false;               // one-to-one (NMS-free) branch assigned on cross-head predictions
   double cakd_alpha = 0.5;         // t = s^alpha * IoU^beta
   double cakd_beta = 6.0;
-  bool lad = false;      // assign student positives from the teacher's predictions
+  bool lad = false;       // assign student positives from the teacher's predictions
   bool adaptive = false;  // adaptive hard-sample weights on the KD losses
   double adaptive_lambda = 1.0;
   double w_det_cls = 1.0, w_det_box = 2.0, w_kd_cls = 1.0, w_kd_box = 1.0, w_o2o = 1.0;

@@ -21,7 +21,7 @@ GateVerdict JudgeCandidate(size_t holdout_frames, double ap_candidate, double ap
 }
 
 Result<HoldoutScore> ScoreOnHoldout(const model::StudentOptions& arch, const update::TensorMap& weights,
-                           const DistillDataset& holdout, const config::LearnerGateOptions& gate) {
+                                    const DistillDataset& holdout, const config::LearnerGateOptions& gate) {
   model::Student s(arch);
   KD_RETURN_IF_ERROR(update::LoadState(*s, weights));
   s->eval();

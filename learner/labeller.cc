@@ -75,29 +75,27 @@ Status LabelStage::LabelNext(const std::string& dev, bool* did_work) {
   const auto batch = static_cast<size_t>(opt.teacher.batch);
   const int64_t max_gap_us = int64_t{refine_.max_gap_ms} * 1000;
   uint64_t last = wm;
-  KD_RETURN_IF_ERROR(
-      store_.ScanFrames(dev, wm + 1, batch + kMaxRunExtension, [&](const storage::FrameRecord& f) {
-        const int64_t gap = f.capture_time_us - last_capture_us;
-        const bool continues_run = !timeline.empty() && gap > 0 && gap <= max_gap_us;
-        if (frames_batch.size() >= batch && !continues_run) return false;  // the batch ends with its run
-        last = f.seq;
-        auto frame = media::DecodeJpeg(f.jpeg);
-        if (!frame.ok()) {
-          KD_LOG(kWarn) << "labeller: " << dev << " seq " << f.seq << " is not a decodable JPEG; skipped";
-          return true;
-        }
-        frame->index = static_cast<int64_t>(f.seq);
-        if (!frames_batch.empty() &&
-            (frame->width != frames_batch[0].width || frame->height != frames_batch[0].height)) {
-          last = seqs.back();  // a size change starts the next batch
-          return false;
-        }
-        frames_batch.push_back(std::move(frame).value());
-        seqs.push_back(f.seq);
-        timeline.push_back(timeline.empty() ? 0 : timeline.back() + (continues_run ? 1 : 2));
-        last_capture_us = f.capture_time_us;
-        return true;
-      }));
+  KD_RETURN_IF_ERROR(store_.ScanFrames(dev, wm + 1, batch + kMaxRunExtension, [&](const storage::FrameRecord& f) {
+    const int64_t gap = f.capture_time_us - last_capture_us;
+    const bool continues_run = !timeline.empty() && gap > 0 && gap <= max_gap_us;
+    if (frames_batch.size() >= batch && !continues_run) return false;  // the batch ends with its run
+    last = f.seq;
+    auto frame = media::DecodeJpeg(f.jpeg);
+    if (!frame.ok()) {
+      KD_LOG(kWarn) << "labeller: " << dev << " seq " << f.seq << " is not a decodable JPEG; skipped";
+      return true;
+    }
+    frame->index = static_cast<int64_t>(f.seq);
+    if (!frames_batch.empty() && (frame->width != frames_batch[0].width || frame->height != frames_batch[0].height)) {
+      last = seqs.back();  // a size change starts the next batch
+      return false;
+    }
+    frames_batch.push_back(std::move(frame).value());
+    seqs.push_back(f.seq);
+    timeline.push_back(timeline.empty() ? 0 : timeline.back() + (continues_run ? 1 : 2));
+    last_capture_us = f.capture_time_us;
+    return true;
+  }));
   if (last == wm) return Status::Ok();
   *did_work = true;
   if (!frames_batch.empty()) {

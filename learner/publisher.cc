@@ -147,10 +147,9 @@ Status Publisher::Publish(const std::string& name, const update::TensorMap& weig
     if (!old.delta_sha.empty()) (void)fs_.Remove(DeltaArtifactPath(catalogue_.artifacts_dir(), old));
   }
   KD_LOG(kInfo) << "published " << name << " v" << info.version
-                << (revert_of ? " (revert to v" + std::to_string(revert_of) + ")" : "") << ": held-out AP "
-                << score.ap << " (was " << score.ap_base << "), AP50 " << score.ap50 << " (was " << score.ap50_base
-                << "), full " << info.full_size << " B"
-                << (f16_exact ? " fp16" : " fp32") << ", delta "
+                << (revert_of ? " (revert to v" + std::to_string(revert_of) + ")" : "") << ": held-out AP " << score.ap
+                << " (was " << score.ap_base << "), AP50 " << score.ap50 << " (was " << score.ap50_base << "), full "
+                << info.full_size << " B" << (f16_exact ? " fp16" : " fp32") << ", delta "
                 << (info.delta_size ? std::to_string(info.delta_size) + " B" : std::string("none"));
   return Status::Ok();
 }
@@ -171,11 +170,12 @@ Status Publisher::Revert(const std::string& name) {
   }
   KD_ASSIGN_OR_RETURN(auto loaded, model::LoadWeights(FullArtifactPath(catalogue_.artifacts_dir(), info)));
   KD_LOG(kWarn) << "group " << name << ": rollout halted; republishing v" << info.version << " as a new version";
-  KD_RETURN_IF_ERROR(Publish(name, update::StateOf(*loaded.student), {.ap = info.ap,
-                                                                    .ap_base = info.ap,
-                                                                    .ap50 = info.ap50,
-                                                                    .ap50_base = info.ap50,
-                                                                    .holdout_frames = info.holdout_frames},
+  KD_RETURN_IF_ERROR(Publish(name, update::StateOf(*loaded.student),
+                             {.ap = info.ap,
+                              .ap_base = info.ap,
+                              .ap50 = info.ap50,
+                              .ap50_base = info.ap50,
+                              .holdout_frames = info.holdout_frames},
                              nullptr, std::nullopt, info.version));
   // Training continues from the reverted weights.
   std::lock_guard lock(state_.mu);

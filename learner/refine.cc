@@ -169,8 +169,8 @@ void SmoothAlongTracks(std::vector<FrameDetections>* frames, const config::Label
                    [&](size_t a, size_t b) { return (*frames)[a].frame_index < (*frames)[b].frame_index; });
   std::vector<size_t> run;
   for (size_t i = 0; i <= order.size(); ++i) {
-    const bool next = i < order.size() && !run.empty() &&
-                      (*frames)[order[i]].frame_index == (*frames)[run.back()].frame_index + 1;
+    const bool next =
+        i < order.size() && !run.empty() && (*frames)[order[i]].frame_index == (*frames)[run.back()].frame_index + 1;
     if (!run.empty() && !next) {
       SmoothRun(*frames, run, options);
       run.clear();

@@ -219,21 +219,19 @@ bool TrainStage::Round(const std::string& name, const std::atomic<bool>& stoppin
                         ? " (trained " + std::to_string(round["ap_trained"].get<double>()) + ")"
                         : std::string())
                 << " vs deployed v" << latest << " " << score_old.ap << "/" << score_old.ap50 << " on "
-                << holdout_frames << " frames -> "
-                << (pass ? "publish" : "keep");
+                << holdout_frames << " frames -> " << (pass ? "publish" : "keep");
   {
     std::lock_guard lock(state_.mu);
     state_.groups.at(name).last_round_json = round.dump();
   }
   if (pass) {
-    Status st =
-        publisher_.Publish(name, candidate,
-                           {.ap = score_new->ap,
-                            .ap_base = score_old.ap,
-                            .ap50 = score_new->ap50,
-                            .ap50_base = score_old.ap50,
-                            .holdout_frames = holdout_frames},
-                           delta ? &*delta : nullptr, latest);
+    Status st = publisher_.Publish(name, candidate,
+                                   {.ap = score_new->ap,
+                                    .ap_base = score_old.ap,
+                                    .ap50 = score_new->ap50,
+                                    .ap50_base = score_old.ap50,
+                                    .holdout_frames = holdout_frames},
+                                   delta ? &*delta : nullptr, latest);
     if (!st.ok()) {
       KD_LOG(kError) << "group " << name << ": publish: " << st.ToString();
     }

@@ -147,6 +147,37 @@ PY
     --results-out "$OUT/teacher.dets.json" --threads "$(nproc)" 2>"$OUT/teacher.label.log" &&
     printf '  %-28s %s\n' "teacher (512x384)" "$(python3 "$EVAL_DIR/score.py" "$OUT/teacher.dets.json" --frames 0:636 | grep '^AP')" ||
     echo "  teacher: not scored (see $OUT/teacher.label.log)"
+  # Under drift: per pass of the video (its effect), what each camera detected live, against the
+  # human boxes of 0:636 of that pass; the versions it ran during the pass beside it.
+  python3 - "$OUT" "$EVAL_DIR" <<'PY' || echo "  per-pass scores: not computed"
+import collections, json, subprocess, sys
+out, eval_dir = sys.argv[1], sys.argv[2]
+effects = {"cam-1": ["none", "dark:0.45", "blur:7"], "cam-2": ["dark:0.45", "blur:7", "none"]}
+for cam in ("cam-1", "cam-2"):
+    passes = collections.defaultdict(list)
+    versions = collections.defaultdict(set)
+    seen = collections.defaultdict(set)
+    for line in open(f"{out}/{cam}.jsonl"):
+        r = json.loads(line)
+        p, f = divmod(r["frame"], 795)
+        if f >= 636:
+            continue
+        versions[p].add(r["model_version"])
+        seen[p].add(f)
+        for d in r["detections"]:
+            if d["label"] == 0:
+                passes[p].append("%d,0,%f,%f,%f,%f,%f" % (f, d["score"], *d["box"]))
+    for p in sorted(passes):
+        if len(seen[p]) < 0.95 * 636:  # a pass the demo cut short: unseen frames would count as misses
+            continue
+        path = f"{out}/{cam}.pass{p}.csv"
+        open(path, "w").write("\n".join(passes[p]) + "\n")
+        res = subprocess.run(["python3", f"{eval_dir}/score.py", path, "--frames", "0:636"], capture_output=True,
+                             text=True).stdout
+        ap = next((l for l in res.splitlines() if l.startswith("AP")), "-")
+        vs = ",".join("v%d" % v for v in sorted(versions[p]))
+        print("  %s pass %d (%s, ran %s, %d/636 frames): %s" % (cam, p, effects[cam][p % 3], vs, len(seen[p]), ap))
+PY
   # The labels the learner stored (refined) for cam-1's clean passes, against the human boxes of
   # the same frames: the edge's JSON lines map capture times to video frames (index mod 795).
   if "$BIN"/kdlearnd labels --store "$OUT/store" --device cam-1 --out "$OUT/cam-1.labels.jsonl" 2>/dev/null; then

@@ -27,9 +27,9 @@
 #include "learner/preflight.h"
 #include "learner/service.h"
 #include "learner/teacher_record.h"
-#include "storage/sample_store.h"
 #include "model/threads.h"
 #include "model/weights_file.h"
+#include "storage/sample_store.h"
 
 namespace kd {
 namespace {

@@ -21,8 +21,15 @@ TEST(DistillOptionsTest, DefaultsAreValidAndParseOverrides) {
 TEST(DistillOptionsTest, TheExampleRecipeListsEveryKeyWithItsBuiltInDefault) {
   DistillOptions other;
   other.student = {.width = 9, .head_channels = 9, .classes = {"dog"}, .input_long_side = 96};
-  other.refine = {.enabled = false, .extra_long_sides = {96}, .wbf_iou = 0.9, .smooth = false, .smooth_radius = 1,
-                  .track_iou = 0.9, .track_min_score = 0.9, .min_track_length = 9, .max_gap_ms = 9};
+  other.refine = {.enabled = false,
+                  .extra_long_sides = {96},
+                  .wbf_iou = 0.9,
+                  .smooth = false,
+                  .smooth_radius = 1,
+                  .track_iou = 0.9,
+                  .track_min_score = 0.9,
+                  .min_track_length = 9,
+                  .max_gap_ms = 9};
   other.teacher_long_side = 96, other.iterations = 9, other.batch_size = 9, other.lr = 0.9;
   other.weight_decay = 0.9, other.warmup = 9, other.grad_clip = 9, other.hflip = !other.hflip, other.seed = 9;
   other.pseudo_labels = !other.pseudo_labels, other.pseudo_threshold = 0.9, other.ignore_threshold = 0.09;
@@ -47,8 +54,7 @@ TEST(DistillOptionsTest, RefineSectionParsesAndChecksRanges) {
   EXPECT_TRUE(ParseDistillOptions("[refine]\nextra_long_sides = [\"x\"]\n").status().IsInvalidArgument());
   EXPECT_TRUE(ParseDistillOptions("[refine]\nwbf_iou = 1.5\n").status().IsInvalidArgument());
   EXPECT_TRUE(ParseDistillOptions("[refine]\nmin_track_length = 0\n").status().IsInvalidArgument());
-  EXPECT_NE(ParseDistillOptions("[refine]\nradius = 2\n").status().message().find("refine.radius"),
-            std::string::npos);
+  EXPECT_NE(ParseDistillOptions("[refine]\nradius = 2\n").status().message().find("refine.radius"), std::string::npos);
 }
 
 TEST(DistillOptionsTest, UnknownKeysWrongTypesAndRangesAreErrors) {

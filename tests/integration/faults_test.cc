@@ -68,8 +68,9 @@ std::string LearnerConfig(const fs::path& dir, const std::string& store_path, in
                         "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
                         "\"\ninsecure = true\ncredits = " + std::to_string(credits) + "\n[store]\npath = \"" +
                         store_path + "\"\nmax_bytes = 1073741824\n[training]\nrecipe = \"" +
-                        std::string(KD_SOURCE_DIR) + "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" +
-                        factory + "\"\nmin_frames = 1000000\n[publish]\nsigning_key = \"s.key\"\n");
+                        std::string(KD_SOURCE_DIR) +
+                        "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" + factory +
+                        "\"\nmin_frames = 1000000\n[publish]\nsigning_key = \"s.key\"\n");
   return config.string();
 }
 

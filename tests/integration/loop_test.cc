@@ -841,14 +841,14 @@ TEST(LoopTest, ALearnerWithAnNmsFreeBootstrapPublishesVersionsTheEdgeCommits) {
   if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
   UpdateFixture fx("kd_o2o_learner", /*one_to_one_factory=*/true);
   const int frames_port = FreePort(), control_port = FreePort();
-  WriteText(fx.dir / "kdlearnd.toml", "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
-                                          "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
-                                          "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" +
-                                          std::string(KD_SOURCE_DIR) +
-                                          "/tests/integration/one_scale.toml\"\nthreads = 2\nbootstrap = \"" + fx.factory +
-                                          "\"\nround_iterations = 8\nround_frames = 24\nmin_frames = 12\n"
-                                          "[gate]\nholdout_every = 4\nmin_holdout = 3\nmargin = -1.0\n"
-                                          "[publish]\nsigning_key = \"s.key\"\n");
+  WriteText(fx.dir / "kdlearnd.toml",
+            "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
+                "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
+                "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" + std::string(KD_SOURCE_DIR) +
+                "/tests/integration/one_scale.toml\"\nthreads = 2\nbootstrap = \"" + fx.factory +
+                "\"\nround_iterations = 8\nround_frames = 24\nmin_frames = 12\n"
+                "[gate]\nholdout_every = 4\nmin_holdout = 3\nmargin = -1.0\n"
+                "[publish]\nsigning_key = \"s.key\"\n");
   Learner learner((fx.dir / "kdlearnd.toml").string());
   learner.Start();
   const std::vector<std::string> set = {

@@ -39,7 +39,11 @@ TEST(PublisherTest, TheFirstVersionIsAFullSnapshotAndTheNextADeltaBothSigned) {
     auto delta =
         update::EncodeDelta(v1->state, StageFixture::Weights(2), update::ParameterNames(*s), DeltaOptionsOf(f.options));
     ASSERT_TRUE(delta.ok());
-    ASSERT_TRUE(f.publisher->Publish("cam-a", delta->reconstructed, {.ap = 0.45, .ap_base = 0.4, .ap50 = 0.7, .ap50_base = 0.6, .holdout_frames = 12}, &*delta).ok());
+    ASSERT_TRUE(f.publisher
+                    ->Publish("cam-a", delta->reconstructed,
+                              {.ap = 0.45, .ap_base = 0.4, .ap50 = 0.7, .ap50_base = 0.6, .holdout_frames = 12},
+                              &*delta)
+                    .ok());
   }
   VersionInfo v1, v2;
   {

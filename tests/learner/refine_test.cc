@@ -95,8 +95,8 @@ TEST(SmoothAlongTracksTest, ShortTracksAreDroppedAndWeakOnesFade) {
 }
 
 TEST(SmoothAlongTracksTest, RunsNeverCrossAGapAndIsolatedFramesStayAsTheyAre) {
-  auto frames = Walk(3, 10);   // indices 10, 11, 12
-  auto later = Walk(1, 20);    // index 20: alone
+  auto frames = Walk(3, 10);  // indices 10, 11, 12
+  auto later = Walk(1, 20);   // index 20: alone
   frames.push_back(later[0]);
   std::swap(frames[0], frames[3]);  // any order
   const auto before = frames;
