@@ -62,8 +62,8 @@ struct DistillOptions {
   bool pseudo_labels = true;  // teacher boxes >= pseudo_threshold become detection targets
   double pseudo_threshold = 0.3;
   double ignore_threshold = 0.15;  // teacher-uncertain band [ignore, pseudo) is ignored in L_det
-  bool mimic = true;               // prediction mimicking on the student's own head
-  bool crosskd = false;            // student tap -> adapter -> align -> teacher head, KD there
+  bool mimic = false;              // prediction mimicking on the student's own head
+  bool crosskd = true;             // student tap -> adapter -> align -> teacher head, KD there
   bool cakd = false;               // one-to-one (NMS-free) branch assigned on cross-head predictions
   double cakd_alpha = 0.5;         // t = s^alpha * IoU^beta
   double cakd_beta = 6.0;

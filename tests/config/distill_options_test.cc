@@ -7,10 +7,10 @@ namespace {
 
 TEST(DistillOptionsTest, DefaultsAreValidAndParseOverrides) {
   EXPECT_TRUE(DistillOptions{}.Validate().ok());
-  auto o = ParseDistillOptions("iterations = 10\nmimic = false\n[student]\nwidth = 24\nclasses = [\"person\"]\n");
+  auto o = ParseDistillOptions("iterations = 10\nmimic = true\n[student]\nwidth = 24\nclasses = [\"person\"]\n");
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->iterations, 10);
-  EXPECT_FALSE(o->mimic);
+  EXPECT_TRUE(o->mimic);
   EXPECT_EQ(o->student.width, 24);
   EXPECT_EQ(o->student.classes, std::vector<std::string>{"person"});
 }
