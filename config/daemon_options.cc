@@ -260,6 +260,7 @@ constexpr Key<LearnerPublishOptions> kLearnerPublishKeys[] = {
     {"manifest_ttl_s", &LearnerPublishOptions::manifest_ttl_s, InRange(60, 31536000)},
     {"chunk_bytes", &LearnerPublishOptions::chunk_bytes, InRange(4096, 4194304)},
     {"delta_min_abs_change", &LearnerPublishOptions::delta_min_abs_change, InRange(0.0, 1.0)},
+    {"delta_max_ap_loss", &LearnerPublishOptions::delta_max_ap_loss, InRange(0.0, 1.0)},
     {"delta_max_fraction", &LearnerPublishOptions::delta_max_fraction, kNoLimit, PathKind::kNone,
      [](const LearnerPublishOptions& pub, const std::string& p, Checker& c) {
        c.Require(pub.delta_max_fraction > 0 && pub.delta_max_fraction <= 1, p + "delta_max_fraction",

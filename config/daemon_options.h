@@ -189,6 +189,11 @@ struct LearnerPublishOptions {
   // AP50 points in the first rounds after the factory model, gone by the fourth (RESULTS.md).
   // REQUIRES: (0, 1]
   double delta_max_fraction = 0.2;
+  // A delta whose reconstruction scores more than this below the full fp16 weights in held-out AP
+  // is not shipped: the version goes out as full weights (92 KB fp16 for the default student), and
+  // the gate judges those. Default 0.01: top-k deltas kept AP50 but lost up to 0.4 AP in the first
+  // rounds after the factory model (RESULTS.md, fifth stop). REQUIRES: 0..1
+  double delta_max_ap_loss = 0.01;
   int keep_versions = 3;  // published versions kept per group. REQUIRES: 1..100
   bool operator==(const LearnerPublishOptions&) const = default;
 };

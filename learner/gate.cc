@@ -20,6 +20,10 @@ GateVerdict JudgeCandidate(size_t holdout_frames, double ap_candidate, double ap
   return ap_candidate >= ap_deployed + gate.margin ? GateVerdict::kPass : GateVerdict::kFail;
 }
 
+bool DeltaKeepsAccuracy(double ap_delta, double ap_full, const config::LearnerPublishOptions& publish) {
+  return ap_delta >= ap_full - publish.delta_max_ap_loss;
+}
+
 Result<HoldoutScore> ScoreOnHoldout(const model::StudentOptions& arch, const update::TensorMap& weights,
                                     const DistillDataset& holdout, const config::LearnerGateOptions& gate) {
   model::Student s(arch);

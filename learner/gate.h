@@ -35,6 +35,10 @@ struct HoldoutScore {
 GateVerdict JudgeCandidate(size_t holdout_frames, double ap_candidate, double ap_deployed,
                            const config::LearnerGateOptions& gate);
 
+// Whether a delta ships: its reconstruction may score at most publish.delta_max_ap_loss below the
+// full fp16 weights in held-out AP; otherwise the version ships as full weights.
+bool DeltaKeepsAccuracy(double ap_delta, double ap_full, const config::LearnerPublishOptions& publish);
+
 // AP and AP50 of `weights` (architecture `arch`) on every row of `holdout`.
 Result<HoldoutScore> ScoreOnHoldout(const model::StudentOptions& arch, const update::TensorMap& weights,
                                     const DistillDataset& holdout, const config::LearnerGateOptions& gate);

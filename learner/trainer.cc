@@ -196,15 +196,23 @@ bool TrainStage::Round(const std::string& name, const std::atomic<bool>& stoppin
     KD_LOG(kError) << "group " << name << ": evaluation: " << score_new.status().ToString();
     return true;
   }
-  const GateVerdict verdict = JudgeCandidate(holdout_frames, score_new->ap, score_old.ap, opt.gate);
   if (delta) {
-    // The trained weights before the delta's top-k and fp16: what the compression costs this round
-    // (the gate judges the candidate, i.e. what devices will run).
-    if (auto t = ScoreOnHoldout(*arch, trained, *hold, opt.gate); t.ok()) {
-      round["ap_trained"] = t->ap;
-      round["ap50_trained"] = t->ap50;
+    // The full weights (fp16) beside the delta's reconstruction: what the top-k costs this round.
+    // When it costs more than publish.delta_max_ap_loss of held-out AP, the version ships as full
+    // weights and the gate judges those (what devices will then run).
+    auto full = update::RoundParametersToF16(trained, update::ParameterNames(*trainer->student));
+    if (auto f = ScoreOnHoldout(*arch, full, *hold, opt.gate); f.ok()) {
+      round["ap_full"] = f->ap;
+      round["ap50_full"] = f->ap50;
+      if (!DeltaKeepsAccuracy(score_new->ap, f->ap, opt.publish)) {
+        round["delta"] = "dropped: it lost " + std::to_string(f->ap - score_new->ap) + " AP";
+        candidate = std::move(full);
+        score_new = *f;
+        delta.reset();
+      }
     }
   }
+  const GateVerdict verdict = JudgeCandidate(holdout_frames, score_new->ap, score_old.ap, opt.gate);
   round["ap_candidate"] = score_new->ap;
   round["ap50_candidate"] = score_new->ap50;
   round["ap_deployed"] = score_old.ap;
@@ -215,9 +223,9 @@ bool TrainStage::Round(const std::string& name, const std::atomic<bool>& stoppin
   KD_LOG(kInfo) << "group " << name << " round " << trainer->rounds << ": " << data->size() << " frames, " << steps
                 << " steps in " << sw.ElapsedSeconds() << " s, loss " << (steps ? loss_sum / steps : 0.0)
                 << "; held-out AP/AP50 candidate " << score_new->ap << "/" << score_new->ap50
-                << (round.contains("ap_trained")
-                        ? " (trained " + std::to_string(round["ap_trained"].get<double>()) + ")"
-                        : std::string())
+                << (round.contains("ap_full") ? " (full " + std::to_string(round["ap_full"].get<double>()) + ")"
+                                              : std::string())
+                << (round.contains("delta") ? " [delta " + round["delta"].get<std::string>() + "]" : std::string())
                 << " vs deployed v" << latest << " " << score_old.ap << "/" << score_old.ap50 << " on "
                 << holdout_frames << " frames -> " << (pass ? "publish" : "keep");
   {

@@ -25,7 +25,8 @@ config::LearnerOptions RoundOptions(const std::string& store_path) {
   o.training.min_frames = 8;
   o.training.round_frames = 16;
   o.training.round_iterations = 4;
-  o.gate.margin = -1;  // any candidate passes: this test is about the path, not the accuracy
+  o.gate.margin = -1;               // any candidate passes: this test is about the path, not the accuracy
+  o.publish.delta_max_ap_loss = 1;  // and the delta always ships (GateTest covers the rule)
   return o;
 }
 
@@ -84,6 +85,10 @@ TEST(TrainStageTest, ARoundOnRealFramesIsGatedAndPublishedWithADelta) {
   EXPECT_EQ(round.at("steps"), 4) << round.dump();
   EXPECT_EQ(round.at("holdout_frames"), 3) << "the newest holdout_window (3) held-out frames";
   EXPECT_GE(round.at("ap50_candidate").get<double>(), 0.0);
+  // Both the delta's reconstruction and the full weights were scored; the AP gate never reads above AP50.
+  EXPECT_LE(round.at("ap_candidate").get<double>(), round.at("ap50_candidate").get<double>());
+  EXPECT_TRUE(round.contains("ap_full")) << round.dump();
+  EXPECT_FALSE(round.contains("delta")) << "delta_max_ap_loss = 1 never drops the delta";
   ASSERT_EQ(g.latest, 2u);
   EXPECT_EQ(g.versions.at(2).delta_base, 1u);  // the candidate is the delta devices will apply
   EXPECT_EQ(update::StateDigest(g.deployed->state), g.versions.at(2).digest);

@@ -24,6 +24,18 @@ TEST(GateTest, WaitsForHeldOutFramesThenNeedsTheMargin) {
   EXPECT_STREQ(GateVerdictName(GateVerdict::kWaiting), "waiting for held-out frames");
 }
 
+TEST(GateTest, ADeltaShipsOnlyWhileItKeepsTheFullWeightsAccuracy) {
+  config::LearnerPublishOptions publish;
+  EXPECT_DOUBLE_EQ(publish.delta_max_ap_loss, 0.01);
+  EXPECT_TRUE(DeltaKeepsAccuracy(0.50, 0.50, publish));
+  EXPECT_TRUE(DeltaKeepsAccuracy(0.495, 0.50, publish));
+  EXPECT_FALSE(DeltaKeepsAccuracy(0.48, 0.50, publish));
+  EXPECT_FALSE(DeltaKeepsAccuracy(0.35, 0.77, publish));  // measured in the demo: top-k lost 0.42 AP
+  EXPECT_TRUE(DeltaKeepsAccuracy(0.60, 0.55, publish));   // a delta may also score higher
+  publish.delta_max_ap_loss = 1.0;
+  EXPECT_TRUE(DeltaKeepsAccuracy(0.0, 0.9, publish));
+}
+
 TEST(GateTest, ScoreOnHoldoutIsDeterministicAndRefusesWeightsThatDoNotFit) {
   const auto arch = testing::TinyStudent();
   auto data = testing::SyntheticRows(4, 64, 64, 64, 64);
