@@ -72,7 +72,8 @@ struct Learner {
     if (pid == 0) {
       const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(fd, 2);
-      ::execl(bin.c_str(), bin.c_str(), "serve", "--config", config.c_str(), static_cast<char*>(nullptr));
+      ::execl(bin.c_str(), bin.c_str(), "serve", "--config", config.c_str(), "--set", "http.listen=\"127.0.0.1:0\"",
+              static_cast<char*>(nullptr));
       ::_exit(127);
     }
   }

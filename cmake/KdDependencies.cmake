@@ -9,6 +9,10 @@ find_package(CLI11 REQUIRED)                     # daemon
 find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs videoio)  # media
 # base (SHA-256, base/sha256.h) and update (ed25519 manifest signatures); the fuzz targets sign test input.
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+# ops: the management HTTP server. Debian builds cpp-httplib as a library (libcpp-httplib.so, with
+# OpenSSL, zlib and brotli support): its header must see the same defines, which the .pc carries.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+find_package(prometheus-cpp CONFIG REQUIRED)     # ops (core: the text serializer)
 
 if(KD_WITH_CUDA)
   # A CUDA-enabled LibTorch (e.g. the one inside a Python torch wheel): point Torch_DIR at it.

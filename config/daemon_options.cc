@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "base/host_port.h"
 #include "config/daemon_keys.h"
 #include "config/option_table.h"
 #include "config/toml_reader.h"
@@ -148,6 +149,18 @@ constexpr Key<EdgeOutputOptions> kEdgeOutputKeys[] = {
     {"log_level", &EdgeOutputOptions::log_level, Is(Kind::kLogLevel)},
 };
 
+// [http] of both daemons: "" (off) or host:port.
+constexpr Key<HttpOptions> kHttpKeys[] = {
+    {"listen", &HttpOptions::listen, kNoLimit, PathKind::kNone,
+     [](const HttpOptions& s, const std::string& p, Checker& c) {
+       if (s.listen.empty()) return;
+       std::string host;
+       int port = 0;
+       const Status st = ParseHostPort(s.listen, &host, &port);
+       c.Require(st.ok(), p + "listen", st.message() + " (\"\" turns the HTTP server off)");
+     }},
+};
+
 // The document: sections in file order (reading, checking and writing all follow it).
 template <typename O, typename V>
 Status VisitEdge(O& o, V& v) {
@@ -158,6 +171,7 @@ Status VisitEdge(O& o, V& v) {
   KD_RETURN_IF_ERROR(v.Section("uplink", o.uplink, kEdgeUplinkKeys));
   KD_RETURN_IF_ERROR(v.Section("update", o.update, kEdgeUpdateKeys));
   KD_RETURN_IF_ERROR(v.Section("output", o.output, kEdgeOutputKeys));
+  KD_RETURN_IF_ERROR(v.Section("http", o.http, kHttpKeys));
   return v.Finish();
 }
 
@@ -343,6 +357,7 @@ Status VisitLearner(O& o, V& v) {
   KD_RETURN_IF_ERROR(v.Array("groups", o.groups, kLearnerGroupKeys, &CheckGroups));
   KD_RETURN_IF_ERROR(v.Array("devices", o.devices, kLearnerDeviceKeys, &CheckDevices));
   KD_RETURN_IF_ERROR(v.Section("log", o.log, kLearnerLogKeys));
+  KD_RETURN_IF_ERROR(v.Section("http", o.http, kHttpKeys));
   return v.Finish();
 }
 

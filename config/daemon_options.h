@@ -105,6 +105,15 @@ struct EdgeOutputOptions {
   bool operator==(const EdgeOutputOptions&) const = default;
 };
 
+// The management HTTP server (/metrics, /livez, /readyz, /api/v1/status, the web page). It has no
+// authentication: it binds loopback unless configured otherwise (docs/OPERATIONS.md).
+struct HttpOptions {
+  std::string listen;  // "host:port" ("" = no server); the daemons' defaults are below
+  bool operator==(const HttpOptions&) const = default;
+};
+inline constexpr char kEdgeHttpListen[] = "127.0.0.1:9471";
+inline constexpr char kLearnerHttpListen[] = "127.0.0.1:9470";
+
 struct EdgeOptions {
   std::string device_id;  // REQUIRED: 1..64 chars of [A-Za-z0-9._-], not "." or ".."
   EdgeSourceOptions source;
@@ -113,6 +122,7 @@ struct EdgeOptions {
   EdgeUplinkOptions uplink;
   EdgeUpdateOptions update;
   EdgeOutputOptions output;
+  HttpOptions http{kEdgeHttpListen};
 
   bool operator==(const EdgeOptions&) const = default;
 };
@@ -236,6 +246,7 @@ struct LearnerOptions {
   std::vector<LearnerGroupOptions> groups;  // default: none (one student per camera)
   std::vector<LearnerDeviceOptions> devices;
   LearnerLogOptions log;
+  HttpOptions http{kLearnerHttpListen};
 
   bool operator==(const LearnerOptions&) const = default;
 };

@@ -15,10 +15,12 @@
 #include "edge/latest_frame.h"
 #include "edge/link.h"
 #include "edge/model_holder.h"
+#include "edge/observe.h"
 #include "edge/probation.h"
 #include "edge/running_model.h"
 #include "edge/updater.h"
 #include "edge/uplink.h"
+#include "media/image_ops.h"
 #include "model/threads.h"
 #include "update/signing.h"
 #include "update/slots.h"
@@ -77,6 +79,7 @@ struct EdgeAgent::Impl {
   std::unique_ptr<Infer> infer;
   std::unique_ptr<Capture> capture;
   bool stopped = false;
+  const int64_t started_us = clock.MonotonicNanos() / 1000;
 
   Impl(const config::EdgeOptions& options, const EdgeSeams& seams)
       : opt(options),
@@ -256,7 +259,30 @@ std::vector<uint64_t> EdgeAgent::AckedSeqs() const { return impl_->stats.AckedSe
 
 std::string EdgeAgent::StatusJson() const {
   const EdgeCounters k = counters();
-  return json{{"device", impl_->opt.device_id},
+  const auto cur = impl_->models ? impl_->models->current() : nullptr;
+  json model = json::object();
+  if (cur) {
+    json classes = json::array();
+    for (int label : cur->arch.labels) classes.push_back(std::string(CocoClassName(label)));
+    model = {{"version", cur->version},
+             {"trial", cur->trial},
+             {"input", std::to_string(cur->arch.input_width) + "x" + std::to_string(cur->arch.input_height)},
+             {"width", cur->arch.width},
+             {"nms_free", cur->arch.one_to_one},
+             {"classes", classes}};
+  }
+  return json{{"daemon", "kdedge"},
+              {"version", ops::ProjectVersion()},
+              {"git", ops::GitCommit()},
+              {"device", impl_->opt.device_id},
+              {"state", k.downloading ? "downloading" : (cur && cur->trial ? "probation" : "running")},
+              {"source_done", k.source_done},
+              {"model", model},
+              {"desired_version", k.desired_version},
+              {"uplink_kbps", k.uplink_kbps},
+              {"downlink_kbps", k.downlink_kbps},
+              {"uplink_budget_kbps", impl_->opt.uplink.kbps},
+              {"unacked_frames", k.unacked_frames},
               {"running_version", k.running_version},
               {"committed_version", k.committed_version},
               {"floor_version", k.floor_version},
@@ -279,6 +305,53 @@ std::string EdgeAgent::StatusJson() const {
               {"rollbacks", k.rollbacks},
               {"rejected_manifests", k.rejected_manifests},
               {"inference_errors", k.inference_errors}}
+      .dump();
+}
+
+std::vector<ops::MetricFamily> EdgeAgent::Metrics() const {
+  return EdgeMetrics(impl_->opt.device_id, counters(), impl_->stats.InferenceHistogram());
+}
+
+namespace {
+EdgeHealthInput HealthInput(const EdgeAgent::Impl& impl);
+}  // namespace
+
+ops::HealthReport EdgeAgent::Live() const { return EdgeLiveness(HealthInput(*impl_)); }
+ops::HealthReport EdgeAgent::Ready() const { return EdgeReadiness(HealthInput(*impl_)); }
+
+namespace {
+EdgeHealthInput HealthInput(const EdgeAgent::Impl& impl) {
+  return {.counters = impl.stats.Snapshot(),
+          .now_us = impl.clock.MonotonicNanos() / 1000,
+          .started_us = impl.started_us,
+          .last_inferred_us = impl.stats.last_inferred_us(),
+          .model_loaded = impl.models && impl.models->current() != nullptr};
+}
+}  // namespace
+
+Result<std::vector<uint8_t>> EdgeAgent::PreviewJpeg() const {
+  auto p = impl_->latest.GetPreview();
+  if (!p) return Status::NotFound("no frame inferred yet");
+  return media::EncodeJpeg(media::DrawDetections(p->frame, p->detections), 80);
+}
+
+Result<std::string> EdgeAgent::PreviewJson() const {
+  auto p = impl_->latest.GetPreview();
+  if (!p) return Status::NotFound("no frame inferred yet");
+  json dets = json::array();
+  for (const Detection& d : p->detections) {
+    dets.push_back({{"x", d.box.x1},
+                    {"y", d.box.y1},
+                    {"w", d.box.width()},
+                    {"h", d.box.height()},
+                    {"score", d.score},
+                    {"class", std::string(CocoClassName(d.label))}});
+  }
+  return json{{"frame", p->frame.index},
+              {"version", p->model_version},
+              {"width", p->frame.width},
+              {"height", p->frame.height},
+              {"detections", dets}}
       .dump();
 }
 

@@ -27,6 +27,9 @@
 #include "config/daemon_options.h"
 #include "edge/edge_stats.h"  // EdgeCounters
 
+#include "ops/health.h"
+#include "ops/metrics.h"
+
 namespace kd::edge {
 
 struct EdgeSeams;  // edge/running_model.h
@@ -54,6 +57,16 @@ class EdgeAgent {
   // learner has promised to keep. For tests and diagnostics.
   std::vector<uint64_t> AckedSeqs() const;
   std::string StatusJson() const;
+
+  // For the management HTTP server and the systemd watchdog (edge/observe.h).
+  std::vector<ops::MetricFamily> Metrics() const;
+  ops::HealthReport Live() const;
+  ops::HealthReport Ready() const;
+  // The page's preview: the latest previewed frame as JPEG with its detections drawn, and those
+  // detections as JSON ({"frame", "version", "width", "height", "detections": [{x, y, w, h, score,
+  // class}]}). NotFound before the first frame.
+  Result<std::vector<uint8_t>> PreviewJpeg() const;
+  Result<std::string> PreviewJson() const;
 
   struct Impl;
 

@@ -16,6 +16,8 @@
 
 #include "base/clock.h"
 
+#include "ops/metrics.h"
+
 namespace kd::edge {
 
 struct EdgeCounters {
@@ -30,12 +32,15 @@ struct EdgeCounters {
   uint64_t uplink_bytes = 0, downlink_bytes = 0;
   uint64_t swaps = 0, commits = 0, rollbacks = 0, rejected_manifests = 0;
   uint64_t running_version = 0, committed_version = 0, floor_version = 0;
-  double fps = 0;                 // inference frames/s over the last status interval
-  double mean_inference_ms = 0;   // over the last status interval
-  double max_frame_gap_ms = 0;    // longest pause between two inferred frames (swap cost)
-  double inference_ms_total = 0;  // sum over all inferred frames (resize + forward + decode)
-  bool downloading = false;       // an update is being downloaded now
-  bool source_done = false;       // a finite source has ended and every frame was inferred
+  uint64_t unacked_frames = 0;                // uploads in the resend buffer, not yet acknowledged
+  uint64_t desired_version = 0;               // what the learner's last status reply asked for (0 = none yet)
+  double fps = 0;                             // inference frames/s over the last status interval
+  double uplink_kbps = 0, downlink_kbps = 0;  // payload kbit/s over the last status interval
+  double mean_inference_ms = 0;               // over the last status interval
+  double max_frame_gap_ms = 0;                // longest pause between two inferred frames (swap cost)
+  double inference_ms_total = 0;              // sum over all inferred frames (resize + forward + decode)
+  bool downloading = false;                   // an update is being downloaded now
+  bool source_done = false;                   // a finite source has ended and every frame was inferred
 };
 
 // Frames per second and mean latency over an interval that Take() closes. Not thread-safe (EdgeStats
@@ -70,7 +75,7 @@ class EdgeStats {
   // At most this many acknowledged seqs are remembered (AckedSeqs), oldest forgotten first.
   static constexpr size_t kMaxAckedLog = 100000;
 
-  explicit EdgeStats(const Clock& clock) : clock_(clock), meter_(clock) {}
+  explicit EdgeStats(const Clock& clock) : clock_(clock), meter_(clock), interval_start_ns_(clock.MonotonicNanos()) {}
   EdgeStats(const EdgeStats&) = delete;
   EdgeStats& operator=(const EdgeStats&) = delete;
 
@@ -90,6 +95,7 @@ class EdgeStats {
     std::lock_guard lock(mu_);
     ++c_.frames_inferred;
     c_.inference_ms_total += ms;
+    inference_seconds_.Observe(ms / 1e3);
     meter_.Add(ms);
     if (last_infer_end_us_ >= 0) {
       c_.max_frame_gap_ms = std::max(c_.max_frame_gap_ms, static_cast<double>(end_us - last_infer_end_us_) / 1e3);
@@ -98,13 +104,30 @@ class EdgeStats {
     c_.running_version = version;
     return c_.frames_inferred;
   }
-  // Closes the status interval (fps, mean_inference_ms) and returns the counters with it.
+  // Closes the status interval (fps, mean_inference_ms, kbps) and returns the counters with it.
   EdgeCounters CloseInterval() {
+    const int64_t now_ns = clock_.MonotonicNanos();
     std::lock_guard lock(mu_);
     const RateMeter::Rate r = meter_.Take();
     c_.fps = r.fps;
     c_.mean_inference_ms = r.mean_ms;
+    const double secs = std::max(1e-6, static_cast<double>(now_ns - interval_start_ns_) * 1e-9);
+    c_.uplink_kbps = static_cast<double>(c_.uplink_bytes - interval_uplink_bytes_) * 8 / 1e3 / secs;
+    c_.downlink_kbps = static_cast<double>(c_.downlink_bytes - interval_downlink_bytes_) * 8 / 1e3 / secs;
+    interval_start_ns_ = now_ns;
+    interval_uplink_bytes_ = c_.uplink_bytes;
+    interval_downlink_bytes_ = c_.downlink_bytes;
     return c_;
+  }
+  // Inference latency (seconds) of every inferred frame, as Prometheus buckets.
+  ops::HistogramValue InferenceHistogram() const {
+    std::lock_guard lock(mu_);
+    return inference_seconds_.value();
+  }
+  // When the last frame was inferred (the stats clock's monotonic µs), -1 before the first.
+  int64_t last_inferred_us() const {
+    std::lock_guard lock(mu_);
+    return last_infer_end_us_;
   }
   void NoteAcked(uint64_t seq) {
     std::lock_guard lock(mu_);
@@ -123,6 +146,9 @@ class EdgeStats {
   EdgeCounters c_;
   RateMeter meter_;
   int64_t last_infer_end_us_ = -1;  // -1: no frame yet
+  ops::HistogramAccumulator inference_seconds_{ops::LatencyBucketsSeconds()};
+  int64_t interval_start_ns_;
+  uint64_t interval_uplink_bytes_ = 0, interval_downlink_bytes_ = 0;
   std::deque<uint64_t> acked_seqs_;
 };
 

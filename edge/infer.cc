@@ -91,6 +91,7 @@ void Infer::InferOne(media::Frame& frame) {
     probation_.OnCommittedFrame(ms);
   }
   latest_.Offer(frame, inferred);
+  latest_.OfferPreview(frame, result.detections.detections, m->version, inferred);
   if (auto p = picker_.Offer(frame, FrameDetections{frame.index, std::move(dets)})) {
     out_.Push(std::move(*p), /*block=*/false);
     stats_.Update([](EdgeCounters& c) { ++c.frames_selected; });

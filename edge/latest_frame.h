@@ -1,5 +1,6 @@
 // LatestFrame: a recent camera frame, kept by the inference stage for the updater's self-test
-// (a new model is tried on what this camera sees, not on a synthetic image).
+// (a new model is tried on what this camera sees, not on a synthetic image), and a preview (a
+// recent frame with its detections and the model version that found them) for the edge's web page.
 // Ownership: the agent owns it; inference writes, the updater reads a copy. Threading: thread-safe;
 // the lock covers a copy of one frame (about 1 MB at 640x480), which is why inference refreshes it
 // only every kRefreshEvery frames.
@@ -9,7 +10,9 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <vector>
 
+#include "base/detection.h"
 #include "media/frame.h"
 
 namespace kd::edge {
@@ -29,9 +32,28 @@ class LatestFrame {
     return frame_;
   }
 
+  // The page's preview: refreshed every kPreviewEvery inferred frames (about a second at 10 fps).
+  static constexpr uint64_t kPreviewEvery = 8;
+  struct Preview {
+    media::Frame frame;
+    std::vector<Detection> detections;  // those written out (at or above the score threshold)
+    uint64_t model_version = 0;
+  };
+  void OfferPreview(const media::Frame& frame, const std::vector<Detection>& detections, uint64_t model_version,
+                    uint64_t frames_inferred) {
+    std::lock_guard lock(mu_);
+    if (preview_ && frames_inferred % kPreviewEvery != 0) return;
+    preview_ = Preview{frame, detections, model_version};
+  }
+  std::optional<Preview> GetPreview() const {
+    std::lock_guard lock(mu_);
+    return preview_;
+  }
+
  private:
   mutable std::mutex mu_;
   std::optional<media::Frame> frame_;
+  std::optional<Preview> preview_;
 };
 
 }  // namespace kd::edge

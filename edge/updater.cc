@@ -127,6 +127,9 @@ void Updater::SendStatus() {
   s.uplink_bytes = c.uplink_bytes;
   s.downlink_bytes = c.downlink_bytes;
   s.want_full = want_full_;
+  s.mean_inference_ms = c.mean_inference_ms;
+  s.unacked_frames = c.unacked_frames;
+  s.uplink_budget_kbps = options_.uplink.kbps;
   m.header.seq = ++request_id_;
   (void)link_.Send(m);
 }
@@ -178,6 +181,7 @@ void Updater::OnStatusReply(const wire::Message& msg) {
   const auto& h = msg.header;
   const std::shared_ptr<const RunningModel> cur = models_.current();
   const bool busy = models_.Busy();
+  stats_.Update([&](EdgeCounters& c) { c.desired_version = h.desired_version; });
   if (dl_ && h.desired_version != 0 && h.desired_version != dl_->manifest.version) {
     // The learner moved on (a newer version, or a rollback): this download would never be run.
     KD_LOG(kInfo) << "download of v" << dl_->manifest.version << " abandoned: the learner now offers v"

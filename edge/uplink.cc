@@ -74,7 +74,10 @@ bool Uplink::Step() {
     }
   }
   if (in_.closed_and_empty()) in_closed_ = true;
-  waiting_ = buffer_.size();
+  if (buffer_.size() != waiting_) {
+    waiting_ = buffer_.size();
+    stats_.Update([&](EdgeCounters& c) { c.unacked_frames = waiting_; });
+  }
   // Liveness: hello until answered, then heartbeats; silence past the timeout -> reconnect.
   const int64_t hb_us = int64_t{learner_.heartbeat_ms} * 1000;
   if (now - last_hello_us_ >= (hello_answered_ ? hb_us : std::min(hb_us, kHelloIntervalUs))) {

@@ -11,9 +11,6 @@ using json = nlohmann::json;
 namespace admin = wire::admin;
 
 namespace {
-// A device is online while it was heard from within this many heartbeat timeouts.
-constexpr int64_t kOnlineTimeouts = 3;
-
 std::string Fail(const std::string& msg) { return json{{admin::kOk, false}, {admin::kError, msg}}.dump(); }
 std::string Ok(json reply = json::object()) {
   reply[admin::kOk] = true;
@@ -37,6 +34,7 @@ AdminStage::AdminStage(LoopState& state, Catalogue& catalogue, Publisher& publis
 
 void AdminStage::Run(wire::AdminServer& server, const std::atomic<bool>& stopping) {
   while (!stopping) {
+    state_.beats.admin.Beat();
     auto r =
         server.ServeOne(std::chrono::milliseconds(100), [this](const std::string& req) { return HandleRequest(req); });
     if (!r.ok() && stopping) break;
@@ -47,14 +45,25 @@ namespace {
 json StatusDoc(const LoopState& state_, const StatusSources& sources_, const Clock& clock_) {
   const int64_t now = clock_.WallMicros();
   const int64_t online_us = kOnlineTimeouts * state_.options.server.timeout_ms * 1000;
-  json j;
+  json j{{"daemon", "kdlearnd"},
+         {"version", ops::ProjectVersion()},
+         {"git", ops::GitCommit()},
+         {"now_unix_s", now / 1'000'000},
+         {"started_unix_s", sources_.started_unix_s}};
   {
     std::lock_guard lock(state_.mu);
     json devs = json::object();
     for (const auto& [id, d] : state_.devices) {
+      auto g = state_.groups.find(d.group);
       devs[id] = {{"group", d.group},
                   {"enrolled", d.enrolled},
                   {"online", d.last_seen_us > 0 && now - d.last_seen_us < online_us},
+                  {"last_seen_unix_s", d.last_seen_us / 1'000'000},
+                  {"desired_version", g == state_.groups.end() ? 0 : g->second.rollout.Desired(id)},
+                  {"inference_ms", d.status.mean_inference_ms},
+                  {"unacked_frames", d.status.unacked_frames},
+                  {"uplink_budget_kbps", d.status.uplink_budget_kbps},
+                  {"frames_unlabelled", d.frames_unlabelled},
                   {"running_version", d.status.running_version},
                   {"committed_version", d.status.committed_version},
                   {"state", d.status.state},
@@ -92,6 +101,15 @@ json StatusDoc(const LoopState& state_, const StatusSources& sources_, const Clo
                    {"versions", versions}};
     }
     j["groups"] = grs;
+    uint64_t backlog = 0, rounds = 0;
+    for (const auto& [id, d] : state_.devices) backlog += d.frames_unlabelled;
+    for (const auto& [name, g] : state_.groups) rounds += g.rounds;
+    j["learner"] = {{"frames_received", state_.frames_received},
+                    {"frames_labelled", state_.frames_labelled},
+                    {"label_backlog", backlog},
+                    {"train_steps", state_.train_steps},
+                    {"train_rounds", rounds}};
+    j["gate"] = {{"margin", state_.options.gate.margin}};
     j["frames_received"] = state_.frames_received;
     j["ingest_writes"] = state_.ingest_writes;
     j["ingest_frames_per_write"] = state_.ingest_writes ? static_cast<double>(state_.ingest_batched_frames) /
@@ -101,6 +119,8 @@ json StatusDoc(const LoopState& state_, const StatusSources& sources_, const Clo
   j["draining"] = sources_.draining ? sources_.draining->load() : false;
   if (sources_.store) {
     if (auto st = sources_.store->Stats(); st.ok()) {
+      j["learner"]["store_bytes"] = st->total_sst_bytes;
+      j["learner"]["store_budget_bytes"] = st->max_bytes;
       j["store"] = {{"total_sst_bytes", st->total_sst_bytes},
                     {"max_bytes", st->max_bytes},
                     {"background_errors", st->background_errors},
@@ -115,11 +135,40 @@ json StatusDoc(const LoopState& state_, const StatusSources& sources_, const Clo
                           {"send_failed", fs.send_failed}};
   }
   if (sources_.auth) j["zap_denied"] = sources_.auth->denied();
+  j["notices"] = LearnerNotices(state_, sources_, now);
   return j;
 }
 }  // namespace
 
 std::string AdminStage::StatusJson() const { return StatusDoc(state_, sources_, clock_).dump(); }
+
+std::string AdminStage::RoundsJson(const std::string& group, size_t limit) const {
+  std::map<std::string, std::vector<VersionInfo>> groups;
+  {
+    std::lock_guard lock(state_.mu);
+    for (const auto& [name, g] : state_.groups) {
+      if (!group.empty() && name != group) continue;
+      auto& versions = groups[name];
+      for (const auto& [v, info] : g.history) versions.push_back(info);
+    }
+  }
+  json out = json::object();
+  for (const auto& [name, versions] : groups) {
+    json rounds = json::array();
+    if (auto log = catalogue_.LoadRounds(name, limit); log.ok()) {
+      for (const std::string& r : *log) {
+        json parsed = json::parse(r, nullptr, /*allow_exceptions=*/false);
+        if (parsed.is_object()) rounds.push_back(std::move(parsed));
+      }
+    } else {
+      KD_LOG(kWarn) << "round log of " << name << ": " << log.status().ToString();
+    }
+    json vs = json::array();
+    for (const VersionInfo& info : versions) vs.push_back(VersionToJson(info));
+    out[name] = {{"rounds", std::move(rounds)}, {"versions", std::move(vs)}};
+  }
+  return json{{"groups", std::move(out)}}.dump();
+}
 
 std::string AdminStage::HandleRequest(const std::string& request) {
   json req;
@@ -132,6 +181,12 @@ std::string AdminStage::HandleRequest(const std::string& request) {
   try {
     const std::string cmd = req.value(admin::kCmd, "");
     if (cmd == admin::kStatusCmd) return Ok(StatusDoc(state_, sources_, clock_));
+    if (cmd == admin::kRoundsCmd) {
+      const std::string group = req.value(admin::kGroup, "");
+      const int64_t limit = req.value(admin::kLimit, int64_t{0});
+      if (limit < 0) return Fail("limit must be >= 0");
+      return Ok(json::parse(RoundsJson(group, static_cast<size_t>(limit))));
+    }
     if (cmd == admin::kEnrollCmd) {
       const std::string id = req.value(admin::kDevice, ""), key = req.value(admin::kKey, "");
       if (id.empty() || key.empty()) return Fail("enroll needs device and key");
@@ -187,7 +242,7 @@ std::string AdminStage::HandleRequest(const std::string& request) {
       if (!st.ok()) return Fail(st.ToString());
       return Ok(json{{"version", version}});
     }
-    return Fail("unknown cmd '" + cmd + "' (status, enroll, revoke, rollout)");
+    return Fail("unknown cmd '" + cmd + "' (status, rounds, enroll, revoke, rollout)");
   } catch (const std::exception& e) {  // a field of the wrong JSON type
     return Fail(std::string("bad request: ") + e.what());
   }

@@ -16,6 +16,7 @@
 #include "base/status.h"
 #include "learner/catalogue.h"
 #include "learner/loop_state.h"
+#include "learner/observe.h"
 #include "learner/publisher.h"
 #include "storage/sample_store.h"
 #include "wire/endpoint.h"
@@ -27,14 +28,6 @@ namespace kd::learner {
 Status EnrollDevice(LoopState& state, wire::Authenticator* auth, const std::string& device_id,
                     const std::string& public_key_z85);
 
-// What the status document reads besides LoopState; null members are left out.
-struct StatusSources {
-  const storage::SampleStore* store = nullptr;
-  const wire::Server* frames = nullptr;
-  const wire::Authenticator* auth = nullptr;
-  const std::atomic<bool>* draining = nullptr;
-};
-
 class AdminStage {
  public:
   AdminStage(LoopState& state, Catalogue& catalogue, Publisher& publisher, wire::Authenticator* auth,
@@ -44,6 +37,9 @@ class AdminStage {
   std::string HandleRequest(const std::string& request);
   // The status document (a JSON object): devices, groups, versions, rollout, ingest, store.
   std::string StatusJson() const;
+  // {"groups": {group: {"rounds": [...], "versions": [...]}}} for `group` ("" = every group), at most
+  // the newest `limit` rounds each (0 = all kept): the round log (Catalogue::LoadRounds).
+  std::string RoundsJson(const std::string& group, size_t limit) const;
 
   void Run(wire::AdminServer& admin, const std::atomic<bool>& stopping);
 

@@ -1,5 +1,7 @@
 #include "learner/catalogue.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <utility>
 
@@ -19,6 +21,11 @@ constexpr char kGroupKeyPrefix[] = "catalogue/group/";  // + name: {latest, devi
 constexpr char kRolloutKeyPrefix[] = "rollout/";        // + name: Rollout::ToJson
 constexpr char kDevicesKey[] = "registry/devices";      // {id: {key, revoked}}
 constexpr char kLabelWatermarkPrefix[] = "label_wm/";   // + device: decimal seq
+constexpr char kRoundKeyPrefix[] = "round/";            // + group + "/" + 20-digit unix us: round JSON
+// Pruning scans the group's round keys: do it once per this many appends, not on every one.
+constexpr size_t kPruneEvery = 100;
+
+std::string RoundPrefix(const std::string& group) { return kRoundKeyPrefix + group + "/"; }
 }  // namespace
 
 std::string FullArtifactPath(const std::string& artifacts_dir, const VersionInfo& info) {
@@ -111,6 +118,7 @@ Result<size_t> Catalogue::RebuildFromStore() {
       }
     }
     state_.Device(dev).frames_stored = held;
+    state_.Device(dev).frames_unlabelled = held > labelled.size() ? held - labelled.size() : 0;
     state_.GroupFor(dev);
     for (const auto& [seq, difficulty] : labelled) state_.AddLabelled(dev, seq, difficulty);
     n += labelled.size();
@@ -172,6 +180,36 @@ Result<std::vector<DeviceRecord>> Catalogue::LoadDevices() const {
 
 Status Catalogue::PersistLabelWatermark(const std::string& device_id, uint64_t seq) {
   return store_.PutMeta(kLabelWatermarkPrefix + device_id, std::to_string(seq));
+}
+
+}  // namespace kd::learner
+
+namespace kd::learner {
+
+Status Catalogue::AppendRound(const std::string& group, int64_t time_us, const std::string& round_json) {
+  char stamp[24];
+  std::snprintf(stamp, sizeof stamp, "%020lld", static_cast<long long>(std::max<int64_t>(0, time_us)));
+  KD_RETURN_IF_ERROR(store_.PutMeta(RoundPrefix(group) + stamp, round_json));
+  std::lock_guard lock(rounds_mu_);
+  if (++rounds_since_prune_[group] < kPruneEvery) return Status::Ok();
+  rounds_since_prune_[group] = 0;
+  std::vector<std::string> keys;
+  KD_RETURN_IF_ERROR(store_.ScanMeta(RoundPrefix(group), [&](std::string_view key, std::string_view) {
+    keys.emplace_back(key);
+    return true;
+  }));
+  for (size_t i = 0; i + kMaxRoundsPerGroup < keys.size(); ++i) KD_RETURN_IF_ERROR(store_.DeleteMeta(keys[i]));
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> Catalogue::LoadRounds(const std::string& group, size_t limit) const {
+  std::vector<std::string> rounds;
+  KD_RETURN_IF_ERROR(store_.ScanMeta(RoundPrefix(group), [&](std::string_view, std::string_view bytes) {
+    rounds.emplace_back(bytes);
+    return true;
+  }));
+  if (limit > 0 && rounds.size() > limit) rounds.erase(rounds.begin(), rounds.end() - static_cast<long>(limit));
+  return rounds;
 }
 
 }  // namespace kd::learner

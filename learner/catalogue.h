@@ -9,6 +9,7 @@
 #ifndef KD_LEARNER_CATALOGUE_H_
 #define KD_LEARNER_CATALOGUE_H_
 
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -48,6 +49,13 @@ class Catalogue {
   Result<std::vector<DeviceRecord>> LoadDevices() const;
   Status PersistLabelWatermark(const std::string& device_id, uint64_t seq);
 
+  // The round log: one JSON object per training round of a group (storage/FORMAT.md, `round/`),
+  // keyed by `time_us` so that they read back in order. The newest kMaxRoundsPerGroup are kept.
+  static constexpr size_t kMaxRoundsPerGroup = 5000;
+  Status AppendRound(const std::string& group, int64_t time_us, const std::string& round_json);
+  // The group's rounds, oldest first; at most the newest `limit` (0 = all kept).
+  Result<std::vector<std::string>> LoadRounds(const std::string& group, size_t limit = 0) const;
+
   const std::string& artifacts_dir() const { return artifacts_dir_; }
 
  private:
@@ -55,6 +63,8 @@ class Catalogue {
   storage::SampleStore& store_;
   const std::string artifacts_dir_;
   std::mutex persist_mu_;
+  std::mutex rounds_mu_;                              // serialises AppendRound's pruning
+  std::map<std::string, size_t> rounds_since_prune_;  // group -> appends since the last prune
 };
 
 }  // namespace kd::learner

@@ -13,6 +13,7 @@ ControlStage::ControlStage(LoopState& state, Publisher& publisher, Catalogue& ca
 
 void ControlStage::Run(wire::Server& control, const std::atomic<bool>& stopping) {
   while (!stopping) {
+    state_.beats.control.Beat();
     auto in = control.Receive(milliseconds(100));
     Tick();
     if (!in.ok()) {

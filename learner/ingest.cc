@@ -17,6 +17,7 @@ uint32_t IngestStage::credits() const { return draining_ ? 0u : static_cast<uint
 void IngestStage::Run(wire::Server& frames, const std::atomic<bool>& stopping) {
   std::vector<wire::Incoming> batch;
   while (!stopping) {
+    state_.beats.ingest.Beat();
     auto in = frames.Receive(milliseconds(100));
     if (!in.ok()) {
       if (stopping) break;
@@ -101,6 +102,7 @@ std::vector<Outgoing> IngestStage::StoreAndAck(const std::vector<wire::Incoming>
       const auto& r = results[record_of[i]];
       if (r.status.ok()) {
         ++(r.duplicate ? d.frames_duplicate : d.frames_stored);
+        if (!r.duplicate && h.seq > state_.label_wm[h.device_id]) ++d.frames_unlabelled;
         ++state_.frames_received;
       } else {
         ++d.store_errors;

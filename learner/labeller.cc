@@ -35,12 +35,14 @@ void LabelStage::Wake() { wake_.notify_one(); }
 
 void LabelStage::Run(const std::atomic<bool>& stopping) {
   while (!stopping) {
+    state_.beats.labeller.Beat();
     bool did_work = false;
     auto devs = store_.ListDevices();
     if (devs.ok()) {
       for (const auto& dev : *devs) {
         if (stopping) break;
         Status st;
+        state_.beats.labeller.Beat();
         try {
           st = LabelNext(dev, &did_work);
         } catch (const std::exception& e) {  // a LibTorch failure: logged, never the end of the daemon
@@ -75,11 +77,13 @@ Status LabelStage::LabelNext(const std::string& dev, bool* did_work) {
   const auto batch = static_cast<size_t>(opt.teacher.batch);
   const int64_t max_gap_us = int64_t{refine_.max_gap_ms} * 1000;
   uint64_t last = wm;
+  uint64_t scanned = 0;  // frames this call moves the watermark over (labelled or skipped)
   KD_RETURN_IF_ERROR(store_.ScanFrames(dev, wm + 1, batch + kMaxRunExtension, [&](const storage::FrameRecord& f) {
     const int64_t gap = f.capture_time_us - last_capture_us;
     const bool continues_run = !timeline.empty() && gap > 0 && gap <= max_gap_us;
     if (frames_batch.size() >= batch && !continues_run) return false;  // the batch ends with its run
     last = f.seq;
+    ++scanned;
     auto frame = media::DecodeJpeg(f.jpeg);
     if (!frame.ok()) {
       KD_LOG(kWarn) << "labeller: " << dev << " seq " << f.seq << " is not a decodable JPEG; skipped";
@@ -88,6 +92,7 @@ Status LabelStage::LabelNext(const std::string& dev, bool* did_work) {
     frame->index = static_cast<int64_t>(f.seq);
     if (!frames_batch.empty() && (frame->width != frames_batch[0].width || frame->height != frames_batch[0].height)) {
       last = seqs.back();  // a size change starts the next batch
+      --scanned;
       return false;
     }
     frames_batch.push_back(std::move(frame).value());
@@ -125,10 +130,13 @@ Status LabelStage::LabelNext(const std::string& dev, bool* did_work) {
     }
     std::lock_guard lock(state_.mu);
     for (size_t i = 0; i < rows.size(); ++i) state_.AddLabelled(dev, seqs[i], difficulty[i]);
+    state_.frames_labelled += rows.size();
   }
   {
     std::lock_guard lock(state_.mu);
     state_.label_wm[dev] = last;
+    uint64_t& pending = state_.Device(dev).frames_unlabelled;
+    pending -= std::min(pending, scanned);
   }
   return catalogue_.PersistLabelWatermark(dev, last);
 }

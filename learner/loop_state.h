@@ -3,7 +3,8 @@
 // (ingest, labeller, trainer, publisher, control, admin) each own their thread and sockets; this is
 // the only state they have in common.
 //
-// Locking contract: every member of LoopState except the constants (`options`) is guarded by `mu`.
+// Locking contract: every member of LoopState except the constants (`options`) and the heartbeats
+// (`beats`, atomics) is guarded by `mu`.
 // Hold `mu` only to read or change these maps and counters: never across a store write, a file
 // write, a model forward, a signature or a socket send. Copy what is needed, unlock, then work.
 // Lock order: a stage's own serialising mutex (Publisher::publish_mu_, Catalogue::persist_mu_)
@@ -25,6 +26,9 @@
 #include "learner/rollout.h"
 #include "storage/replay_sampler.h"
 #include "wire/message.h"
+
+#include "ops/health.h"
+#include "ops/metrics.h"
 
 namespace kd::model {
 struct StudentOptions;  // model/student.h (LibTorch): held by pointer here
@@ -62,6 +66,9 @@ struct DeviceInfo {
   // have removed some since); duplicates and errors count this process's arrivals.
   uint64_t frames_stored = 0, frames_duplicate = 0, store_errors = 0;
   uint64_t frames_out_of_credit = 0;  // sent beyond the credit window: refused with OUT_OF_CREDIT
+  // Stored frames the teacher has not labelled yet (at start-up: stored minus labelled, an estimate
+  // when retention removed some).
+  uint64_t frames_unlabelled = 0;
   uint64_t uplink_bytes = 0, downlink_bytes = 0;
   uint64_t last_uplink_bytes = 0, last_downlink_bytes = 0;
   double uplink_kbps = 0, downlink_kbps = 0;  // payload kbit/s, EMA over ~30 s (ControlStage)
@@ -91,6 +98,15 @@ struct Group {
   std::map<std::string, SignedManifestBlob> manifests;  // "<version>/full|delta" -> signed
   uint64_t reverts = 0;         // bumped by each revert: the trainer restarts from the reverted weights
   std::string last_round_json;  // the latest gate decision (a JSON object), for status
+  uint64_t rounds = 0;          // training rounds run by this process
+  uint64_t publishes = 0;       // versions published by this process (reverts included)
+  std::map<std::string, uint64_t> gate_decisions;  // verdict name -> rounds (this process)
+};
+
+// The stages' heartbeats: each stage's loop beats once per iteration (per training step, per
+// labelled batch). Atomics, read by /livez and the systemd watchdog without LoopState::mu.
+struct StageBeats {
+  ops::Heartbeat ingest, labeller, trainer, control, admin;
 };
 
 // The hold-out rule: a frame is held out by a hash of its seq (not a counter), so the split is the
@@ -108,6 +124,11 @@ struct LoopState {
   std::map<std::string, uint64_t> label_wm;  // device -> highest labelled seq
   uint64_t frames_received = 0, frames_rejected = 0;
   uint64_t ingest_writes = 0, ingest_batched_frames = 0;  // group commit: synced writes and their frames
+  uint64_t frames_labelled = 0;                           // teacher-labelled by this process
+  uint64_t train_steps = 0;                               // optimiser steps of this process, all groups
+  ops::HistogramAccumulator train_step_seconds{ops::LatencyBucketsSeconds()};
+
+  StageBeats beats;  // not guarded by mu (atomics)
 
   // The group a device belongs to: its `[[groups]]` entry, else a group of its own. No lock needed.
   std::string GroupNameOf(const std::string& device_id) const;

@@ -116,6 +116,7 @@ Status Publisher::Publish(const std::string& name, const update::TensorMap& weig
     while (g.history.size() > kHistoryVersions) g.history.erase(g.history.begin());
     const uint64_t previous = g.latest;
     g.latest = info.version;
+    ++g.publishes;
     g.deployed = std::move(next);
     g.manifests.merge(manifests);
     // A halted rollout waits for its revert (TrainStage): a version trained meanwhile is published

@@ -2,7 +2,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -17,6 +20,7 @@
 #include "learner/ingest.h"
 #include "learner/labeller.h"
 #include "learner/loop_state.h"
+#include "learner/observe.h"
 #include "learner/preflight.h"
 #include "learner/publisher.h"
 #include "learner/trainer.h"
@@ -27,6 +31,8 @@
 #include "update/signing.h"
 #include "wire/curve_keys.h"
 #include "wire/endpoint.h"
+
+#include "ops/series.h"
 
 namespace kd::learner {
 namespace fs = std::filesystem;
@@ -78,6 +84,12 @@ struct LearnerService::Impl {
   std::unique_ptr<TrainStage> train_stage;
   std::unique_ptr<ControlStage> control_stage;
   std::unique_ptr<AdminStage> admin_stage;
+  StatusSources sources;
+  ops::SeriesRing series{720, kSeriesIntervalS};
+  std::mutex sample_mu;  // the sampler waits on it between samples (woken to stop)
+  std::condition_variable sample_cv;
+
+  void SampleSeries();
 
   std::atomic<bool> draining{false}, stopping{false};
   std::vector<std::thread> threads;
@@ -195,17 +207,23 @@ Status LearnerService::Impl::Init() {
 
   label_stage = std::make_unique<LabelStage>(state, *store, *catalogue, *teacher_pass, recipe.refine);
   ingest_stage = std::make_unique<IngestStage>(state, *store, clock, draining, [this] { label_stage->Wake(); });
-  train_stage = std::make_unique<TrainStage>(state, *store, *publisher, *teacher, device, recipe,
+  train_stage = std::make_unique<TrainStage>(state, *store, *catalogue, *publisher, *teacher, device, recipe,
                                              bootstrap ? &*bootstrap : nullptr, clock);
   control_stage = std::make_unique<ControlStage>(state, *publisher, *catalogue, clock);
-  admin_stage = std::make_unique<AdminStage>(state, *catalogue, *publisher, auth.get(),
-                                             StatusSources{store.get(), frames.get(), auth.get(), &draining}, clock);
+  sources = StatusSources{.store = store.get(),
+                          .frames = frames.get(),
+                          .auth = auth.get(),
+                          .draining = &draining,
+                          .teacher_loaded = teacher != nullptr,
+                          .started_unix_s = clock.WallMicros() / 1'000'000};
+  admin_stage = std::make_unique<AdminStage>(state, *catalogue, *publisher, auth.get(), sources, clock);
 
   threads.emplace_back([this] { ingest_stage->Run(*frames, stopping); });
   threads.emplace_back([this] { label_stage->Run(stopping); });
   threads.emplace_back([this] { train_stage->Run(stopping); });
   threads.emplace_back([this] { control_stage->Run(*control, stopping); });
   threads.emplace_back([this] { admin_stage->Run(*admin, stopping); });
+  threads.emplace_back([this] { SampleSeries(); });
   KD_LOG(kInfo) << "kdlearnd ready: frames " << frames->bound_endpoint() << ", control " << control->bound_endpoint()
                 << ", admin " << admin_ep << ", device " << device.str() << ", "
                 << (opt.server.insecure ? "INSECURE (no CURVE)" : "CURVE + ZAP allowlist");
@@ -217,12 +235,27 @@ Status LearnerService::Impl::Init() {
   return Status::Ok();
 }
 
+// The dashboard's series: one sample per interval until the service stops.
+void LearnerService::Impl::SampleSeries() {
+  std::unique_lock lock(sample_mu);
+  while (!stopping) {
+    std::map<std::string, double> gauges, counters;
+    LearnerSeriesSample(state, sources, &gauges, &counters);
+    series.Append(static_cast<double>(clock.WallMicros()) / 1e6, gauges, counters);
+    sample_cv.wait_for(lock, std::chrono::duration<double>(kSeriesIntervalS), [this] { return stopping.load(); });
+  }
+}
+
 void LearnerService::Impl::Stop() {
   if (stopped) return;
   stopped = true;
   draining = true;
   std::this_thread::sleep_for(kDrainGrace);
-  stopping = true;
+  {
+    std::lock_guard lock(sample_mu);
+    stopping = true;
+  }
+  sample_cv.notify_all();
   if (label_stage) label_stage->Wake();
   if (ctx) ctx->Shutdown();
   for (auto& t : threads) {
@@ -274,6 +307,15 @@ LearnerService::LearnerService(std::unique_ptr<Impl> impl) : impl_(std::move(imp
 LearnerService::~LearnerService() { Drain(); }
 void LearnerService::Drain() { impl_->Stop(); }
 std::string LearnerService::StatusJson() const { return impl_->admin_stage ? impl_->admin_stage->StatusJson() : "{}"; }
+std::vector<ops::MetricFamily> LearnerService::Metrics() const {
+  return LearnerMetrics(impl_->state, impl_->sources, impl_->clock.WallMicros());
+}
+ops::HealthReport LearnerService::Live() const { return LearnerLiveness(impl_->state); }
+ops::HealthReport LearnerService::Ready() const { return LearnerReadiness(impl_->state, impl_->sources); }
+std::string LearnerService::SeriesJson() const { return impl_->series.Json(); }
+std::string LearnerService::RoundsJson(const std::string& group, size_t limit) const {
+  return impl_->admin_stage ? impl_->admin_stage->RoundsJson(group, limit) : "{\"groups\":{}}";
+}
 std::string LearnerService::frames_endpoint() const { return impl_->frames ? impl_->frames->bound_endpoint() : ""; }
 std::string LearnerService::control_endpoint() const { return impl_->control ? impl_->control->bound_endpoint() : ""; }
 std::string LearnerService::admin_endpoint() const { return impl_->admin_ep; }

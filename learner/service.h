@@ -21,6 +21,9 @@
 #include "base/status.h"
 #include "config/daemon_options.h"
 
+#include "ops/health.h"
+#include "ops/metrics.h"
+
 namespace kd::learner {
 
 class LearnerService {
@@ -37,6 +40,15 @@ class LearnerService {
   void Drain();
   // The admin "status" reply (JSON): devices, groups, versions with their AP50, rollout, rates.
   std::string StatusJson() const;
+  // For the management HTTP server and the systemd watchdog (learner/observe.h): metric families,
+  // liveness (every stage's loop beats), readiness (store, teacher, sockets, not draining), the
+  // dashboard's series (ops/series.h, sampled every kSeriesIntervalS) and round log.
+  static constexpr double kSeriesIntervalS = 5;
+  std::vector<ops::MetricFamily> Metrics() const;
+  ops::HealthReport Live() const;
+  ops::HealthReport Ready() const;
+  std::string SeriesJson() const;
+  std::string RoundsJson(const std::string& group, size_t limit) const;
   // The endpoints actually bound (port 0 / "*" resolved), for tests and logs.
   std::string frames_endpoint() const;
   std::string control_endpoint() const;

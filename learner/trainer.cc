@@ -52,11 +52,12 @@ Result<DistillDataset> AssembleFromStore(const storage::SampleStore& store,
   return std::move(as).Finish();
 }
 
-TrainStage::TrainStage(LoopState& state, const storage::SampleStore& store, Publisher& publisher,
+TrainStage::TrainStage(LoopState& state, const storage::SampleStore& store, Catalogue& catalogue, Publisher& publisher,
                        const model::CenterNetTeacher& teacher, torch::Device device, config::DistillOptions recipe,
                        const model::LoadedStudent* bootstrap, const Clock& clock)
     : state_(state),
       store_(store),
+      catalogue_(catalogue),
       publisher_(publisher),
       teacher_(teacher),
       device_(device),
@@ -149,10 +150,16 @@ bool TrainStage::Round(const std::string& name, const std::atomic<bool>& stoppin
   double loss_sum = 0;
   int steps = 0;
   for (int i = 0; i < opt.training.round_iterations && !stopping; ++i) {
+    state_.beats.trainer.Beat();
     std::vector<size_t> rows;
     while (rows.size() < bs) rows.push_back(pick(rng));
+    Stopwatch step_watch(clock_);
     auto st = trainer->distiller->Step(*data, rows);
     if (!st.skipped && st.losses.count("total")) loss_sum += st.losses["total"], ++steps;
+    const double step_s = step_watch.ElapsedSeconds();
+    std::lock_guard lock(state_.mu);
+    ++state_.train_steps;
+    state_.train_step_seconds.Observe(step_s);
   }
   ++trainer->rounds;
   if (stopping) return true;
@@ -182,8 +189,7 @@ bool TrainStage::Round(const std::string& name, const std::atomic<bool>& stoppin
   const size_t holdout_frames = hold.ok() ? hold->size() : 0;
   if (JudgeCandidate(holdout_frames, 0, 0, opt.gate) == GateVerdict::kWaiting) {
     round["gate"] = GateVerdictName(GateVerdict::kWaiting);
-    std::lock_guard lock(state_.mu);
-    state_.groups.at(name).last_round_json = round.dump();
+    RecordRound(name, round, latest);
     return true;
   }
   auto score_new = ScoreOnHoldout(*arch, candidate, *hold, opt.gate);
@@ -228,10 +234,7 @@ bool TrainStage::Round(const std::string& name, const std::atomic<bool>& stoppin
                 << (round.contains("delta") ? " [delta " + round["delta"].get<std::string>() + "]" : std::string())
                 << " vs deployed v" << latest << " " << score_old.ap << "/" << score_old.ap50 << " on "
                 << holdout_frames << " frames -> " << (pass ? "publish" : "keep");
-  {
-    std::lock_guard lock(state_.mu);
-    state_.groups.at(name).last_round_json = round.dump();
-  }
+  if (!pass) RecordRound(name, round, latest);
   if (pass) {
     Status st = publisher_.Publish(name, candidate,
                                    {.ap = score_new->ap,
@@ -242,13 +245,45 @@ bool TrainStage::Round(const std::string& name, const std::atomic<bool>& stoppin
                                    delta ? &*delta : nullptr, latest);
     if (!st.ok()) {
       KD_LOG(kError) << "group " << name << ": publish: " << st.ToString();
+      round["publish_error"] = st.ToString();
+    } else {
+      std::lock_guard lock(state_.mu);
+      round["published_version"] = state_.groups.at(name).latest;
     }
+    RecordRound(name, round, latest);
   }
   return true;
 }
 
+void TrainStage::RecordRound(const std::string& name, json& round, uint64_t deployed_version) {
+  const int64_t now_us = clock_.WallMicros();
+  round["time_unix_s"] = static_cast<double>(now_us) / 1e6;
+  round["deployed_version"] = deployed_version;
+  {
+    std::lock_guard lock(state_.mu);
+    Group& g = state_.groups.at(name);
+    uint64_t up = 0, down = 0, backlog = 0;
+    for (const auto& dev : g.devices) {
+      if (auto it = state_.devices.find(dev); it != state_.devices.end()) {
+        up += it->second.uplink_bytes, down += it->second.downlink_bytes, backlog += it->second.frames_unlabelled;
+      }
+    }
+    round["uplink_bytes"] = up;
+    round["downlink_bytes"] = down;
+    round["label_backlog"] = backlog;
+    ++g.rounds;
+    ++g.gate_decisions[round.value("gate", std::string("unknown"))];
+    g.last_round_json = round.dump();
+  }
+  // The log is for people and charts: a failed write is logged, never the end of the round.
+  if (Status st = catalogue_.AppendRound(name, now_us, round.dump()); !st.ok()) {
+    KD_LOG(kWarn) << "group " << name << ": round log: " << st.ToString();
+  }
+}
+
 void TrainStage::Run(const std::atomic<bool>& stopping) {
   while (!stopping) {
+    state_.beats.trainer.Beat();
     PublishFactoryModels();
     std::vector<std::string> names;
     {

@@ -18,10 +18,12 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
 #include <torch/types.h>
 
 #include "base/clock.h"
 #include "config/distill_options.h"
+#include "learner/catalogue.h"
 #include "learner/dataset.h"
 #include "learner/loop_state.h"
 #include "learner/publisher.h"
@@ -43,7 +45,7 @@ class TrainStage {
   static constexpr int64_t kRetryAfterFailureUs = 60 * 1'000'000LL;
 
   // `bootstrap`: the factory model (version 1 of each group), or null. Borrows everything.
-  TrainStage(LoopState& state, const storage::SampleStore& store, Publisher& publisher,
+  TrainStage(LoopState& state, const storage::SampleStore& store, Catalogue& catalogue, Publisher& publisher,
              const model::CenterNetTeacher& teacher, torch::Device device, config::DistillOptions recipe,
              const model::LoadedStudent* bootstrap, const Clock& clock);
 
@@ -56,9 +58,13 @@ class TrainStage {
 
  private:
   struct GroupTrainer;
+  // Adds what the round record needs besides the gate (time, versions, the group's traffic and label
+  // backlog), counts the verdict and appends the record to the round log.
+  void RecordRound(const std::string& group, nlohmann::json& round, uint64_t deployed_version);
 
   LoopState& state_;
   const storage::SampleStore& store_;
+  Catalogue& catalogue_;
   Publisher& publisher_;
   const model::CenterNetTeacher& teacher_;
   const torch::Device device_;

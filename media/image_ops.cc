@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <exception>
 
 #include <opencv2/imgcodecs.hpp>
@@ -133,6 +134,36 @@ Frame GaussianBlur(const Frame& frame, double sigma) {
   RunInto(frame, &out, "GaussianBlur", [&](const cv::Mat& src, cv::Mat& dst) {
     cv::GaussianBlur(src, dst, cv::Size(0, 0), sigma, sigma, cv::BORDER_REFLECT_101);
   });
+  return out;
+}
+
+Frame DrawDetections(const Frame& frame, const std::vector<Detection>& detections) {
+  KD_CHECK(frame.valid());
+  Frame out = frame;
+  try {
+    cv::Mat img = RgbView(out);
+    const int thickness = std::max(1, std::min(frame.width, frame.height) / 240);
+    for (const Detection& d : detections) {
+      const cv::Scalar colour = d.label == 0 ? cv::Scalar(255, 200, 0) : cv::Scalar(0, 200, 255);  // RGB
+      const cv::Point p1(static_cast<int>(d.box.x1), static_cast<int>(d.box.y1));
+      const cv::Point p2(static_cast<int>(d.box.x2), static_cast<int>(d.box.y2));
+      cv::rectangle(img, p1, p2, colour, thickness, cv::LINE_AA);
+      char tag[64];
+      std::snprintf(tag, sizeof tag, "%.*s %.2f", static_cast<int>(CocoClassName(d.label).size()),
+                    CocoClassName(d.label).data(), static_cast<double>(d.score));
+      int base = 0;
+      const double scale = 0.4;
+      const cv::Size ts = cv::getTextSize(tag, cv::FONT_HERSHEY_SIMPLEX, scale, 1, &base);
+      const cv::Point t1(p1.x, std::max(ts.height + 2, p1.y));
+      cv::rectangle(img, cv::Point(t1.x, t1.y - ts.height - 2), cv::Point(t1.x + ts.width + 2, t1.y + base - 1), colour,
+                    cv::FILLED);
+      cv::putText(img, tag, cv::Point(t1.x + 1, t1.y - 1), cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(0, 0, 0), 1,
+                  cv::LINE_AA);
+    }
+  } catch (const std::exception& e) {
+    ::kd::internal::CheckFailed(__FILE__, __LINE__, "DrawDetections",
+                                internal::StatusFromException(e, "DrawDetections").ToString());
+  }
   return out;
 }
 

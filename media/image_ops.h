@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/detection.h"
 #include "base/status.h"
 #include "media/frame.h"
 
@@ -44,6 +45,10 @@ Status WriteImage(const std::string& path, const Frame& frame);
 
 // Per channel: out = saturate(alpha * in + beta). alpha > 1 raises contrast, beta > 0 brightens.
 Frame AdjustBrightnessContrast(const Frame& frame, double alpha, double beta);
+
+// A copy with each detection drawn as a box and a "name score" tag (COCO names; persons in one
+// colour, everything else in another), for people looking at a camera's page.
+Frame DrawDetections(const Frame& frame, const std::vector<Detection>& detections);
 
 // Gaussian blur with standard deviation sigma pixels (kernel ~6 sigma wide, reflected borders).
 // sigma <= 0 returns an unchanged copy.

@@ -5,7 +5,9 @@
 #   - kdlearnd serve (real teacher, RocksDB, CURVE) and two kdedge run on vtest.avi, replayed in
 #     passes with a lighting change and a blur so the student has something to adapt to,
 #   - every 30 s: kdctl status (devices, versions, AP/AP50 per version on held-out teacher labels,
-#     uplink/downlink kbps); at the end a summary, then SIGTERM to everything,
+#     uplink/downlink kbps); the learner's dashboard at http://127.0.0.1:9470/ meanwhile (each
+#     camera's page at :9471 and :9472); at the end a summary and a run report (kdctl report:
+#     results.csv and PNG plots per group), then SIGTERM to everything,
 #   - then, when ../shared/eval has human boxes, the real accuracy of the model each camera
 #     committed last, of the factory model and of the teacher on frames 0:636 (person, COCO AP).
 # Environment: KD_DEMO_SECONDS (default 300), KD_OUT (default out). Set-up is cached.
@@ -63,6 +65,8 @@ margin = 0.01
 signing_key = "signing.key"
 [rollout]
 canary_probation_s = 10
+[http]
+listen = "${KD_DEMO_HTTP:-127.0.0.1:9470}"
 [[groups]]
 name = "lobby"
 devices = ["cam-1", "cam-2"]
@@ -74,7 +78,7 @@ id = "cam-2"
 key = "cam-2.pub"
 TOML
 for cam in cam-1 cam-2; do
-  if [ "$cam" = cam-1 ]; then effects='["none", "dark:0.45", "blur:7"]'; else effects='["dark:0.45", "blur:7", "none"]'; fi
+  if [ "$cam" = cam-1 ]; then effects='["none", "dark:0.45", "blur:7"]'; port=9471; else effects='["dark:0.45", "blur:7", "none"]'; port=9472; fi
   cat >"$OUT/$cam.toml" <<TOML
 device_id = "$cam"
 [source]
@@ -97,6 +101,8 @@ probation_frames = 50
 probation_seconds = 5
 [output]
 detections = "$cam.jsonl"
+[http]
+listen = "127.0.0.1:$port"
 TOML
 done
 
@@ -111,6 +117,7 @@ for cam in cam-1 cam-2; do
   PIDS+=($!)
 done
 START=$(date +%s)
+echo "demo: dashboard at http://${KD_DEMO_HTTP:-127.0.0.1:9470}/ (cameras: http://127.0.0.1:9471/, http://127.0.0.1:9472/)" >&2
 while [ $(( $(date +%s) - START )) -lt "$SECONDS_TOTAL" ]; do
   sleep 30
   echo "---- t = $(( $(date +%s) - START )) s ----"
@@ -120,6 +127,9 @@ echo "== summary ==" >&2
 "$BIN"/kdctl status --store "$OUT/store" --json >"$OUT/status.json" || true
 grep -h "published\|committed\|rolled back\|refused" "$OUT"/kdlearnd.log "$OUT"/cam-*.log | sed 's/^/  /' || true
 "$BIN"/kdctl status --store "$OUT/store" || true
+"$BIN"/kdctl report --store "$OUT/store" --out "$OUT/report" >/dev/null &&
+  echo "demo: run report (results.csv, accuracy.png, traffic.png, label_backlog.png per group) in $OUT/report" >&2 ||
+  echo "demo: run report not written" >&2
 cleanup
 trap - EXIT
 EVAL_DIR="${KD_EVAL_DIR:-../shared/eval}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time (cached) set-up shared by the two quick-start commands:
-#   1. Debian packages (only those missing; needs root or sudo); clang-14, libclang-rt-14-dev
+#   1. Debian packages (only those missing; needs root or sudo), plus those in KD_SETUP_EXTRA
+#      (scripts/test.sh adds chromium for the dashboard's browser test); clang-14, libclang-rt-14-dev
 #      (libFuzzer, ASan, UBSan runtimes), llvm-14 (llvm-symbolizer) and libstdc++-11-dev (headers
 #      clang can compile LibTorch's with in C++20, cmake/KdSanitizers.cmake) are for fuzz/,
 #   2. the real assets (scripts/fetch_assets.sh, checksums verified),
@@ -14,9 +15,11 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   libzmq3-dev cppzmq-dev libopencv-dev librocksdb-dev libspdlog-dev
   libgtest-dev libgmock-dev libprotobuf-dev protobuf-compiler libsodium-dev libzstd-dev
-  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libturbojpeg0-dev libcpp-httplib-dev
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libturbojpeg0-dev libcpp-httplib-dev prometheus-cpp-dev
   clang-14 libclang-rt-14-dev llvm-14 libstdc++-11-dev
 )
+# shellcheck disable=SC2206
+PACKAGES+=(${KD_SETUP_EXTRA:-})
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -4,7 +4,8 @@
 # then each fuzz target for a few seconds (build-fuzz, clang).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+# chromium (headless) renders the dashboard in tests/ops/dashboard_test.sh; fonts so it has glyphs.
+KD_SETUP_EXTRA="chromium fonts-dejavu-core ${KD_SETUP_EXTRA:-}" bash scripts/setup.sh
 BUILD_DIR="${KD_BUILD_DIR:-build}"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$(nproc)" "$@"
 

@@ -777,6 +777,19 @@ Status SampleStore::DeleteMeta(std::string_view key) {
   return impl_->Map(rs, "deleting meta key '" + Printable(key) + "'");
 }
 
+Status SampleStore::ScanMeta(std::string_view prefix,
+                             const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->meta_cf));
+  std::string bytes;
+  for (it->Seek(AsSlice(prefix)); it->Valid(); it->Next()) {
+    const std::string_view key(it->key().data(), it->key().size());
+    if (key.substr(0, prefix.size()) != prefix) break;
+    KD_RETURN_IF_ERROR(DecodeMetaValue(key, std::string_view(it->value().data(), it->value().size()), &bytes));
+    if (!fn(key, bytes)) break;
+  }
+  return impl_->Map(it->status(), "scanning meta keys '" + Printable(prefix) + "'");
+}
+
 // ---- Maintenance ----------------------------------------------------------------------------------
 
 Status SampleStore::Flush() {

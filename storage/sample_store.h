@@ -133,6 +133,10 @@ class SampleStore {
   Status PutMeta(std::string_view key, std::string_view bytes);
   Result<std::optional<std::string>> GetMeta(std::string_view key) const;
   Status DeleteMeta(std::string_view key);
+  // Calls fn(key, bytes) for the meta records whose keys start with `prefix`, in key order, until it
+  // returns false. A record that fails its checksum ends the scan with Corruption.
+  Status ScanMeta(std::string_view prefix,
+                  const std::function<bool(std::string_view key, std::string_view bytes)>& fn) const;
 
   // Writes the memtables of every column family to table files (e.g. before a backup).
   Status Flush();

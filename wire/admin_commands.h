@@ -17,6 +17,10 @@ inline constexpr char kEnrollCmd[] = "enroll";
 inline constexpr char kRevokeCmd[] = "revoke";
 // {"cmd":"rollout","group":G,"action":"start"|"rollback"[,"version":V]}.
 inline constexpr char kRolloutCmd[] = "rollout";
+// {"cmd":"rounds"[,"group":G][,"limit":N]} -> {"groups": {G: {"rounds": [round records, oldest
+// first], "versions": [version records]}}} (storage/FORMAT.md `round/`): kdctl report reads it.
+inline constexpr char kRoundsCmd[] = "rounds";
+inline constexpr char kLimit[] = "limit";
 
 inline constexpr char kDevice[] = "device";
 inline constexpr char kKey[] = "key";

@@ -109,6 +109,9 @@ void ToProto(const Header& h, pb::Header* p) {
     ps->set_uplink_bytes(s.uplink_bytes);
     ps->set_downlink_bytes(s.downlink_bytes);
     ps->set_want_full(s.want_full);
+    ps->set_mean_inference_ms(s.mean_inference_ms);
+    ps->set_unacked_frames(s.unacked_frames);
+    ps->set_uplink_budget_kbps(s.uplink_budget_kbps);
   }
   p->set_payload_len(h.payload_len);
   p->set_payload_sha256(h.payload_sha256);
@@ -149,6 +152,9 @@ void FromProto(const pb::Header& p, Header* h) {
   s.uplink_bytes = ps.uplink_bytes();
   s.downlink_bytes = ps.downlink_bytes();
   s.want_full = ps.want_full();
+  s.mean_inference_ms = ps.mean_inference_ms();
+  s.unacked_frames = ps.unacked_frames();
+  s.uplink_budget_kbps = ps.uplink_budget_kbps();
   h->payload_len = p.payload_len();
   h->payload_sha256 = p.payload_sha256();
 }
@@ -214,8 +220,9 @@ Failure CheckSemantics(const pb::Header& p, const std::string& payload, const Li
       if (p.error_code() == pb::ERROR_CODE_UNSPECIFIED) return Fail(ErrorCode::kBadHeader, "kError without code");
       break;
     case MsgType::kStatus:
-      if (!std::isfinite(p.status().fps()) || p.status().fps() < 0) {
-        return Fail(ErrorCode::kBadHeader, "fps not finite and >= 0");
+      for (const double v : {p.status().fps(), p.status().mean_inference_ms(), p.status().uplink_budget_kbps()}) {
+        if (!std::isfinite(v) || v < 0)
+          return Fail(ErrorCode::kBadHeader, "fps, inference ms or kbps not finite and >= 0");
       }
       break;
     case MsgType::kChunkRequest:

@@ -68,7 +68,10 @@ struct EdgeStatus {
   double fps = 0;     // inference frames/s over the last interval (finite, >= 0)
   uint64_t frames_captured = 0, frames_inferred = 0, frames_selected = 0, frames_acked = 0, frames_dropped = 0;
   uint64_t uplink_bytes = 0, downlink_bytes = 0;
-  bool want_full = false;  // asks the learner for a full snapshot instead of a delta
+  bool want_full = false;         // asks the learner for a full snapshot instead of a delta
+  double mean_inference_ms = 0;   // over the last interval (finite, >= 0)
+  uint64_t unacked_frames = 0;    // uploads waiting for an acknowledgement
+  double uplink_budget_kbps = 0;  // the edge's uplink.kbps (finite, >= 0)
 };
 
 struct Header {

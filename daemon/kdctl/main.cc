@@ -3,6 +3,7 @@
 //   enroll / revoke        allow or refuse a device's CURVE key on a running learner
 //   status                 devices, versions, rates and rollouts of a running learner
 //   rollout start|rollback start rolling out a group's latest version, or return it to the previous one
+//   report                 results.csv and PNG plots of every group's training rounds (kdctl/report.h)
 // Commands that talk to kdlearnd use its admin socket (ipc://<store>/admin.sock by default): access
 // is controlled by the socket file's permissions, so run kdctl as the learner's user.
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "daemon/kdctl/report.h"
 #include "update/signing.h"
 #include "wire/admin_commands.h"
 #include "wire/curve_keys.h"
@@ -124,6 +126,11 @@ int main(int argc, char** argv) {
   rollout->add_option("--group", group, "Student group (a device id by default)")->required();
   rollout->add_option("--version", version, "Version to roll out (start; default: the latest)");
 
+  auto* report = app.add_subcommand("report", "Write results.csv and PNG plots of each group's training rounds");
+  std::string out_dir;
+  add_admin(report);
+  report->add_option("--out", out_dir, "Folder to write into (one subfolder per group)")->required();
+
   CLI11_PARSE(app, argc, argv);
   if (admin.empty() && !store.empty()) admin = "ipc://" + store + "/admin.sock";
   auto need_admin = [&]() -> bool {
@@ -172,6 +179,14 @@ int main(int argc, char** argv) {
               .dump(2)
               .c_str());
     }
+  } else if (*report) {
+    reply = Call(admin, {{wire::admin::kCmd, wire::admin::kRoundsCmd}});
+    if (!reply.ok()) return Fail(reply.status());
+    auto written = kdctl::WriteRunReport(*reply, out_dir);
+    if (!written.ok()) return Fail(written.status());
+    for (const std::string& path : *written) std::printf("%s\n", path.c_str());
+    std::fprintf(stderr, "kdctl: report of %zu group(s) written to %s\n", reply->at("groups").size(), out_dir.c_str());
+    return 0;
   } else if (*rollout) {
     nlohmann::json req{
         {wire::admin::kCmd, wire::admin::kRolloutCmd}, {wire::admin::kGroup, group}, {wire::admin::kAction, action}};

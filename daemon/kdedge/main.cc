@@ -14,6 +14,7 @@
 #include "config/daemon_options.h"
 #include "daemon/common/cli_common.h"
 #include "daemon/common/daemon_main.h"
+#include "daemon/common/operate.h"
 #include "daemon/common/signals.h"
 #include "edge/agent.h"
 #include "edge/detect_loop.h"
@@ -22,6 +23,8 @@
 #include "media/video_source.h"
 #include "model/threads.h"
 #include "model/weights_file.h"
+
+#include "ops/web_assets.h"
 
 namespace kd {
 namespace {
@@ -93,9 +96,30 @@ int RunDaemon(const daemon::ConfigFlags& flags) {
   auto agent = edge::EdgeAgent::Start(options);
   if (!agent.ok()) return Fail(agent.status());
   // Runs until a signal, or until a finite source (a file without loop) has been fully processed.
-  int sig = 0;
-  while (sig == 0 && !(*agent)->WaitForSourceEnd(std::chrono::milliseconds(0))) {
-    sig = daemon::WaitForTerminationSignal(200);
+  edge::EdgeAgent& a = **agent;
+  daemon::Operated op;
+  op.http.listen = options.http.listen;
+  op.handlers.daemon = "kdedge";
+  op.handlers.metrics = [&a] { return a.Metrics(); };
+  op.handlers.live = [&a] { return a.Live(); };
+  op.handlers.ready = [&a] { return a.Ready(); };
+  op.handlers.status_json = [&a] { return a.StatusJson(); };
+  op.handlers.routes["/latest.jpg"] = [&a](const std::map<std::string, std::string>&) {
+    auto jpeg = a.PreviewJpeg();
+    if (!jpeg.ok()) return ops::HttpReply::Bytes("no frame yet\n", "text/plain", 404);
+    return ops::HttpReply::Bytes(std::string(jpeg->begin(), jpeg->end()), "image/jpeg");
+  };
+  op.handlers.routes["/api/v1/detections"] = [&a](const std::map<std::string, std::string>&) {
+    auto doc = a.PreviewJson();
+    if (!doc.ok()) return ops::HttpReply::Json("{\"error\":\"no frame yet\"}", 404);
+    return ops::HttpReply::Json(std::move(doc).value());
+  };
+  op.handlers.assets = ops::EdgeWebAssets();
+  op.finished = [&a] { return a.WaitForSourceEnd(std::chrono::milliseconds(0)); };
+  const int sig = daemon::RunOperated(std::move(op));
+  if (sig < 0) {
+    a.Stop();
+    return 1;
   }
   KD_LOG(kInfo) << (sig ? "signal " + std::to_string(sig) + ": stopping" : std::string("source ended: stopping"));
   (*agent)->Stop();

@@ -20,6 +20,7 @@
 #include "config/distill_options.h"
 #include "daemon/common/cli_common.h"
 #include "daemon/common/daemon_main.h"
+#include "daemon/common/operate.h"
 #include "daemon/common/signals.h"
 #include "eval/coco_json.h"
 #include "learner/dataset.h"
@@ -30,6 +31,8 @@
 #include "model/threads.h"
 #include "model/weights_file.h"
 #include "storage/sample_store.h"
+
+#include "ops/web_assets.h"
 
 namespace kd {
 namespace {
@@ -266,7 +269,29 @@ int RunServe(const daemon::ConfigFlags& flags) {
   KD_LOG(kInfo) << "effective configuration:\n" << config::ToToml(options);
   auto service = learner::LearnerService::Start(options);
   if (!service.ok()) return Fail(service.status());
-  const int sig = daemon::WaitForTerminationSignal(-1);
+  const learner::LearnerService& s = **service;
+  daemon::Operated op;
+  op.http.listen = options.http.listen;
+  op.handlers.daemon = "kdlearnd";
+  op.handlers.metrics = [&s] { return s.Metrics(); };
+  op.handlers.live = [&s] { return s.Live(); };
+  op.handlers.ready = [&s] { return s.Ready(); };
+  op.handlers.status_json = [&s] { return s.StatusJson(); };
+  op.handlers.routes["/api/v1/series"] = [&s](const std::map<std::string, std::string>&) {
+    return ops::HttpReply::Json(s.SeriesJson());
+  };
+  op.handlers.routes["/api/v1/rounds"] = [&s](const std::map<std::string, std::string>& params) {
+    auto group = params.find("group");
+    size_t limit = 0;
+    if (auto l = params.find("limit"); l != params.end()) limit = std::strtoull(l->second.c_str(), nullptr, 10);
+    return ops::HttpReply::Json(s.RoundsJson(group == params.end() ? "" : group->second, limit));
+  };
+  op.handlers.assets = ops::LearnerWebAssets();
+  const int sig = daemon::RunOperated(std::move(op));
+  if (sig < 0) {
+    (*service)->Drain();
+    return 1;
+  }
   KD_LOG(kInfo) << "signal " << sig << ": draining";
   (*service)->Drain();
   return 0;

@@ -126,7 +126,7 @@ if [ -f "$V" ]; then
   # that the learner is not running (and --json prints a document); a clean stop removes the socket.
   L="$T/learner"
   mkdir -p "$L"
-  printf '[server]\nframes_endpoint = "tcp://127.0.0.1:*"\ncontrol_endpoint = "tcp://127.0.0.1:*"\ninsecure = true\n[store]\npath = "%s/store"\n[publish]\nsigning_key = "%s/s.key"\n' "$L" "$T" >"$L/l.toml"
+  printf '[server]\nframes_endpoint = "tcp://127.0.0.1:*"\ncontrol_endpoint = "tcp://127.0.0.1:*"\ninsecure = true\n[store]\npath = "%s/store"\n[publish]\nsigning_key = "%s/s.key"\n[http]\nlisten = "127.0.0.1:0"\n' "$L" "$T" >"$L/l.toml"
   wait_socket() {  # wait_socket <pid>: up to 60 s for the learner to answer kdctl, while it lives
     for _ in $(seq 300); do
       "$B/daemon/kdctl" status --store "$L/store" >/dev/null 2>&1 && return 0

@@ -103,6 +103,13 @@ TEST_F(DaemonOptionsTest, EdgeDefaultsAndRequiredKeys) {
   EXPECT_EQ(o->learner.timeout_ms, 6000);
   EXPECT_EQ(o->model.bootstrap_version, 1u);
   EXPECT_EQ(o->output.detections, "-");
+  EXPECT_EQ(o->http.listen, "127.0.0.1:9471");  // loopback: the HTTP server has no authentication
+  auto off = LoadEdgeOptions("", {"device_id=cam1", "source.uri=/v.avi", "model.dir=/m", "learner.insecure=true",
+                                  "update.trusted_keys=[\"/t.pub\"]", "http.listen=\"\""});
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->http.listen, "");
+  ExpectError(EdgeError(kEdgeMin, {"http.listen=\"9471\""}), {"http.listen", "is not host:port"});
+  ExpectError(EdgeError(kEdgeMin, {"http.listen=\"[::1]:99999\""}), {"http.listen", "0..65535"});
 
   ExpectError(LoadEdgeOptions("", {}).status(), {"(no config file)", "device_id", "missing required key"});
   ExpectError(EdgeError("[source]\nuri = \"v\"\n[model]\ndir = \"m\"\n[learner]\ninsecure = true\n"),
@@ -129,6 +136,7 @@ TEST_F(DaemonOptionsTest, LearnerDefaultsAndRequiredKeys) {
   EXPECT_EQ(o->publish, publish);
   EXPECT_EQ(o->rollout, LearnerRolloutOptions{});
   EXPECT_TRUE(o->rollout.auto_start);
+  EXPECT_EQ(o->http.listen, "127.0.0.1:9470");
   EXPECT_TRUE(o->groups.empty());
   EXPECT_TRUE(o->devices.empty());
   EXPECT_EQ(o->log.level, "info");

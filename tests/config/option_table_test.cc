@@ -67,8 +67,8 @@ std::vector<std::string> Candidates(const KeyInfo& k) {
       if (k.limit.kind == K::kRange) return {Double(k.limit.dlo), Double(k.limit.dhi)};
       return {"0.5", "1.0"};
     case T::kString:
-      return {"\"/tmp/kd-x\"", "\"tcp://127.0.0.1:9\"",       "\"debug\"", "\"cpu\"",
-              "\"cam-7\"",     "\"ipc:///tmp/kd-admin.sock\""};
+      return {"\"/tmp/kd-x\"", "\"tcp://127.0.0.1:9\"",        "\"debug\"",         "\"cpu\"",
+              "\"cam-7\"",     "\"ipc:///tmp/kd-admin.sock\"", "\"127.0.0.1:9999\""};
     case T::kStrings:
       return {"[\"/tmp/kd-a\", \"/tmp/kd-b\"]", "[\"none\", \"dark:0.5\"]"};
   }

@@ -5,5 +5,5 @@ kd_add_test(NAME edge_test
             SOURCES edge/detect_loop_test.cc edge/frame_selector_test.cc edge/unacked_buffer_test.cc
                     edge/running_model_test.cc edge/model_holder_test.cc edge/bounded_queue_test.cc
                     edge/probation_test.cc edge/capture_test.cc edge/uplink_test.cc edge/updater_test.cc
-                    edge/infer_test.cc edge/concurrency_test.cc
+                    edge/infer_test.cc edge/concurrency_test.cc edge/observe_test.cc
             LIBS kd_edge nlohmann_json::nlohmann_json TIMEOUT 60)

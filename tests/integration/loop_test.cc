@@ -978,7 +978,7 @@ using testing::WriteText;
 class EdgeProcess : public ChildProcess {
  public:
   EdgeProcess(const std::string& config, const std::string& log)
-      : ChildProcess({KD_KDEDGE, "run", "--config", config}, log) {}
+      : ChildProcess({KD_KDEDGE, "run", "--config", config, "--set", "http.listen=\"127.0.0.1:0\""}, log) {}
 };
 
 // Issue 12, crash loops on the edge: a kdedge process is killed with -9 at random moments while a

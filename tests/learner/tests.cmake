@@ -10,6 +10,7 @@ kd_add_test(NAME learner_stages_test
             SOURCES learner/loop_state_test.cc learner/catalogue_test.cc learner/ingest_test.cc
                     learner/labeller_test.cc learner/trainer_test.cc learner/publisher_test.cc
                     learner/control_test.cc learner/admin_test.cc learner/concurrency_test.cc
+                    learner/observe_test.cc
             LIBS kd_learner nlohmann_json::nlohmann_json TIMEOUT 120)
 # The trainer stage on real frames with the real teacher (one round, gated and published).
 kd_add_test(NAME learner_round_test SOURCES learner/trainer_round_test.cc

@@ -60,8 +60,8 @@ TEST(TrainStageTest, ARoundOnRealFramesIsGatedAndPublishedWithADelta) {
   model::LoadedStudent factory;
   factory.student = model::Student(arch);
   factory.student->eval();
-  TrainStage trainer(f.state, *f.store, *f.publisher, **teacher, torch::kCPU, config::DistillOptions{}, &factory,
-                     f.clock);
+  TrainStage trainer(f.state, *f.store, *f.catalogue, *f.publisher, **teacher, torch::kCPU, config::DistillOptions{},
+                     &factory, f.clock);
   trainer.PublishFactoryModels();
   {
     std::lock_guard lock(f.state.mu);

@@ -113,11 +113,12 @@ class ChildProcess {
 
 #ifdef KD_KDLEARND
 // kdlearnd serve --config CONFIG (the binary the test target names), its output appended to `log`
-// ("" = inherit).
+// ("" = inherit). Its HTTP server takes any free port: tests run side by side.
 class Learner : public ChildProcess {
  public:
   explicit Learner(const std::string& config, std::string log = "")
-      : ChildProcess({KD_KDLEARND, "serve", "--config", config}, std::move(log)) {}
+      : ChildProcess({KD_KDLEARND, "serve", "--config", config, "--set", "http.listen=\"127.0.0.1:0\""},
+                     std::move(log)) {}
 };
 #endif
 

@@ -122,6 +122,9 @@ TEST(MessageTest, EveryFieldRoundTrips) {
   h.status.uplink_bytes = 1ull << 40;
   h.status.downlink_bytes = 3;
   h.status.want_full = true;
+  h.status.mean_inference_ms = 3.25;
+  h.status.unacked_frames = 12;
+  h.status.uplink_budget_kbps = 200;
   m.payload = R"({"json":true})";
   Result<Message> r = DecodeFrames(EncodeFrames(m), Limits{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -144,6 +147,9 @@ TEST(MessageTest, EveryFieldRoundTrips) {
   EXPECT_EQ(d.status.floor_version, 5u);
   EXPECT_EQ(d.status.state, "probation");
   EXPECT_DOUBLE_EQ(d.status.fps, 29.97);
+  EXPECT_DOUBLE_EQ(d.status.mean_inference_ms, 3.25);
+  EXPECT_EQ(d.status.unacked_frames, 12u);
+  EXPECT_DOUBLE_EQ(d.status.uplink_budget_kbps, 200);
   EXPECT_EQ(d.status.frames_captured, 1000u);
   EXPECT_EQ(d.status.frames_inferred, 990u);
   EXPECT_EQ(d.status.frames_selected, 50u);
@@ -388,6 +394,12 @@ TEST(MessageValidationTest, PerTypeRules) {
     m.header.status.fps = std::numeric_limits<double>::infinity();
     EXPECT_EQ(DecodeCode(EncodeFrames(m)), ErrorCode::kBadHeader);
     m.header.status.fps = 1;
+    m.header.status.mean_inference_ms = -1;
+    EXPECT_EQ(DecodeCode(EncodeFrames(m)), ErrorCode::kBadHeader);
+    m.header.status.mean_inference_ms = 1;
+    m.header.status.uplink_budget_kbps = std::numeric_limits<double>::quiet_NaN();
+    EXPECT_EQ(DecodeCode(EncodeFrames(m)), ErrorCode::kBadHeader);
+    m.header.status.uplink_budget_kbps = 1;
     m.header.status.state = "\xC0\x80";  // overlong NUL: not UTF-8
     EXPECT_EQ(DecodeCode(EncodeFrames(m)), ErrorCode::kBadHeader);
   }
