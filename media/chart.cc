@@ -14,7 +14,7 @@ namespace {
 
 constexpr int kFont = cv::FONT_HERSHEY_SIMPLEX;
 // Margins around the plot area, pixels: room for tick labels, axis titles and the legend.
-constexpr int kLeft = 80, kRight = 24, kTop = 48, kBottom = 64;
+constexpr int kLeft = 80, kRight = 24, kTop = 72, kBottom = 64;
 
 cv::Scalar Bgr(const Rgb& c) {
   return {static_cast<double>(c[2]), static_cast<double>(c[1]), static_cast<double>(c[0])};
@@ -134,20 +134,21 @@ Result<std::vector<uint8_t>> RenderChartPng(const LineChart& chart) {
   if (!has_data) Text(img, "no data", {kLeft + pw / 2 - 30, kTop + ph / 2}, 0.6, axis);
 
   // Title, axis titles, legend.
-  Text(img, chart.title, {kLeft, 28}, 0.6, ink, 1);
+  Text(img, chart.title, {kLeft, 24}, 0.6, ink, 1);
   {
     int base = 0;
     const cv::Size ts = cv::getTextSize(chart.x_label, kFont, 0.45, 1, &base);
     Text(img, chart.x_label, {kLeft + pw / 2 - ts.width / 2, chart.height - 14}, 0.45, ink);
   }
-  Text(img, chart.y_label, {8, kTop - 10}, 0.45, ink);
+  Text(img, chart.y_label, {8, kTop - 8}, 0.45, ink);
   int lx = kLeft + pw;
   for (auto it = chart.series.rbegin(); it != chart.series.rend(); ++it) {
     int base = 0;
     const cv::Size ts = cv::getTextSize(it->name, kFont, 0.42, 1, &base);
     lx -= ts.width + 34;
-    cv::line(img, {lx, 22}, {lx + 22, 22}, Bgr(it->colour), 2, cv::LINE_AA);
-    Text(img, it->name, {lx + 26, 27}, 0.42, ink);
+    // The legend is a row of its own under the title, right-aligned.
+    cv::line(img, {lx, 44}, {lx + 22, 44}, Bgr(it->colour), 2, cv::LINE_AA);
+    Text(img, it->name, {lx + 26, 49}, 0.42, ink);
   }
 
   std::vector<uint8_t> png;

@@ -40,8 +40,10 @@ constexpr std::pair<const char*, const char*> kColumns[] = {
 std::string CsvField(const json& v) {
   if (v.is_null()) return "";
   if (v.is_number_float()) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.6g", v.get<double>());
+    // Six significant digits for losses and AP; times (Unix seconds) keep their milliseconds.
+    const double d = v.get<double>();
+    char buf[48];
+    std::snprintf(buf, sizeof buf, std::abs(d) >= 1e6 ? "%.3f" : "%.6g", d);
     return buf;
   }
   if (v.is_number()) return v.dump();

@@ -52,6 +52,8 @@ TEST(ReportTest, ResultsCsvHasOneRowPerRoundUnderUltralyticsStyleColumns) {
   }
   EXPECT_EQ(rows, 4);
   EXPECT_NE(third.find(",pass,1,2,"), std::string::npos) << third;  // gate, deployed, published
+  // Times keep their precision (a %g of a Unix time would round it to 10 s).
+  EXPECT_NE(ResultsCsv(json::array({{{"time_unix_s", 1796080123.25}}})).find("\n,1796080123.250,"), std::string::npos);
 }
 
 TEST(ReportTest, WritesTheCsvAndThreePlotsPerGroup) {
