@@ -51,7 +51,9 @@ wait_code() {  # wait_code <url> <code> <seconds>
   return 1
 }
 
-# Keys, a tiny factory student, configs.
+# Keys, a tiny factory student, configs. The learner labels at one teacher scale (the integration
+# tests' recipe): the shipped recipe's four scales make a teacher batch last minutes on two busy
+# cores, and the learner finishes the batch in progress before it stops.
 "$B/daemon/kdctl" keygen signing --secret "$T/signing.key" --public "$T/signing.pub" >/dev/null
 printf 'iterations = 2\nbatch_size = 2\n[student]\nwidth = 8\nhead_channels = 16\ninput_long_side = 192\n' >"$T/tiny.toml"
 "$B/daemon/kdlearnd" distill --video "$V" --frames 0:4 --out "$T/factory.kdw" --config "$T/tiny.toml" --seed 1 \
@@ -65,6 +67,7 @@ insecure = true
 [store]
 path = "$T/store"
 [training]
+recipe = "$S/tests/integration/one_scale.toml"
 bootstrap = "$T/factory.kdw"
 [publish]
 signing_key = "$T/signing.key"
