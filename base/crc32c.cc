@@ -2,6 +2,10 @@
 
 #include <array>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 #include "base/coding.h"
 
 namespace kd {
@@ -28,7 +32,8 @@ constexpr Crc32cTables kCrc = MakeCrc32cTables();
 
 }  // namespace
 
-uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
+namespace internal {
+uint32_t Crc32cExtendPortable(uint32_t crc, const void* data, size_t n) {
   const auto* p = static_cast<const uint8_t*>(data);
   const auto& t = kCrc.t;
   crc = ~crc;
@@ -42,6 +47,37 @@ uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
   }
   while (n-- > 0) crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xFFu];
   return ~crc;
+}
+}  // namespace internal
+
+namespace {
+
+#if defined(__x86_64__)
+// The SSE4.2 crc32 instruction computes this very polynomial (Castagnoli): one 8-byte step per
+// instruction, about 5x the tables' rate here (a 78 KB frame is checksummed on every store and
+// read). Compiled for SSE4.2 alone and called only when the CPU has it.
+__attribute__((target("sse4.2"))) uint32_t Crc32cExtendSse42(uint32_t crc, const void* data, size_t n) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  uint64_t c = ~crc;
+  while (n >= 8) {
+    c = _mm_crc32_u64(c, DecodeLe64(p));
+    p += 8;
+    n -= 8;
+  }
+  auto c32 = static_cast<uint32_t>(c);
+  while (n-- > 0) c32 = _mm_crc32_u8(c32, *p++);
+  return ~c32;
+}
+#endif
+
+}  // namespace
+
+uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
+#if defined(__x86_64__)
+  static const bool has_sse42 = __builtin_cpu_supports("sse4.2");
+  if (has_sse42) return Crc32cExtendSse42(crc, data, n);
+#endif
+  return internal::Crc32cExtendPortable(crc, data, n);
 }
 
 }  // namespace kd

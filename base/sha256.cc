@@ -1,7 +1,6 @@
 #include "base/sha256.h"
 
-#include <new>
-#include <sodium.h>
+#include <openssl/evp.h>
 
 #include "base/check.h"
 #include "base/hex.h"
@@ -9,19 +8,27 @@
 namespace kd {
 namespace {
 
-static_assert(crypto_hash_sha256_BYTES == kSha256Bytes);
-
-void InitSodium() {
-  static const bool ok = sodium_init() >= 0;
-  KD_CHECK_MSG(ok, "libsodium failed to initialise");
+// Fetched once: an explicit fetch spares OpenSSL 3 the implicit provider lookup on every digest.
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* md = [] {
+    const EVP_MD* m = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    KD_CHECK_MSG(m != nullptr, "OpenSSL has no SHA256");
+    KD_CHECK(EVP_MD_get_size(m) == static_cast<int>(kSha256Bytes));
+    return m;
+  }();
+  return md;
 }
+
+EVP_MD_CTX* Ctx(void* p) { return static_cast<EVP_MD_CTX*>(p); }
 
 }  // namespace
 
 std::string Sha256Raw(std::span<const uint8_t> bytes) {
-  InitSodium();
   std::string digest(kSha256Bytes, '\0');
-  crypto_hash_sha256(reinterpret_cast<unsigned char*>(digest.data()), bytes.data(), bytes.size());
+  unsigned int n = 0;
+  KD_CHECK(EVP_Digest(bytes.data(), bytes.size(), reinterpret_cast<unsigned char*>(digest.data()), &n, Sha256Md(),
+                      nullptr) == 1);
+  KD_CHECK(n == kSha256Bytes);
   return digest;
 }
 
@@ -33,16 +40,25 @@ std::string Sha256Hex(std::span<const uint8_t> bytes) { return ToHex(Sha256Raw(b
 
 std::string Sha256Hex(std::string_view bytes) { return ToHex(Sha256Raw(bytes)); }
 
-Sha256Hasher::Sha256Hasher() {
-  static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(state_), "Sha256Hasher::state_ is too small");
-  static_assert(alignof(crypto_hash_sha256_state) <= 16, "Sha256Hasher::state_ is under-aligned");
-  InitSodium();
-  crypto_hash_sha256_init(new (state_) crypto_hash_sha256_state);
+Sha256Hasher::Sha256Hasher() : ctx_(EVP_MD_CTX_new()) {
+  KD_CHECK_MSG(ctx_ != nullptr, "out of memory for a SHA-256 context");
+  KD_CHECK(EVP_DigestInit_ex(Ctx(ctx_), Sha256Md(), nullptr) == 1);
 }
 
+Sha256Hasher::Sha256Hasher(const Sha256Hasher& other) : ctx_(EVP_MD_CTX_new()) {
+  KD_CHECK_MSG(ctx_ != nullptr, "out of memory for a SHA-256 context");
+  KD_CHECK(EVP_MD_CTX_copy_ex(Ctx(ctx_), Ctx(other.ctx_)) == 1);
+}
+
+Sha256Hasher& Sha256Hasher::operator=(const Sha256Hasher& other) {
+  if (this != &other) KD_CHECK(EVP_MD_CTX_copy_ex(Ctx(ctx_), Ctx(other.ctx_)) == 1);
+  return *this;
+}
+
+Sha256Hasher::~Sha256Hasher() { EVP_MD_CTX_free(Ctx(ctx_)); }
+
 Sha256Hasher& Sha256Hasher::Update(std::span<const uint8_t> bytes) {
-  crypto_hash_sha256_update(std::launder(reinterpret_cast<crypto_hash_sha256_state*>(state_)), bytes.data(),
-                            bytes.size());
+  KD_CHECK(EVP_DigestUpdate(Ctx(ctx_), bytes.data(), bytes.size()) == 1);
   return *this;
 }
 
@@ -52,8 +68,9 @@ Sha256Hasher& Sha256Hasher::Update(std::string_view bytes) {
 
 std::string Sha256Hasher::FinalRaw() {
   std::string digest(kSha256Bytes, '\0');
-  crypto_hash_sha256_final(std::launder(reinterpret_cast<crypto_hash_sha256_state*>(state_)),
-                           reinterpret_cast<unsigned char*>(digest.data()));
+  unsigned int n = 0;
+  KD_CHECK(EVP_DigestFinal_ex(Ctx(ctx_), reinterpret_cast<unsigned char*>(digest.data()), &n) == 1);
+  KD_CHECK(n == kSha256Bytes);
   return digest;
 }
 

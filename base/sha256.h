@@ -1,5 +1,8 @@
-// SHA-256 (FIPS 180-4, through libsodium, which stays private to kd_base): the one digest of
-// files, artefacts, payloads and tensor states. Functions are thread-safe; a Sha256Hasher is not.
+// SHA-256 (FIPS 180-4, through OpenSSL's libcrypto, which stays private to kd_base): the one
+// digest of files, artefacts, payloads and tensor states. libcrypto uses the CPU's SHA extensions
+// (x86 SHA-NI, ARMv8 crypto) where present: 1.6 GB/s here against about 0.4 GB/s for libsodium's
+// portable code, and every wire message's payload is hashed by its sender and its receiver
+// (RESULTS.md, ingest). Functions are thread-safe; a Sha256Hasher is not.
 #ifndef KD_BASE_SHA256_H_
 #define KD_BASE_SHA256_H_
 
@@ -25,6 +28,9 @@ std::string Sha256Hex(std::string_view bytes);
 class Sha256Hasher {
  public:
   Sha256Hasher();
+  Sha256Hasher(const Sha256Hasher& other);
+  Sha256Hasher& operator=(const Sha256Hasher& other);
+  ~Sha256Hasher();
   Sha256Hasher& Update(std::span<const uint8_t> bytes);
   Sha256Hasher& Update(std::string_view bytes);
   // The digest of everything passed to Update. REQUIRES: called once.
@@ -32,8 +38,8 @@ class Sha256Hasher {
   std::string FinalHex();
 
  private:
-  // libsodium's crypto_hash_sha256_state (104 bytes), kept opaque so that no header needs sodium.h.
-  alignas(16) unsigned char state_[128];
+  // An EVP_MD_CTX (owned), kept opaque so that no header needs OpenSSL's.
+  void* ctx_;
 };
 
 }  // namespace kd

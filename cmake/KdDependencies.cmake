@@ -7,8 +7,9 @@ find_package(nlohmann_json 3.10 REQUIRED)        # eval, model (teacher graph), 
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)  # config
 find_package(CLI11 REQUIRED)                     # daemon
 find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs videoio)  # media
-# base (SHA-256, base/sha256.h) and update (ed25519 manifest signatures); the fuzz targets sign test input.
+# update (ed25519 manifest signatures) and wire (CURVE key files); the fuzz targets sign test input.
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+find_package(OpenSSL 3 REQUIRED COMPONENTS Crypto)  # base (SHA-256 with the CPU's SHA extensions)
 # ops: the management HTTP server. Debian builds cpp-httplib as a library (libcpp-httplib.so, with
 # OpenSSL, zlib and brotli support): its header must see the same defines, which the .pc carries.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)

@@ -14,7 +14,7 @@ PACKAGES=(
   cmake g++ ninja-build ccache pkg-config
   libtorch-dev libopenblas0-pthread
   libzmq3-dev cppzmq-dev libopencv-dev librocksdb-dev libspdlog-dev
-  libgtest-dev libgmock-dev libprotobuf-dev protobuf-compiler libsodium-dev libzstd-dev
+  libgtest-dev libgmock-dev libprotobuf-dev protobuf-compiler libsodium-dev libssl-dev libzstd-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libturbojpeg0-dev libcpp-httplib-dev prometheus-cpp-dev
   clang-14 libclang-rt-14-dev llvm-14 libstdc++-11-dev
 )

@@ -1,6 +1,7 @@
 #include "base/crc32c.h"
 
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -15,6 +16,22 @@ TEST(Crc32cTest, IsCastagnoli) {
   for (size_t cut = 0; cut <= all.size(); ++cut) {
     const std::string a = all.substr(0, cut), b = all.substr(cut);
     EXPECT_EQ(Crc32cExtend(Crc32c(a), b.data(), b.size()), Crc32c(all)) << cut;
+  }
+}
+
+TEST(Crc32cTest, HardwareAndTablesAgree) {
+  std::string bytes(100'003, '\0');
+  uint32_t x = 12345;
+  for (char& c : bytes) {
+    x = x * 1103515245u + 12345u;
+    c = static_cast<char>(x >> 24);
+  }
+  for (size_t n : std::vector<size_t>{0, 1, 7, 8, 9, 63, 4096, bytes.size()}) {
+    for (size_t start : {size_t{0}, size_t{1}, size_t{3}}) {  // unaligned starts too
+      if (start + n > bytes.size()) continue;
+      EXPECT_EQ(Crc32cExtend(7, bytes.data() + start, n), internal::Crc32cExtendPortable(7, bytes.data() + start, n))
+          << n << " from " << start;
+    }
   }
 }
 

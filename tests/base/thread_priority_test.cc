@@ -1,0 +1,31 @@
+#include "base/thread_priority.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace kd {
+namespace {
+
+TEST(ThreadPriorityTest, NiceIsPerThreadAndInheritedByThreadsStartedAfter) {
+  const int main_nice = CurrentThreadNice();
+  int set_to = -1, child_saw = -1;
+  std::thread worker([&] {
+    ASSERT_TRUE(SetCurrentThreadNice(19).ok());
+    set_to = CurrentThreadNice();
+    std::thread child([&] { child_saw = CurrentThreadNice(); });  // as LibTorch's OpenMP workers
+    child.join();
+  });
+  worker.join();
+  EXPECT_EQ(set_to, 19);
+  EXPECT_EQ(child_saw, 19);
+  EXPECT_EQ(CurrentThreadNice(), main_nice);  // the rest of the process keeps its priority
+}
+
+TEST(ThreadPriorityTest, OutOfRangeIsInvalidArgument) {
+  EXPECT_EQ(SetCurrentThreadNice(-1).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(SetCurrentThreadNice(20).code(), Status::Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace kd
