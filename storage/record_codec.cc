@@ -110,15 +110,28 @@ std::string DescribeKey(std::string_view kind, std::string_view key) {
 
 // ---- Values (FORMAT.md, "Values") -----------------------------------------------------------------
 
+FrameValueParts EncodeFrameValueParts(std::string_view key, const FrameRecord& frame) {
+  FrameValueParts parts;
+  std::string& h = parts.head;
+  h.reserve(kFrameHeaderBytes);
+  h.push_back(static_cast<char>(kValueFormatVersion));
+  PutLe64(&h, static_cast<uint64_t>(frame.capture_time_us));
+  PutLe64(&h, static_cast<uint64_t>(frame.received_time_us));
+  PutLe32(&h, static_cast<uint32_t>(frame.jpeg.size()));
+  uint32_t crc = Crc32cExtend(0, key.data(), key.size());
+  crc = Crc32cExtend(crc, h.data(), h.size());
+  crc = Crc32cExtend(crc, frame.jpeg.data(), frame.jpeg.size());
+  PutLe32(&parts.tail, crc);
+  return parts;
+}
+
 std::string EncodeFrameValue(std::string_view key, const FrameRecord& frame) {
+  const FrameValueParts parts = EncodeFrameValueParts(key, frame);
   std::string v;
-  v.reserve(kFrameHeaderBytes + frame.jpeg.size() + kCrcBytes);
-  v.push_back(static_cast<char>(kValueFormatVersion));
-  PutLe64(&v, static_cast<uint64_t>(frame.capture_time_us));
-  PutLe64(&v, static_cast<uint64_t>(frame.received_time_us));
-  PutLe32(&v, static_cast<uint32_t>(frame.jpeg.size()));
+  v.reserve(parts.head.size() + frame.jpeg.size() + parts.tail.size());
+  v.append(parts.head);
   v.append(reinterpret_cast<const char*>(frame.jpeg.data()), frame.jpeg.size());
-  AppendCrc(key, &v);
+  v.append(parts.tail);
   return v;
 }
 

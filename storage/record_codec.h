@@ -50,6 +50,13 @@ std::string DescribeKey(std::string_view kind, std::string_view key);
 // The stored value of `frame` under `key` (the frame's device_id and seq are taken from the key,
 // not written). REQUIRES: frame.jpeg.size() < 2^32.
 std::string EncodeFrameValue(std::string_view key, const FrameRecord& frame);
+// The same value in three parts, so a write can take the JPEG bytes where they are (one copy into
+// the write batch instead of two): head + frame.jpeg + tail == EncodeFrameValue(key, frame).
+struct FrameValueParts {
+  std::string head;  // format version, timestamps, JPEG length
+  std::string tail;  // CRC32C of key + head + JPEG
+};
+FrameValueParts EncodeFrameValueParts(std::string_view key, const FrameRecord& frame);
 // REQUIRES: blob.size() < 2^32.
 std::string EncodeTeacherValue(std::string_view key, std::span<const uint8_t> blob, float difficulty,
                                uint32_t blob_schema);

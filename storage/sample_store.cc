@@ -118,6 +118,29 @@ struct SampleStore::Impl {
   // Serialises the check-then-write of PutFrame per key (striped), so concurrent duplicates of one
   // (device_id, seq) report exactly one "stored" and the rest "duplicate".
   std::array<std::mutex, kPutStripes> put_mutexes;
+  // The highest frame seq stored per device, learnt on a device's first put (one reverse seek) and
+  // raised by every put after its write, under the key's stripe. A frame above it cannot be stored
+  // yet, so the put skips the point lookup that finds a resend: with FIFO compaction every table
+  // file sits in L0, and that lookup probes the filter of each one (hundreds in a full store) for
+  // each frame. Frames at or below it (resends, gaps refilled) are looked up as before.
+  std::mutex max_seq_mutex;  // guards max_seq only; held for a map access, never across I/O
+  std::unordered_map<std::string, uint64_t> max_seq;
+
+  // True when `seq` is above every stored frame of `device_id` (false = look it up).
+  bool AboveStored(const std::string& device_id, uint64_t seq) {
+    std::lock_guard lock(max_seq_mutex);
+    auto it = max_seq.find(device_id);
+    return it != max_seq.end() && seq > it->second;
+  }
+  void NoteStored(const std::string& device_id, uint64_t seq) {
+    std::lock_guard lock(max_seq_mutex);
+    auto [it, inserted] = max_seq.try_emplace(device_id, seq);
+    if (!inserted) it->second = std::max(it->second, seq);
+  }
+  bool KnowsMaxSeq(const std::string& device_id) {
+    std::lock_guard lock(max_seq_mutex);
+    return max_seq.count(device_id) != 0;
+  }
 
   ~Impl() { Close(); }
 
@@ -512,9 +535,12 @@ Status SampleStore::PutFrame(const FrameRecord& frame, bool* duplicate) {
   const std::string value = EncodeFrameValue(key, frame);
   const std::string what = DescribeSample("frame", frame.device_id, frame.seq);
 
+  KD_RETURN_IF_ERROR(LearnMaxSeq(frame.device_id));
   std::lock_guard<std::mutex> lock(impl_->StripeFor(key));
   rocksdb::PinnableSlice existing;
-  rocksdb::Status rs = impl_->db->Get(rocksdb::ReadOptions(), impl_->frames_cf, key, &existing);
+  rocksdb::Status rs = impl_->AboveStored(frame.device_id, frame.seq)
+                           ? rocksdb::Status::NotFound()
+                           : impl_->db->Get(rocksdb::ReadOptions(), impl_->frames_cf, key, &existing);
   if (rs.ok()) {
     const Status check = DecodeFrameValue(key, AsView(existing), nullptr);
     if (check.ok()) {
@@ -527,7 +553,16 @@ Status SampleStore::PutFrame(const FrameRecord& frame, bool* duplicate) {
   }
   KD_RETURN_IF_ERROR(impl_->CheckBudgetOrMakeRoom("storing " + what, key.size() + value.size()));
   rs = impl_->db->Put(impl_->sample_write, impl_->frames_cf, key, value);
+  if (rs.ok()) impl_->NoteStored(frame.device_id, frame.seq);
   return impl_->Map(rs, "storing " + what);
+}
+
+Status SampleStore::LearnMaxSeq(const std::string& device_id) {
+  if (impl_->KnowsMaxSeq(device_id)) return Status::Ok();
+  Result<uint64_t> max = MaxSeq(device_id);
+  if (!max.ok() && !max.status().IsNotFound()) return max.status();
+  impl_->NoteStored(device_id, max.ok() ? *max : 0);  // 0: none stored (a seq-0 frame is still looked up)
+  return Status::Ok();
 }
 
 std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const FrameRecord> frames) {
@@ -545,6 +580,7 @@ std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const Frame
           Status::InvalidArgument(DescribeSample("frame", f.device_id, f.seq) + ": JPEG of " +
                                   std::to_string(f.jpeg.size()) + " bytes exceeds " + std::to_string(kMaxValueBytes));
     }
+    if (check.ok()) check = LearnMaxSeq(f.device_id);
     results[i].status = check;
     if (!check.ok()) continue;
     valid[i] = true;
@@ -562,7 +598,9 @@ std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const Frame
     }
   } unlock{stripes};
 
-  rocksdb::WriteBatch batch;
+  size_t batch_bytes = 0;  // reserved up front: growing a batch of hundreds of frames re-copies it
+  for (size_t i = 0; i < frames.size(); ++i) batch_bytes += valid[i] ? frames[i].jpeg.size() + 96 : 0;
+  rocksdb::WriteBatch batch(batch_bytes);
   std::vector<size_t> written;  // indices whose value is in `batch`
   std::set<std::string_view> in_batch;
   uint64_t bytes = 0;
@@ -574,7 +612,9 @@ std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const Frame
       continue;
     }
     rocksdb::PinnableSlice existing;
-    const rocksdb::Status rs = impl_->db->Get(rocksdb::ReadOptions(), impl_->frames_cf, key, &existing);
+    const rocksdb::Status rs = impl_->AboveStored(frames[i].device_id, frames[i].seq)
+                                   ? rocksdb::Status::NotFound()
+                                   : impl_->db->Get(rocksdb::ReadOptions(), impl_->frames_cf, key, &existing);
     if (rs.ok()) {
       const Status check = DecodeFrameValue(key, AsView(existing), nullptr);
       if (check.ok()) {
@@ -588,9 +628,15 @@ std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const Frame
           rs, "checking for a stored copy of " + DescribeSample("frame", frames[i].device_id, frames[i].seq));
       continue;
     }
-    const std::string value = EncodeFrameValue(key, frames[i]);
-    bytes += key.size() + value.size();
-    batch.Put(impl_->frames_cf, key, value);
+    // The JPEG goes into the batch straight from the record (SliceParts): one copy, not two.
+    const FrameValueParts parts = EncodeFrameValueParts(key, frames[i]);
+    const rocksdb::Slice value_parts[] = {
+        rocksdb::Slice(parts.head),
+        rocksdb::Slice(reinterpret_cast<const char*>(frames[i].jpeg.data()), frames[i].jpeg.size()),
+        rocksdb::Slice(parts.tail)};
+    const rocksdb::Slice key_slice(key);
+    bytes += key.size() + parts.head.size() + frames[i].jpeg.size() + parts.tail.size();
+    batch.Put(impl_->frames_cf, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(value_parts, 3));
     in_batch.insert(key);
     written.push_back(i);
   }
@@ -600,7 +646,9 @@ std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const Frame
   if (st.ok()) st = impl_->Map(impl_->db->Write(impl_->sample_write, &batch), "storing " + what);
   if (!st.ok()) {
     for (size_t i : written) results[i].status = st;
+    return results;
   }
+  for (size_t i : written) impl_->NoteStored(frames[i].device_id, frames[i].seq);
   return results;
 }
 

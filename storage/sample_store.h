@@ -154,6 +154,8 @@ class SampleStore {
  private:
   struct Impl;
   explicit SampleStore(std::unique_ptr<Impl> impl);
+  // Reads the highest stored seq of a device the first time it is written (Impl::max_seq).
+  Status LearnMaxSeq(const std::string& device_id);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -256,6 +256,35 @@ TEST(SampleStoreTest, DuplicateFrameIsStoredOnce) {
   EXPECT_EQ(*store->CountFrames(), 1u);
 }
 
+// Frames above a device's highest stored seq skip the duplicate lookup; that highest seq is read
+// from the store when a device is first written after opening, so a resend after a restart, and
+// a gap refilled below the highest seq, are still told apart.
+TEST(SampleStoreTest, DuplicatesAreFoundAfterAReopenAndGapsBelowTheHighestSeqAreStored) {
+  TempDir dir;
+  {
+    auto store = OpenOrDie(OptionsAt(dir.path()));
+    std::vector<FrameRecord> batch;
+    for (uint64_t seq : {1, 2, 3, 5}) batch.push_back(MakeFrame("cam", seq));
+    for (const auto& r : store->PutFrames(batch)) ASSERT_TRUE(r.status.ok() && !r.duplicate);
+  }
+  auto store = OpenOrDie(OptionsAt(dir.path()));
+  const auto r = store->PutFrames(
+      std::vector<FrameRecord>{MakeFrame("cam", 3), MakeFrame("cam", 4), MakeFrame("cam", 6), MakeFrame("cam", 6)});
+  EXPECT_TRUE(r[0].status.ok() && r[0].duplicate) << "stored before the restart";
+  EXPECT_TRUE(r[1].status.ok() && !r[1].duplicate) << "a gap below the highest seq";
+  EXPECT_TRUE(r[2].status.ok() && !r[2].duplicate);
+  EXPECT_TRUE(r[3].status.ok() && r[3].duplicate);
+  bool duplicate = false;
+  ASSERT_TRUE(store->PutFrame(MakeFrame("cam", 6), &duplicate).ok());
+  EXPECT_TRUE(duplicate) << "a single put sees what a batch stored";
+  ASSERT_TRUE(store->PutFrame(MakeFrame("cam", 7), &duplicate).ok());
+  EXPECT_FALSE(duplicate);
+  const auto again = store->PutFrames(std::vector<FrameRecord>{MakeFrame("cam", 7)});
+  EXPECT_TRUE(again[0].status.ok() && again[0].duplicate) << "a batch sees what a single put stored";
+  EXPECT_EQ(*store->CountFrames(), 7u);
+  for (uint64_t seq = 1; seq <= 7; ++seq) ExpectSameFrame(**store->GetFrame("cam", seq), MakeFrame("cam", seq));
+}
+
 TEST(SampleStoreTest, ConcurrentDuplicatesAreStoredOnce) {
   TempDir dir;
   StoreOptions options = OptionsAt(dir.path());
