@@ -167,6 +167,10 @@ struct LearnerTrainingOptions {
   std::string recipe;           // distill TOML (config/examples/distill.toml format; "" = built-in defaults)
   std::string device = "auto";  // auto, cpu, cuda, cuda:N
   int threads = 2;              // CPU threads. REQUIRES: 1..256
+  // Nice value of the labeller and trainer threads and the LibTorch workers they start: frames are
+  // stored and acked, and devices answered, before teacher and training work takes the cores
+  // (base/thread_priority.h). 0 = same priority as ingest. REQUIRES: 0..19
+  int nice = 10;
   std::string bootstrap;        // initial student .kdw, published as version 1 ("" = train from scratch)
   int round_iterations = 100;   // optimiser steps per round. REQUIRES: 1..1e6
   int round_frames = 256;       // frames in a round's dataset. REQUIRES: 8..100000

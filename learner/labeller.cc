@@ -20,12 +20,22 @@ std::string FirstLine(std::string s) {
 }
 }  // namespace
 
+CenterNetTeacherPass::CenterNetTeacherPass(const model::CenterNetTeacher& teacher, size_t chunk_frames)
+    : teacher_(teacher), chunk_frames_(std::max<size_t>(1, chunk_frames)) {}
+
 Result<DistillDataset> CenterNetTeacherPass::Label(const std::vector<media::Frame>& frames,
-                                                   const DatasetOptions& options) {
+                                                   const DatasetOptions& options, const std::atomic<bool>& cancel) {
   DatasetBuilder builder(teacher_, options);
-  KD_RETURN_IF_ERROR(builder.AddBatch(frames));
+  for (size_t begin = 0; begin < frames.size(); begin += chunk_frames_) {
+    if (cancel) return Status::Unavailable("stopping: the teacher pass was cancelled");
+    const size_t end = std::min(frames.size(), begin + chunk_frames_);
+    KD_RETURN_IF_ERROR(builder.AddBatch(std::vector<media::Frame>(frames.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                                  frames.begin() + static_cast<std::ptrdiff_t>(end))));
+  }
   return std::move(builder).Finish();
 }
+
+const std::atomic<bool> LabelStage::kNever{false};
 
 LabelStage::LabelStage(LoopState& state, storage::SampleStore& store, Catalogue& catalogue, TeacherPass& teacher,
                        config::LabelRefineOptions refine)
@@ -44,11 +54,11 @@ void LabelStage::Run(const std::atomic<bool>& stopping) {
         Status st;
         state_.beats.labeller.Beat();
         try {
-          st = LabelNext(dev, &did_work);
+          st = LabelNext(dev, &did_work, stopping);
         } catch (const std::exception& e) {  // a LibTorch failure: logged, never the end of the daemon
           st = Status::Internal(FirstLine(e.what()));
         }
-        if (!st.ok()) {
+        if (!st.ok() && !stopping) {
           KD_LOG(kWarn) << "labeller: " << dev << ": " << st.ToString();
         }
       }
@@ -60,7 +70,7 @@ void LabelStage::Run(const std::atomic<bool>& stopping) {
   }
 }
 
-Status LabelStage::LabelNext(const std::string& dev, bool* did_work) {
+Status LabelStage::LabelNext(const std::string& dev, bool* did_work, const std::atomic<bool>& cancel) {
   const auto& opt = state_.options;
   uint64_t wm = 0;
   std::shared_ptr<const DeployedModel> deployed;
@@ -115,7 +125,7 @@ Status LabelStage::LabelNext(const std::string& dev, bool* did_work) {
       dopt.student_long_side = std::max(so.input_width, so.input_height);
     }
     dopt.refine = refine_;
-    KD_ASSIGN_OR_RETURN(auto data, teacher_.Label(frames_batch, dopt));
+    KD_ASSIGN_OR_RETURN(auto data, teacher_.Label(frames_batch, dopt, cancel));
     if (data.size() != seqs.size()) {
       return Status::Internal("teacher labelled " + std::to_string(data.size()) + " of " + std::to_string(seqs.size()) +
                               " frames");

@@ -34,20 +34,27 @@ namespace kd::learner {
 
 // The teacher pass the labeller runs: frames of one size -> their DistillDataset rows (teacher
 // targets on the student grid of `options`). The seam that lets the stage run without the teacher.
+// `cancel` set: stops early with Unavailable (nothing labelled; the frames stay unlabelled).
 class TeacherPass {
  public:
   virtual ~TeacherPass() = default;
-  virtual Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const DatasetOptions& options) = 0;
+  virtual Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const DatasetOptions& options,
+                                       const std::atomic<bool>& cancel) = 0;
 };
 
-// The real one: a batched forward of the CenterNet teacher (DatasetBuilder).
+// The real one: batched forwards of the CenterNet teacher (DatasetBuilder), `chunk_frames` frames
+// per forward, `cancel` checked between them. A labeller batch grows to its run's end (up to
+// teacher.batch + kMaxRunExtension frames, each at every refine scale: minutes on a busy CPU), and
+// a stopping learner must not wait for all of it (systemd's stop timeout is 90 s).
 class CenterNetTeacherPass final : public TeacherPass {
  public:
-  explicit CenterNetTeacherPass(const model::CenterNetTeacher& teacher) : teacher_(teacher) {}
-  Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const DatasetOptions& options) override;
+  CenterNetTeacherPass(const model::CenterNetTeacher& teacher, size_t chunk_frames);
+  Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const DatasetOptions& options,
+                               const std::atomic<bool>& cancel) override;
 
  private:
   const model::CenterNetTeacher& teacher_;
+  const size_t chunk_frames_;
 };
 
 class LabelStage {
@@ -59,8 +66,10 @@ class LabelStage {
              config::LabelRefineOptions refine);
 
   // Labels the next batch of `device_id`'s frames beyond its watermark. Sets *did_work when the
-  // watermark moved (frames that are not decodable JPEGs are skipped and logged).
-  Status LabelNext(const std::string& device_id, bool* did_work);
+  // watermark moved (frames that are not decodable JPEGs are skipped and logged). `cancel` set
+  // mid-batch: Unavailable, and the watermark stays (the batch is labelled after a restart).
+  Status LabelNext(const std::string& device_id, bool* did_work, const std::atomic<bool>& cancel);
+  Status LabelNext(const std::string& device_id, bool* did_work) { return LabelNext(device_id, did_work, kNever); }
 
   // Labels every camera's new frames until `stopping`, sleeping up to 500 ms when there is
   // nothing to do unless Wake() is called (the ingest stage does after storing frames).
@@ -72,6 +81,7 @@ class LabelStage {
   storage::SampleStore& store_;
   Catalogue& catalogue_;
   TeacherPass& teacher_;
+  static const std::atomic<bool> kNever;
   const config::LabelRefineOptions refine_;
   std::mutex wake_mu_;
   std::condition_variable wake_;

@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "base/log.h"
+#include "base/thread_priority.h"
 #include "config/distill_options.h"
 #include "learner/admin.h"
 #include "learner/catalogue.h"
@@ -90,11 +91,21 @@ struct LearnerService::Impl {
   std::condition_variable sample_cv;
 
   void SampleSeries();
+  // Called first on the labeller and trainer threads: training.nice for them and the LibTorch
+  // workers they start (a failure leaves normal priority and says so).
+  void RunNiced(const char* stage) const;
 
   std::atomic<bool> draining{false}, stopping{false};
   std::vector<std::thread> threads;
   bool stopped = false;
 };
+
+void LearnerService::Impl::RunNiced(const char* stage) const {
+  if (opt.training.nice == 0) return;
+  if (Status st = SetCurrentThreadNice(opt.training.nice); !st.ok()) {
+    KD_LOG(kWarn) << stage << ": runs at normal priority: " << st.ToString();
+  }
+}
 
 Status LearnerService::Impl::LoadRecipe() {
   if (!opt.training.recipe.empty()) {
@@ -187,7 +198,7 @@ Status LearnerService::Impl::Init() {
   auto teacher_or = model::CenterNetTeacher::Load(teacher_path, device);
   if (!teacher_or.ok()) return teacher_or.status().WithContext("teacher " + teacher_path);
   teacher = std::move(teacher_or).value();
-  teacher_pass = std::make_unique<CenterNetTeacherPass>(*teacher);
+  teacher_pass = std::make_unique<CenterNetTeacherPass>(*teacher, static_cast<size_t>(opt.teacher.batch));
 
   catalogue = std::make_unique<Catalogue>(state, *store, artifacts_dir);
   publisher = std::make_unique<Publisher>(state, *catalogue, std::move(signing_key), clock);
@@ -219,8 +230,14 @@ Status LearnerService::Impl::Init() {
   admin_stage = std::make_unique<AdminStage>(state, *catalogue, *publisher, auth.get(), sources, clock);
 
   threads.emplace_back([this] { ingest_stage->Run(*frames, stopping); });
-  threads.emplace_back([this] { label_stage->Run(stopping); });
-  threads.emplace_back([this] { train_stage->Run(stopping); });
+  threads.emplace_back([this] {
+    RunNiced("labeller");
+    label_stage->Run(stopping);
+  });
+  threads.emplace_back([this] {
+    RunNiced("trainer");
+    train_stage->Run(stopping);
+  });
   threads.emplace_back([this] { control_stage->Run(*control, stopping); });
   threads.emplace_back([this] { admin_stage->Run(*admin, stopping); });
   threads.emplace_back([this] { SampleSeries(); });

@@ -21,7 +21,8 @@ using testing::StageFixture;
 
 class RandomTeacher final : public TeacherPass {
  public:
-  Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const DatasetOptions& options) override {
+  Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const DatasetOptions& options,
+                               const std::atomic<bool>& /*cancel*/) override {
     const int w = frames[0].width, h = frames[0].height;
     const int sw = options.student_long_side * w / std::max(w, h), sh = options.student_long_side * h / std::max(w, h);
     return testing::SyntheticRows(frames.size(), w, h, sw / 4 * 4, sh / 4 * 4);

@@ -12,9 +12,11 @@ using testing::StageFixture;
 // Labels every frame with random targets on the requested student grid, and records what it saw.
 class FakeTeacher final : public TeacherPass {
  public:
-  Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const DatasetOptions& options) override {
+  Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const DatasetOptions& options,
+                               const std::atomic<bool>& cancel) override {
     calls.push_back(frames.size());
     if (fail) return Status::Internal("teacher forward failed");
+    if (cancel) return Status::Unavailable("cancelled");
     const int w = frames[0].width, h = frames[0].height;
     const int sw = options.student_long_side * w / std::max(w, h), sh = options.student_long_side * h / std::max(w, h);
     auto rows = testing::SyntheticRows(frames.size(), w, h, sw / 4 * 4, sh / 4 * 4);
@@ -121,6 +123,18 @@ TEST(LabelStageTest, ATeacherFailureLeavesTheWatermarkSoTheBatchIsRetried) {
   EXPECT_EQ(st.code(), Status::Code::kInternal);
   EXPECT_FALSE(f.store->GetMeta("label_wm/cam-a").value().has_value());
   f.teacher.fail = false;
+  ASSERT_TRUE(f.stage.LabelNext("cam-a", &did_work).ok());
+  EXPECT_TRUE(f.store->GetTeacher("cam-a", 1).value().has_value());
+}
+
+TEST(LabelStageTest, ACancelledBatchLeavesTheWatermarkForTheNextStart) {
+  LabelFixture f;
+  f.Put(1, testing::GreyJpeg(64, 48));
+  const std::atomic<bool> stopping{true};
+  bool did_work = false;
+  EXPECT_EQ(f.stage.LabelNext("cam-a", &did_work, stopping).code(), Status::Code::kUnavailable);
+  EXPECT_FALSE(f.store->GetMeta("label_wm/cam-a").value().has_value());
+  EXPECT_FALSE(f.store->GetTeacher("cam-a", 1).value().has_value());
   ASSERT_TRUE(f.stage.LabelNext("cam-a", &did_work).ok());
   EXPECT_TRUE(f.store->GetTeacher("cam-a", 1).value().has_value());
 }

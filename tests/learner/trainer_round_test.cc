@@ -68,7 +68,12 @@ TEST(TrainStageTest, ARoundOnRealFramesIsGatedAndPublishedWithADelta) {
     ASSERT_EQ(f.state.groups.at("cam-a").latest, 1u);
   }
 
-  CenterNetTeacherPass pass(**teacher);
+  CenterNetTeacherPass pass(**teacher, /*chunk_frames=*/4);
+  {
+    const std::atomic<bool> cancelled{true};  // a stopping learner: no forward starts
+    EXPECT_EQ(pass.Label(std::vector<media::Frame>(5), DatasetOptions{}, cancelled).status().code(),
+              Status::Code::kUnavailable);
+  }
   LabelStage labeller(f.state, *f.store, *f.catalogue, pass, config::LabelRefineOptions{.enabled = false});
   for (bool did_work = true; did_work;) {
     did_work = false;
