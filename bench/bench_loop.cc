@@ -1,13 +1,14 @@
 // bench_loop: the continual loop's systems numbers, measured on real parts (a kdlearnd process
 // with the real teacher, RocksDB with synced writes, CURVE over loopback TCP, real EdgeAgents).
-//   ingest   frames/s acknowledged (durable) for 1 and 32 simulated edges sending real JPEGs as
+//   ingest   frames/s acknowledged (durable) for 1 and 32 (--edges) simulated edges sending real JPEGs as
 //            fast as their credit windows allow, with ack latency percentiles;
 //   rollout  two edges on vtest.avi, a learner publishing on every round: per version, seconds
 //            from publish to both edges running it and to both committed; delta bytes against
 //            full fp32 and fp16 snapshots; frames dropped (target 0) and the longest gap between two
 //            inferred frames; edge inference ms/frame while downloading or on probation vs idle.
 // Prints tables and writes JSON (--json). Not a test: every number is a measurement of this run.
-//   bench_loop [--kdlearnd build/daemon/kdlearnd] [--ingest-seconds 10] [--rollout-seconds 120] [--json F]
+//   bench_loop [--kdlearnd build/daemon/kdlearnd] [--ingest-seconds 10] [--edges 1,32] [--busy-cores N]
+//              [--rollout-seconds 120] [--skip-ingest] [--skip-rollout] [--json F]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -398,10 +399,15 @@ int main(int argc, char** argv) {
   double ingest_seconds = 10, rollout_seconds = 120;
   bool skip_ingest = false, skip_rollout = false;
   int busy_cores = 0;
+  std::vector<int> edge_counts{1, 32};
   app.add_option("--kdlearnd", kdlearnd, "The kdlearnd binary")->capture_default_str();
   app.add_option("--ingest-seconds", ingest_seconds, "Seconds per ingest run")->capture_default_str();
   app.add_option("--rollout-seconds", rollout_seconds, "Seconds of the rollout run")->capture_default_str();
   app.add_flag("--skip-ingest", skip_ingest);
+  app.add_option("--edges", edge_counts, "Simulated edges per ingest run (one run each)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   app.add_flag("--skip-rollout", skip_rollout);
   app.add_option("--busy-cores", busy_cores,
                  "Also run each ingest beside this many spinning processes (contention); 0 = quiet only")
@@ -418,7 +424,7 @@ int main(int argc, char** argv) {
     auto jpeg = kd::media::EncodeJpeg(small, 85).value();
     out["ingest"] = json::array();
     for (int busy : busy_cores > 0 ? std::vector<int>{0, busy_cores} : std::vector<int>{0}) {
-      for (int edges : {1, 32}) {
+      for (int edges : edge_counts) {
         out["ingest"].push_back(BenchIngest(kdlearnd, edges, ingest_seconds, jpeg, small.width, small.height, busy));
       }
     }
