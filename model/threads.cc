@@ -5,6 +5,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <malloc.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <ATen/Parallel.h>
@@ -24,7 +25,13 @@ void SetComputeThreads(int threads) {
 }
 
 void UsePassiveOpenMpWait(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) {
+    // After the re-exec the kernel names the process "exe" (the last part of /proc/self/exe), and
+    // `pkill kdlearnd`, top and ps -C lose it: name it after argv[0] again (15 bytes at most).
+    const char* slash = std::strrchr(argv[0], '/');
+    ::prctl(PR_SET_NAME, slash != nullptr ? slash + 1 : argv[0], 0, 0, 0);
+    return;
+  }
   if (::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/1) != 0) return;
   ::execv("/proc/self/exe", argv);
   KD_LOG(kWarn) << "could not re-execute with OMP_WAIT_POLICY=PASSIVE (" << std::strerror(errno)

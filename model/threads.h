@@ -19,7 +19,8 @@ void SetComputeThreads(int threads);
 // process (the learner labels and trains at once), made the teacher 13x slower here (kdlearnd
 // label, 20 frames, 2 threads, beside a compiler: 50.8 s spinning, 3.98 s passive; RESULTS.md).
 // Call first in main(), before any thread exists. Returns only in the process that goes on
-// (if the exec fails, with the spinning default and a warning).
+// (if the exec fails, with the spinning default and a warning), named after argv[0] (the exec
+// would leave it named "exe").
 void UsePassiveOpenMpWait(char** argv);
 
 // Keeps freed tensor memory in the process instead of returning it to the OS on every free.

@@ -121,6 +121,9 @@ for _ in $(seq 150); do
   sleep 0.2
 done
 
+# The learner re-executes itself (OMP_WAIT_POLICY) and names itself again: pkill/top/ps -C find it.
+[ "$(cat /proc/$lpid/comm)" = kdlearnd ] && ok "learner process named kdlearnd" || bad "learner process named '$(cat /proc/$lpid/comm)'"
+
 # --- metrics -----------------------------------------------------------------------------------------
 lint() {  # lint <name> <url> <families...>
   local name="$1" url="$2"; shift 2
