@@ -3,8 +3,9 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
-#include <sys/resource.h>
 #include <unistd.h>
+
+#include <sys/resource.h>
 
 namespace kd {
 

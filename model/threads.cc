@@ -5,10 +5,10 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <malloc.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <ATen/Parallel.h>
+#include <sys/prctl.h>
 
 #include "base/check.h"
 #include "base/log.h"

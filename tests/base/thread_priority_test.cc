@@ -1,8 +1,8 @@
 #include "base/thread_priority.h"
 
-#include <gtest/gtest.h>
-
 #include <thread>
+
+#include <gtest/gtest.h>
 
 namespace kd {
 namespace {
