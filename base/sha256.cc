@@ -1,6 +1,8 @@
 #include "base/sha256.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "base/check.h"
 #include "base/hex.h"
@@ -30,6 +32,23 @@ std::string Sha256Raw(std::span<const uint8_t> bytes) {
                       nullptr) == 1);
   KD_CHECK(n == kSha256Bytes);
   return digest;
+}
+
+std::string HmacSha256(std::string_view key, std::span<const uint8_t> message) {
+  std::string mac(kSha256Bytes, '\0');
+  unsigned int n = 0;
+  KD_CHECK(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), message.data(), message.size(),
+                reinterpret_cast<unsigned char*>(mac.data()), &n) != nullptr &&
+           n == kSha256Bytes);
+  return mac;
+}
+
+std::string HmacSha256(std::string_view key, std::string_view message) {
+  return HmacSha256(key, std::span(reinterpret_cast<const uint8_t*>(message.data()), message.size()));
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 std::string Sha256Raw(std::string_view bytes) {

@@ -23,6 +23,13 @@ std::string Sha256Raw(std::string_view bytes);
 std::string Sha256Hex(std::span<const uint8_t> bytes);
 std::string Sha256Hex(std::string_view bytes);
 
+// HMAC-SHA256 (RFC 2104) of `message` under `key`: kSha256Bytes raw bytes. For messages between
+// processes that share a secret (the learner's coordinator and workers, cluster/PROTOCOL.md).
+std::string HmacSha256(std::string_view key, std::span<const uint8_t> message);
+std::string HmacSha256(std::string_view key, std::string_view message);
+// Compares two byte strings in time that depends only on their lengths (MACs, tokens).
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
 // An incremental SHA-256: Update any number of times, then one Final*. Copyable (a copy continues
 // from the same point); not thread-safe.
 class Sha256Hasher {

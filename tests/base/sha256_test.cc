@@ -66,5 +66,20 @@ TEST(Sha256Test, ACopiedHasherContinuesFromTheSamePoint) {
   EXPECT_EQ(copy.FinalHex(), kAbc);
 }
 
+// RFC 4231 test cases 1 and 2 (HMAC-SHA256).
+TEST(HmacSha256Test, Rfc4231Vectors) {
+  EXPECT_EQ(ToHex(HmacSha256(std::string(20, '\x0b'), "Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(ToHex(HmacSha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(HmacSha256Test, ConstantTimeEqualsComparesLengthAndBytes) {
+  EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abcd"));
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+}
+
 }  // namespace
 }  // namespace kd
