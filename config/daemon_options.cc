@@ -291,6 +291,44 @@ constexpr Key<LearnerRolloutOptions> kLearnerRolloutKeys[] = {
     {"failure_threshold", &LearnerRolloutOptions::failure_threshold, InRange(1, 1000)},
 };
 
+constexpr Key<LearnerScheduleOptions> kLearnerScheduleKeys[] = {
+    {"floor_s", &LearnerScheduleOptions::floor_s, InRange(1.0, 86400.0)},
+    {"drift_weight", &LearnerScheduleOptions::drift_weight, InRange(0.0, 1000.0)},
+    {"drift_threshold", &LearnerScheduleOptions::drift_threshold, InRange(0.0, 100.0)},
+    {"stale_weight", &LearnerScheduleOptions::stale_weight, InRange(0.0, 1000.0)},
+    {"stale_horizon_s", &LearnerScheduleOptions::stale_horizon_s, InRange(1.0, 31536000.0)},
+    {"backoff_after", &LearnerScheduleOptions::backoff_after, InRange(1, 1000)},
+    {"backoff_base_s", &LearnerScheduleOptions::backoff_base_s, InRange(0.0, 86400.0)},
+    {"backoff_max_s", &LearnerScheduleOptions::backoff_max_s, InRange(0.0, 86400.0), PathKind::kNone,
+     [](const LearnerScheduleOptions& s, const std::string& p, Checker& c) {
+       c.Require(s.backoff_max_s >= s.backoff_base_s, p + "backoff_max_s",
+                 "out of range: " + Num(s.backoff_max_s) + " is below schedule.backoff_base_s (" +
+                     Num(s.backoff_base_s) + ")");
+     }},
+};
+
+constexpr Key<LearnerClusterOptions> kLearnerClusterKeys[] = {
+    {"enabled", &LearnerClusterOptions::enabled},
+    {"listen", &LearnerClusterOptions::listen, kNoLimit, PathKind::kNone,
+     [](const LearnerClusterOptions& cl, const std::string& p, Checker& c) {
+       std::string host;
+       int port = 0;
+       Status st = ParseHostPort(cl.listen, &host, &port);
+       c.Require(st.ok(), p + "listen", st.message());
+     }},
+    {"secret_file", &LearnerClusterOptions::secret_file, kNoLimit, PathKind::kFile,
+     [](const LearnerClusterOptions& cl, const std::string& p, Checker& c) {
+       c.Require(!cl.enabled || !cl.secret_file.empty(), p + "secret_file",
+                 "missing required key (the secret shared with the workers; needed when cluster.enabled = true)");
+     }},
+    {"worker_timeout_s", &LearnerClusterOptions::worker_timeout_s, InRange(1.0, 3600.0)},
+    {"heartbeat_s", &LearnerClusterOptions::heartbeat_s, kNoLimit, PathKind::kNone,
+     [](const LearnerClusterOptions& cl, const std::string& p, Checker& c) {
+       c.Require(cl.heartbeat_s >= 0.05 && cl.heartbeat_s <= cl.worker_timeout_s / 3, p + "heartbeat_s",
+                 "out of range: " + Num(cl.heartbeat_s) + " is not in [0.05, cluster.worker_timeout_s / 3]");
+     }},
+};
+
 // The keys of a [[groups]] and a [[devices]] element carry no limits: CheckGroups and CheckDevices
 // check them, interleaved with the rules across elements (duplicates), in the order reported.
 constexpr Key<LearnerGroupOptions> kLearnerGroupKeys[] = {
@@ -355,6 +393,8 @@ Status VisitLearner(O& o, V& v) {
   KD_RETURN_IF_ERROR(v.Section("gate", o.gate, kLearnerGateKeys));
   KD_RETURN_IF_ERROR(v.Section("publish", o.publish, kLearnerPublishKeys));
   KD_RETURN_IF_ERROR(v.Section("rollout", o.rollout, kLearnerRolloutKeys));
+  KD_RETURN_IF_ERROR(v.Section("schedule", o.schedule, kLearnerScheduleKeys));
+  KD_RETURN_IF_ERROR(v.Section("cluster", o.cluster, kLearnerClusterKeys));
   KD_RETURN_IF_ERROR(v.Array("groups", o.groups, kLearnerGroupKeys, &CheckGroups));
   KD_RETURN_IF_ERROR(v.Array("devices", o.devices, kLearnerDeviceKeys, &CheckDevices));
   KD_RETURN_IF_ERROR(v.Section("log", o.log, kLearnerLogKeys));

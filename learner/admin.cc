@@ -117,6 +117,7 @@ json StatusDoc(const LoopState& state_, const StatusSources& sources_, const Clo
                                                         : 0.0;
   }
   j["draining"] = sources_.draining ? sources_.draining->load() : false;
+  if (sources_.schedule) j["schedule"] = json::parse(sources_.schedule());
   if (sources_.store) {
     if (auto st = sources_.store->Stats(); st.ok()) {
       j["learner"]["store_bytes"] = st->total_sst_bytes;

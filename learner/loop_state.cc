@@ -1,5 +1,7 @@
 #include "learner/loop_state.h"
 
+#include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "base/check.h"
@@ -60,8 +62,18 @@ DeviceInfo& LoopState::Device(const std::string& device_id) {
   return d;
 }
 
+double Group::Drift() const {
+  if (disagreement_slow <= 1e-6 || disagreement_fast < 0) return 0;
+  return std::max(0.0, disagreement_fast / disagreement_slow - 1);
+}
+
 void LoopState::AddLabelled(const std::string& device_id, uint64_t seq, float difficulty) {
   Group& g = GroupFor(device_id);
+  if (std::isfinite(difficulty) && difficulty >= 0) {
+    const double d = difficulty;
+    g.disagreement_fast = g.disagreement_fast < 0 ? d : g.disagreement_fast + Group::kFastAlpha * (d - g.disagreement_fast);
+    g.disagreement_slow = g.disagreement_slow < 0 ? d : g.disagreement_slow + Group::kSlowAlpha * (d - g.disagreement_slow);
+  }
   if (IsHoldout(seq, options.gate.holdout_every)) {
     auto& window = g.holdout[device_id];
     window.push_back(seq);

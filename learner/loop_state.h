@@ -101,6 +101,13 @@ struct Group {
   uint64_t rounds = 0;          // training rounds run by this process
   uint64_t publishes = 0;       // versions published by this process (reverts included)
   std::map<std::string, uint64_t> gate_decisions;  // verdict name -> rounds (this process)
+  // The deployed student's disagreement with the teacher on newly labelled frames (the labeller's
+  // difficulty), as a fast and a slow moving average (-1 = no frame yet): drift is the fast one
+  // rising above the slow one.
+  double disagreement_fast = -1, disagreement_slow = -1;
+  static constexpr double kFastAlpha = 0.1, kSlowAlpha = 0.01;
+  // Relative rise of the fast average over the slow one (0 = none): what the scheduler calls drift.
+  double Drift() const;
 };
 
 // The stages' heartbeats: each stage's loop beats once per iteration (per training step, per

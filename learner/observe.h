@@ -9,6 +9,7 @@
 #define KD_LEARNER_OBSERVE_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,6 +34,9 @@ struct StatusSources {
   const std::atomic<bool>* draining = nullptr;
   bool teacher_loaded = false;
   int64_t started_unix_s = 0;  // when the daemon started (status "uptime")
+  // The training schedule as a JSON object (TrainStage::ScheduleJson: ledger, placement, workers);
+  // null = not reported.
+  std::function<std::string()> schedule = nullptr;
 };
 
 // Liveness limits: a loop that has not beaten for this long is stuck. The polling loops (ingest,

@@ -12,8 +12,12 @@
 
 #include <torch/torch.h>
 
+#include "base/file_system.h"
+#include "base/host_port.h"
 #include "base/log.h"
 #include "base/thread_priority.h"
+#include "cluster/kv_store.h"
+#include "cluster/membership.h"
 #include "config/distill_options.h"
 #include "learner/admin.h"
 #include "learner/catalogue.h"
@@ -43,11 +47,8 @@ namespace {
 // Edges see credits drop to zero, and frames in flight land, before the sockets close.
 constexpr std::chrono::milliseconds kDrainGrace{200};
 
-torch::Device PickDevice(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
-  if (name.rfind("cuda", 0) == 0) return torch::Device(name);
-  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-}
+// How often the coordinator reads its workers' heartbeats and admits joins.
+constexpr std::chrono::milliseconds kMembershipPoll{200};
 
 }  // namespace
 
@@ -58,6 +59,8 @@ struct LearnerService::Impl {
   Status LoadRecipe();
   Status EnrollConfiguredDevices();
   Status BindSockets();
+  Status OpenCluster();
+  void PollMembership();
   void Stop();
 
   const config::LearnerOptions opt;
@@ -76,6 +79,8 @@ struct LearnerService::Impl {
   std::unique_ptr<wire::Authenticator> auth;
   std::unique_ptr<wire::Server> frames, control;
   std::unique_ptr<wire::AdminServer> admin;
+  std::unique_ptr<cluster::KvStore> cluster_store;  // [cluster] on: workers connect here
+  std::unique_ptr<cluster::WorkerPool> workers;
 
   // Stages, lowest first.
   std::unique_ptr<Catalogue> catalogue;
@@ -99,6 +104,45 @@ struct LearnerService::Impl {
   std::vector<std::thread> threads;
   bool stopped = false;
 };
+
+// [cluster]: the c10d store workers join, with this start's world generation (one more than the
+// last start's, kept in the store directory so that workers of an earlier start are fenced).
+Status LearnerService::Impl::OpenCluster() {
+  if (!opt.cluster.enabled) return Status::Ok();
+  KD_ASSIGN_OR_RETURN(const std::string secret, cluster::ReadSecretFile(opt.cluster.secret_file));
+  const std::string generation_path = (fs::path(opt.store.path) / "cluster_generation").string();
+  uint64_t generation = 1;
+  if (auto bytes = FileSystem::Default().ReadFile(generation_path); bytes.ok()) {
+    try {
+      generation = std::stoull(std::string(bytes->begin(), bytes->end())) + 1;
+    } catch (const std::exception&) {
+      return Status::Corruption(generation_path + ": not a number");
+    }
+  }
+  const std::string text = std::to_string(generation) + "\n";
+  KD_RETURN_IF_ERROR(WriteFileAtomic(FileSystem::Default(), generation_path,
+                                     std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
+  std::string host;
+  int port = 0;
+  KD_RETURN_IF_ERROR(ParseHostPort(opt.cluster.listen, &host, &port).WithContext("cluster.listen"));
+  KD_ASSIGN_OR_RETURN(cluster_store,
+                      cluster::KvStore::Serve({.host = host, .port = port, .timeout_s = opt.cluster.worker_timeout_s}));
+  KD_ASSIGN_OR_RETURN(workers, cluster::WorkerPool::Open(*cluster_store,
+                                                         {.secret = secret,
+                                                          .generation = generation,
+                                                          .worker_timeout_s = opt.cluster.worker_timeout_s},
+                                                         clock));
+  KD_LOG(kInfo) << "cluster: workers join at " << host << ":" << cluster_store->port() << " (generation "
+                << generation << ")" << (IsLoopbackHost(host) ? "" : "; a PRIVATE network only: the store is unencrypted");
+  return Status::Ok();
+}
+
+void LearnerService::Impl::PollMembership() {
+  while (!stopping) {
+    (void)workers->Poll();
+    std::this_thread::sleep_for(kMembershipPoll);
+  }
+}
 
 void LearnerService::Impl::RunNiced(const char* stage) const {
   if (opt.training.nice == 0) return;
@@ -179,7 +223,7 @@ Status LearnerService::Impl::BindSockets() {
 Status LearnerService::Impl::Init() {
   model::SetComputeThreads(opt.training.threads);
   model::TuneAllocatorForTensors();
-  device = PickDevice(opt.training.device);
+  device = PickTrainingDevice(opt.training.device);
   KD_RETURN_IF_ERROR(LoadRecipe());
 
   storage::StoreOptions so;
@@ -215,18 +259,20 @@ Status LearnerService::Impl::Init() {
   }
   KD_RETURN_IF_ERROR(EnrollConfiguredDevices());
   KD_RETURN_IF_ERROR(BindSockets());
+  KD_RETURN_IF_ERROR(OpenCluster());
 
   label_stage = std::make_unique<LabelStage>(state, *store, *catalogue, *teacher_pass, recipe.refine);
   ingest_stage = std::make_unique<IngestStage>(state, *store, clock, draining, [this] { label_stage->Wake(); });
   train_stage = std::make_unique<TrainStage>(state, *store, *catalogue, *publisher, *teacher, device, recipe,
-                                             bootstrap ? &*bootstrap : nullptr, clock);
+                                             bootstrap ? &*bootstrap : nullptr, clock, workers.get());
   control_stage = std::make_unique<ControlStage>(state, *publisher, *catalogue, clock);
   sources = StatusSources{.store = store.get(),
                           .frames = frames.get(),
                           .auth = auth.get(),
                           .draining = &draining,
                           .teacher_loaded = teacher != nullptr,
-                          .started_unix_s = clock.WallMicros() / 1'000'000};
+                          .started_unix_s = clock.WallMicros() / 1'000'000,
+                          .schedule = [this] { return train_stage->ScheduleJson(); }};
   admin_stage = std::make_unique<AdminStage>(state, *catalogue, *publisher, auth.get(), sources, clock);
 
   threads.emplace_back([this] { ingest_stage->Run(*frames, stopping); });
@@ -241,6 +287,7 @@ Status LearnerService::Impl::Init() {
   threads.emplace_back([this] { control_stage->Run(*control, stopping); });
   threads.emplace_back([this] { admin_stage->Run(*admin, stopping); });
   threads.emplace_back([this] { SampleSeries(); });
+  if (workers) threads.emplace_back([this] { PollMembership(); });
   KD_LOG(kInfo) << "kdlearnd ready: frames " << frames->bound_endpoint() << ", control " << control->bound_endpoint()
                 << ", admin " << admin_ep << ", device " << device.str() << ", "
                 << (opt.server.insecure ? "INSECURE (no CURVE)" : "CURVE + ZAP allowlist");
@@ -285,6 +332,8 @@ void LearnerService::Impl::Stop() {
   train_stage.reset();
   ingest_stage.reset();
   label_stage.reset();
+  workers.reset();
+  cluster_store.reset();
   admin.reset();
   frames.reset();
   control.reset();

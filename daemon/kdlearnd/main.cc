@@ -3,10 +3,13 @@
 //   distill  train a student from the teacher on a video range, write weights + a report (offline)
 //   label    write the teacher's detections as COCO JSON (offline)
 //   labels   dump the labels a (stopped) learner stored for a camera, as JSON lines
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <thread>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -28,6 +31,7 @@
 #include "learner/preflight.h"
 #include "learner/service.h"
 #include "learner/teacher_record.h"
+#include "learner/worker.h"
 #include "model/threads.h"
 #include "model/weights_file.h"
 #include "storage/sample_store.h"
@@ -297,6 +301,35 @@ int RunServe(const daemon::ConfigFlags& flags) {
   return 0;
 }
 
+// `kdlearnd worker`: trains round jobs for a coordinating `kdlearnd serve` (learner/worker.h).
+int RunWorkerProcess(const daemon::ConfigFlags& flags, const std::string& coordinator, int64_t generation,
+                     const std::string& name) {
+  std::vector<std::string> overrides = config::EnvOverrides(config::kLearnerEnvPrefix, environ);
+  overrides.insert(overrides.end(), flags.overrides.begin(), flags.overrides.end());
+  auto options = config::LoadLearnerOptions(flags.config_path, overrides);
+  if (!options.ok()) return Fail(options.status());
+  learner::WorkerRunOptions run;
+  run.coordinator = coordinator;
+  if (generation > 0) run.generation = static_cast<uint64_t>(generation);
+  run.name = name;
+  std::atomic<bool> stop{false};
+  Status result;
+  std::thread worker([&] {
+    result = learner::RunWorker(*options, run, stop);
+    if (!result.ok()) ::kill(::getpid(), SIGTERM);  // wake the main thread
+  });
+  const int sig = daemon::WaitForTerminationSignal(-1);
+  stop = true;
+  worker.join();
+  if (!result.ok()) {
+    std::fprintf(stderr, "kdlearnd worker: error: %s\n", result.ToString().c_str());
+    return result.code() == Status::Code::kPermissionDenied || result.IsInvalidArgument() || result.IsNotFound() ? 2
+                                                                                                                 : 1;
+  }
+  KD_LOG(kInfo) << "signal " << sig << ": worker stopped";
+  return 0;
+}
+
 }  // namespace
 }  // namespace kd
 
@@ -354,6 +387,16 @@ int main(int argc, char** argv) {
   serve->add_flag("--check-config", serve_flags.check_only, "Validate the configuration and exit (0 = valid, 2 = not)");
   serve->add_flag("--print-config", serve_flags.print_config, "Print the effective configuration as TOML");
 
+  auto* worker = app.add_subcommand("worker", "Train rounds for a coordinating `kdlearnd serve` ([cluster])");
+  kd::daemon::ConfigFlags worker_flags;
+  std::string coordinator, worker_name;
+  int64_t generation = 0;
+  worker->add_option("--config", worker_flags.config_path, "The learner's TOML file ([teacher], [training], [cluster])");
+  worker->add_option("--set", worker_flags.overrides, "Override a config key: section.key=value (repeatable)");
+  worker->add_option("--coordinator", coordinator, "HOST:PORT of the coordinator's cluster.listen")->required();
+  worker->add_option("--generation", generation, "Join only this world generation (default: the current one)");
+  worker->add_option("--name", worker_name, "Name in the coordinator's status (default: host:pid)");
+
   kd::daemon::BlockTerminationSignals();  // before any thread starts: the main thread takes them
   CLI11_PARSE(app, argc, argv);
   kd::LogLevel level;
@@ -363,6 +406,7 @@ int main(int argc, char** argv) {
   }
   kd::SetLogLevel(level);
   if (*serve) return kd::RunServe(serve_flags);
+  if (*worker) return kd::RunWorkerProcess(worker_flags, coordinator, generation, worker_name);
   if (*distill) return kd::RunDistill(video, frames, out, config, seed, init, threads, iterations, heldout, fp16);
   if (*labels) return kd::RunLabels(store_path, device, out);
   if (*label) return kd::RunLabel(video, frames, size, coco_out, results_out, min_score, threads, refine, config);

@@ -160,6 +160,8 @@ TEST_F(DaemonOptionsTest, ExamplesLoad) {
   EXPECT_EQ(learner->server.admin_endpoint, "ipc:///var/lib/kdlearnd/store/admin.sock");
   EXPECT_EQ(learner->training, LearnerTrainingOptions{});
   EXPECT_EQ(learner->gate, LearnerGateOptions{});
+  EXPECT_EQ(learner->schedule, LearnerScheduleOptions{});
+  EXPECT_EQ(learner->cluster, LearnerClusterOptions{});
   EXPECT_EQ(learner->publish.chunk_bytes, LearnerPublishOptions{}.chunk_bytes);
   EXPECT_TRUE(learner->groups.empty());
   ASSERT_EQ(learner->devices.size(), 1u);
@@ -168,6 +170,22 @@ TEST_F(DaemonOptionsTest, ExamplesLoad) {
   auto with_recipe = LoadLearnerOptions((kExamples / "kdlearnd.toml").string(), {"training.recipe=x/distill.toml"});
   ASSERT_TRUE(with_recipe.ok());
   EXPECT_EQ(with_recipe->training.recipe, (fs::current_path() / "x" / "distill.toml").string());
+}
+
+TEST_F(DaemonOptionsTest, ClusterNeedsASecretANumericListenAddressAndABeatWellInsideTheTimeout) {
+  auto ok = LoadLearnerOptions((kExamples / "kdlearnd.toml").string(),
+                               {"cluster.enabled=true", "cluster.secret_file=/etc/kd/cluster.secret"});
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_TRUE(ok->cluster.enabled);
+  auto no_secret = LoadLearnerOptions((kExamples / "kdlearnd.toml").string(), {"cluster.enabled=true"});
+  ASSERT_FALSE(no_secret.ok());
+  EXPECT_NE(no_secret.status().message().find("cluster.secret_file"), std::string::npos) << no_secret.status().ToString();
+  auto slow_beat = LoadLearnerOptions((kExamples / "kdlearnd.toml").string(), {"cluster.heartbeat_s=5"});
+  ASSERT_FALSE(slow_beat.ok());
+  EXPECT_NE(slow_beat.status().message().find("cluster.heartbeat_s"), std::string::npos);
+  auto backoff = LoadLearnerOptions((kExamples / "kdlearnd.toml").string(), {"schedule.backoff_max_s=10"});
+  ASSERT_FALSE(backoff.ok());
+  EXPECT_NE(backoff.status().message().find("schedule.backoff_max_s"), std::string::npos);
 }
 
 TEST_F(DaemonOptionsTest, UnknownKeysAreErrorsNamingThem) {

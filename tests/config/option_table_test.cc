@@ -36,7 +36,8 @@ const std::vector<std::string> kLearnerBase = {"store.path=/store",
                                                "server.frames_endpoint=tcp://127.0.0.1:7700",
                                                "server.control_endpoint=tcp://127.0.0.1:7701",
                                                "server.secret_key=/k",
-                                               "publish.signing_key=/s"};
+                                               "publish.signing_key=/s",
+                                               "cluster.secret_file=/c"};
 constexpr char kPath[] = "/cfg/kd.toml";  // named in messages; never opened
 
 std::string PathOf(const KeyInfo& k) { return k.section.empty() ? k.name : k.section + "." + k.name; }

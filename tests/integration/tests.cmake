@@ -12,3 +12,10 @@ kd_add_test(NAME faults_test SOURCES integration/faults_test.cc
             LABELS "real_asset;integration")
 target_compile_definitions(faults_test PRIVATE KD_KDLEARND="$<TARGET_FILE:kdlearnd>" KD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(faults_test kdlearnd)
+# The learner spread over `kdlearnd worker` processes on 127.0.0.1 (c10d store): placement, kill -9
+# of a worker, a worker joining, refused strangers.
+kd_add_test(NAME cluster_loop_test SOURCES integration/cluster_test.cc
+            LIBS kd_storage kd_update kd_wire kd_media kd_model nlohmann_json::nlohmann_json TIMEOUT 1200
+            LABELS "real_asset;integration")
+target_compile_definitions(cluster_loop_test PRIVATE KD_KDLEARND="$<TARGET_FILE:kdlearnd>" KD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_dependencies(cluster_loop_test kdlearnd)

@@ -1,5 +1,8 @@
 #include "learner/loop_state.h"
 
+#include <limits>
+#include <mutex>
+
 #include <gtest/gtest.h>
 
 namespace kd::learner {
@@ -48,6 +51,24 @@ TEST(LoopStateTest, TheHoldoutSplitDependsOnlyOnTheSeqAndTheWindowIsBounded) {
   EXPECT_LT(window[0], window[1]);
   EXPECT_LT(window[1], window[2]);
   for (uint64_t seq : window) EXPECT_TRUE(IsHoldout(seq, 4));
+}
+
+TEST(LoopStateTest, DriftIsTheRiseOfRecentDisagreementOverItsLongRunLevel) {
+  LoopState s(Options());
+  std::lock_guard lock(s.mu);
+  for (uint64_t seq = 1; seq <= 400; ++seq) s.AddLabelled("cam-c", seq, 0.5f);
+  EXPECT_NEAR(s.groups.at("cam-c").Drift(), 0.0, 1e-9);  // steady: no drift
+  // The scene changes: the deployed student disagrees twice as much on fresh frames.
+  for (uint64_t seq = 401; seq <= 440; ++seq) s.AddLabelled("cam-c", seq, 1.0f);
+  const double drift = s.groups.at("cam-c").Drift();
+  EXPECT_GT(drift, 0.4);  // fast ~0.99 over slow ~0.67 after 40 frames
+  EXPECT_LT(drift, 1.0);  // the slow average has started to follow
+  // A better model deployed: disagreement falls below the long-run level, which is no drift.
+  for (uint64_t seq = 441; seq <= 480; ++seq) s.AddLabelled("cam-c", seq, 0.1f);
+  EXPECT_EQ(s.groups.at("cam-c").Drift(), 0.0);
+  // Non-finite difficulties are ignored.
+  s.AddLabelled("cam-d", 1, std::numeric_limits<float>::quiet_NaN());
+  EXPECT_EQ(s.groups.at("cam-d").Drift(), 0.0);
 }
 
 TEST(LoopStateTest, ARepliesAddressesTheRequest) {

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <signal.h>
 #include <string>
 #include <thread>
@@ -93,6 +94,21 @@ class ChildProcess {
   // Sends `sig` without waiting (SIGSTOP / SIGCONT).
   void Signal(int sig) const {
     if (pid_ > 0) ::kill(pid_, sig);
+  }
+  // Waits up to `timeout` for the process to exit by itself; its exit status (or -signal), or
+  // nullopt when it is still running.
+  std::optional<int> WaitExit(std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (pid_ > 0) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return std::nullopt;
   }
   // Sends `sig` and waits for the exit; returns the exit status (or -signal).
   int Kill(int sig) {
