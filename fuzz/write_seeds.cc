@@ -27,6 +27,7 @@
 #include "fuzz/delta_base.h"
 #include "fuzz/fuzz_util.h"
 #include "learner/dataset.h"
+#include "learner/round_job.h"
 #include "learner/teacher_record.h"
 #include "model/student.h"
 #include "model/weights_file.h"
@@ -317,6 +318,40 @@ void TeacherRecordSeeds(SeedWriter& w) {
   w.Write("teacher_record", "edge-trailing-byte", trailing);
 }
 
+// ---- round jobs and results (learner/round_job.h) --------------------------------------------------
+
+void RoundJobSeeds(SeedWriter& w) {
+  learner::RoundJob job;
+  job.group = "lobby";
+  job.epoch = 3;
+  job.token = 3000004;
+  job.iterations = 100;
+  job.seed = 1;
+  job.start_kdw = "not really a kdw";
+  job.frames.push_back({.device_id = "cam-1", .seq = 7, .jpeg = {0xff, 0xd8, 0xff, 0xd9}, .teacher_blob = {1, 2, 3}});
+  job.frames.push_back({.device_id = "cam-2", .seq = 8, .jpeg = {0xff, 0xd8}, .teacher_blob = {}});
+  const std::string job_bytes = learner::EncodeRoundJob(job);
+  KD_CHECK(learner::DecodeRoundJob(job_bytes).ok());
+  w.Write("round_job", "job-two-frames", job_bytes);
+  job.frames.clear();
+  job.start_kdw.clear();
+  w.Write("round_job", "job-no-frames", learner::EncodeRoundJob(job));
+  learner::RoundResult result;
+  result.group = "lobby";
+  result.epoch = 3;
+  result.round = 12;
+  result.frames = 2;
+  result.steps = 100;
+  result.loss = 1.5;
+  result.seconds = 30;
+  result.trained_kdw = "weights";
+  w.Write("round_job", "result-trained", learner::EncodeRoundResult(result));
+  result.error = "LibTorch: out of memory";
+  result.trained_kdw.clear();
+  w.Write("round_job", "result-error", learner::EncodeRoundResult(result));
+  w.Write("round_job", "edge-truncated-job", job_bytes.substr(0, job_bytes.size() / 2));
+}
+
 // ---- store values --------------------------------------------------------------------------------
 
 void StoreSeeds(SeedWriter& w) {
@@ -415,6 +450,7 @@ int main(int argc, char** argv) {
   kd::fuzz::DeltaSeeds(w);
   kd::fuzz::TeacherRecordSeeds(w);
   kd::fuzz::StoreSeeds(w);
+  kd::fuzz::RoundJobSeeds(w);
   kd::fuzz::ConfigSeeds(w, source / "config" / "examples");
   std::cout << "wrote " << w.count() << " seeds (" << w.total_bytes() << " bytes) under " << out.string() << "\n";
   return 0;

@@ -1,6 +1,7 @@
 #include "learner/observe.h"
 
 #include <algorithm>
+#include <map>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -107,6 +108,38 @@ constexpr RolloutStage kStages[] = {RolloutStage::kIdle, RolloutStage::kCanary, 
 
 }  // namespace
 
+namespace {
+
+// The round scheduler's ledger and signals per group, and (with [cluster]) the workers, from
+// TrainStage::ScheduleJson.
+void ScheduleMetrics(const nlohmann::json& schedule, std::vector<ops::MetricFamily>& out) {
+  if (!schedule.is_object()) return;
+  auto seconds = ops::Counter("kd_learner_group_trainer_seconds_total",
+                              "Trainer time used by the group's rounds (the scheduler's ledger), per group.");
+  auto share = ops::Gauge("kd_learner_group_schedule_share",
+                          "The group's share of trainer time at its last pick (1 + drift and staleness terms).");
+  auto drift = ops::Gauge("kd_learner_group_drift",
+                          "Relative rise of the deployed student's disagreement with the teacher on fresh frames.");
+  auto backoff = ops::Gauge("kd_learner_group_backoff_seconds", "Seconds the group still backs off (0 = none).");
+  const nlohmann::json groups = schedule.value("groups", nlohmann::json::object());
+  for (const auto& [name, g] : groups.items()) {
+    const ops::Labels grp{{"group", name}};
+    seconds.Add(grp, g.value("trainer_seconds", 0.0));
+    share.Add(grp, g.value("share", 1.0));
+    drift.Add(grp, g.value("drift", 0.0));
+    backoff.Add(grp, g.value("backoff_s", 0.0));
+  }
+  for (auto* f : {&seconds, &share, &drift, &backoff}) out.push_back(std::move(*f));
+  if (!schedule.contains("workers")) return;
+  std::map<std::string, double> by_state{{"alive", 0}, {"left", 0}, {"dead", 0}};
+  for (const auto& w : schedule["workers"]) by_state[w.value("state", "alive")] += 1;
+  auto workers = ops::Gauge("kd_learner_cluster_workers", "Workers of this world generation, by state.");
+  for (const auto& [state, n] : by_state) workers.Add({{"state", state}}, n);
+  out.push_back(std::move(workers));
+}
+
+}  // namespace
+
 std::vector<ops::MetricFamily> LearnerMetrics(const LoopState& state, const StatusSources& sources, int64_t now_us) {
   const View v = Snapshot(state);
   using ops::Counter;
@@ -197,6 +230,7 @@ std::vector<ops::MetricFamily> LearnerMetrics(const LoopState& state, const Stat
   }
   out.push_back(Gauge("kd_learner_draining", "1 while the learner drains for a stop.")
                     .Add({}, sources.draining && sources.draining->load() ? 1 : 0));
+  if (sources.schedule) ScheduleMetrics(nlohmann::json::parse(sources.schedule(), nullptr, false), out);
 
   auto rounds = Counter("kd_learner_train_rounds_total", "Training rounds, per group.");
   auto decisions = Counter("kd_learner_gate_decisions_total", "The gate's decisions on candidates, per group.");

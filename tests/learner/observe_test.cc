@@ -87,6 +87,21 @@ TEST(ObserveTest, MetricsCoverCamerasGroupsTheGateTheStoreAndTraining) {
   EXPECT_TRUE(Contains(f.Metrics(), "kd_learner_device_online{camera=\"cam-a\"} 0\n"));
 }
 
+TEST(ObserveTest, TheScheduleAndTheWorkersAreMetrics) {
+  ObserveFixture f;
+  EXPECT_FALSE(Contains(f.Metrics(), "kd_learner_group_trainer_seconds_total"));  // no schedule source
+  f.sources.schedule = [] {
+    return std::string(R"({"groups":{"cam-a":{"trainer_seconds":12.5,"share":3.0,"drift":0.5,"backoff_s":0}},)"
+                       R"("workers":[{"id":1,"state":"alive"},{"id":2,"state":"dead"},{"id":3,"state":"alive"}]})");
+  };
+  const std::string m = f.Metrics();
+  EXPECT_TRUE(Contains(m, "kd_learner_group_trainer_seconds_total{group=\"cam-a\"} 12.5\n")) << m;
+  EXPECT_TRUE(Contains(m, "kd_learner_group_schedule_share{group=\"cam-a\"} 3\n")) << m;
+  EXPECT_TRUE(Contains(m, "kd_learner_group_drift{group=\"cam-a\"} 0.5\n")) << m;
+  EXPECT_TRUE(Contains(m, "kd_learner_cluster_workers{state=\"alive\"} 2\n")) << m;
+  EXPECT_TRUE(Contains(m, "kd_learner_cluster_workers{state=\"dead\"} 1\n")) << m;
+}
+
 TEST(ObserveTest, LivenessNeedsEveryLoopToBeat) {
   ObserveFixture f;
   ops::HealthReport live = LearnerLiveness(f.state);

@@ -1,0 +1,331 @@
+// bench_cluster: training capacity of the learner spread over `kdlearnd worker` processes
+// (cluster/PROTOCOL.md), measured on real parts: a `kdlearnd serve` coordinator with the real
+// teacher and RocksDB, N worker processes joined over its c10d store on 127.0.0.1, and simulated
+// cameras that upload real frames of the sample video over ZeroMQ.
+//
+// For each worker count (0 = no cluster: the coordinator trains itself) the same labelled store
+// (labelled once, then copied) is served and every group stays ready; for --measure-seconds the
+// bench samples the status once a second and counts finished rounds per group. It reports rounds
+// per minute, the longest wait of a group between two finished rounds, and the cameras that
+// capacity serves at the stated freshness (each camera its own group, one round per group every
+// --freshness-s seconds: rounds/s x freshness). The gate stays on (it runs on the coordinator);
+// backoff is off so that every group stays ready (this measures capacity, not the policy).
+//
+//   bench_cluster [--kdlearnd build/daemon/kdlearnd] [--workers 0,1,2,3] [--groups 6]
+//                 [--frames-per-camera 24] [--iterations 10] [--measure-seconds 180]
+//                 [--freshness-s 60] [--json F]
+// Prints a table and writes JSON. Not a test: every number is a measurement of this run.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <signal.h>
+#include <thread>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <netinet/in.h>
+#include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "base/assets.h"
+#include "base/check.h"
+#include "media/image_ops.h"
+#include "media/video_source.h"
+#include "model/student.h"
+#include "model/weights_file.h"
+#include "update/signing.h"
+#include "wire/endpoint.h"
+#include "wire/message.h"
+
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A child process (argv[0] is the binary), its stderr to `log`; SIGTERM and reaped on destruction.
+struct Child {
+  pid_t pid = -1;
+  Child(std::vector<std::string> argv, const std::string& log) {
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid = ::fork();
+    if (pid == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+json Status(const fs::path& dir) {
+  auto st = kd::wire::AdminCall("ipc://" + (dir / "store" / "admin.sock").string(), R"({"cmd":"status"})",
+                                milliseconds(5000));
+  if (!st.ok()) return json::object();
+  json doc = json::parse(*st, nullptr, false);
+  return doc.is_object() ? doc : json::object();
+}
+
+std::string Config(const fs::path& dir, int frames_port, int control_port, int cluster_port, bool cluster,
+                   int iterations) {
+  return "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
+         "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
+         "\"\ninsecure = true\n[store]\npath = \"store\"\n[teacher]\nbatch = 4\n[training]\nthreads = 1\nrecipe = \"" +
+         (dir / "recipe.toml").string() + "\"\nbootstrap = \"" + (dir / "factory.kdw").string() +
+         "\"\nmin_frames = 8\nround_frames = 64\nround_iterations = " + std::to_string(iterations) +
+         "\n[gate]\nholdout_every = 4\nmin_holdout = 4\n[rollout]\nauto = false\n"
+         "[schedule]\nbackoff_after = 1000\n[cluster]\nenabled = " +
+         (cluster ? "true" : "false") + "\nlisten = \"127.0.0.1:" + std::to_string(cluster_port) +
+         "\"\nsecret_file = \"" + (dir / "cluster.secret").string() +
+         "\"\n[publish]\nsigning_key = \"" + (dir / "s.key").string() + "\"\n";
+}
+
+// Uploads `frames_per_camera` frames of the sample video for each camera (each its own stretch of
+// the video), one credit window at a time; returns the frames acknowledged.
+size_t Upload(int frames_port, int groups, int frames_per_camera) {
+  kd::wire::Context ctx;
+  size_t acked = 0;
+  for (int cam = 0; cam < groups; ++cam) {
+    kd::media::SourceOptions so;
+    so.begin = static_cast<int64_t>(cam) * 100;
+    so.end = so.begin + frames_per_camera;
+    auto source = kd::media::OpenSource(kd::AssetPath("vtest.avi"), so);
+    KD_CHECK_MSG(source.ok(), source.status().ToString());
+    kd::wire::ClientOptions co;
+    co.endpoint = "tcp://127.0.0.1:" + std::to_string(frames_port);
+    auto client = kd::wire::Client::Connect(ctx, co);
+    KD_CHECK(client.ok());
+    const std::string device = "cam-" + std::to_string(cam);
+    uint32_t window = 0;
+    for (int i = 0; i < 120 && window == 0; ++i) {
+      kd::wire::Message hello;
+      hello.header.type = kd::wire::MsgType::kHello;
+      hello.header.device_id = device;
+      (void)(*client)->Send(hello);
+      auto reply = (*client)->Receive(milliseconds(1000));
+      if (reply.ok() && reply->has_value() && (*reply)->header.type == kd::wire::MsgType::kCredit) {
+        window = (*reply)->header.credits;
+      }
+    }
+    KD_CHECK_MSG(window > 0, "the learner never granted credits");
+    uint64_t seq = 1;
+    bool more = true;
+    while (more) {
+      uint64_t sent = 0;
+      for (; sent < window; ++sent) {
+        auto frame = (*source)->Next();
+        KD_CHECK(frame.ok());
+        if (!frame->has_value()) {
+          more = false;
+          break;
+        }
+        kd::wire::Message m;
+        m.header.type = kd::wire::MsgType::kFrame;
+        m.header.device_id = device;
+        m.header.seq = seq++;
+        m.header.capture_time_us = (*frame)->timestamp_us + 1'700'000'000'000'000;
+        m.header.width = (*frame)->width;
+        m.header.height = (*frame)->height;
+        m.header.selection_score = 1.f;
+        auto jpeg = kd::media::EncodeJpeg(**frame, 85).value();
+        m.payload.assign(jpeg.begin(), jpeg.end());
+        KD_CHECK((*client)->Send(m).ok());
+      }
+      uint64_t answered = 0;
+      const auto deadline = SteadyClock::now() + std::chrono::seconds(60);
+      while (answered < sent && SteadyClock::now() < deadline) {
+        auto reply = (*client)->Receive(milliseconds(500));
+        if (reply.ok() && reply->has_value() && (*reply)->header.type == kd::wire::MsgType::kAck) ++answered, ++acked;
+      }
+    }
+  }
+  return acked;
+}
+
+uint64_t Labelled(const json& st) {
+  uint64_t n = 0;
+  if (st.contains("groups")) {
+    for (const auto& [name, g] : st["groups"].items()) n += g.value("labelled", uint64_t{0}) + g.value("held_out", uint64_t{0});
+  }
+  return n;
+}
+
+std::map<std::string, uint64_t> Rounds(const json& st) {
+  std::map<std::string, uint64_t> out;
+  if (st.contains("schedule") && st["schedule"].contains("groups")) {
+    for (const auto& [name, g] : st["schedule"]["groups"].items()) out[name] = g.value("rounds", uint64_t{0});
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench_cluster: training capacity with 0..N kdlearnd worker processes"};
+  std::string kdlearnd = "build/daemon/kdlearnd", json_path, workers_list = "0,1,2,3";
+  int groups = 6, frames_per_camera = 24, iterations = 10;
+  double measure_s = 180, freshness_s = 60;
+  app.add_option("--kdlearnd", kdlearnd)->capture_default_str();
+  app.add_option("--workers", workers_list, "Worker counts to measure (0 = the coordinator trains itself)")
+      ->capture_default_str();
+  app.add_option("--groups", groups, "Cameras, each its own group")->capture_default_str();
+  app.add_option("--frames-per-camera", frames_per_camera)->capture_default_str();
+  app.add_option("--iterations", iterations, "training.round_iterations")->capture_default_str();
+  app.add_option("--measure-seconds", measure_s)->capture_default_str();
+  app.add_option("--freshness-s", freshness_s, "Every group needs a finished round this often")->capture_default_str();
+  app.add_option("--json", json_path, "Write the results here");
+  bool keep = false;
+  app.add_flag("--keep", keep, "Keep the run directories (logs, stores) and print where");
+  CLI11_PARSE(app, argc, argv);
+  ::signal(SIGPIPE, SIG_IGN);
+  kdlearnd = fs::absolute(kdlearnd).string();
+  std::vector<int> worker_counts;
+  for (size_t pos = 0; pos < workers_list.size();) {
+    const size_t comma = workers_list.find(',', pos);
+    worker_counts.push_back(std::stoi(workers_list.substr(pos, comma - pos)));
+    pos = comma == std::string::npos ? workers_list.size() : comma + 1;
+  }
+
+  // One labelled store, made once.
+  const fs::path root = fs::temp_directory_path() / ("kd_bench_cluster_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  const fs::path seed = root / "seed";
+  fs::create_directories(seed);
+  {
+    kd::model::StudentOptions so;
+    so.input_width = 384;
+    so.input_height = 288;
+    kd::model::Student s(so);
+    s->eval();
+    kd::model::WeightsMeta meta;
+    meta.model_version = 1;
+    KD_CHECK(kd::model::SaveWeights((seed / "factory.kdw").string(), *s, meta).ok());
+    auto key = kd::update::GenerateSigningKey().value();
+    KD_CHECK(kd::update::WriteSigningKey((seed / "s.key").string(), (seed / "s.pub").string(), key).ok());
+    std::ofstream(seed / "cluster.secret") << "bench-cluster-shared-secret-0123456789\n";
+    // The shipped recipe with the teacher at one scale (labelling the seed store in minutes, not
+    // tens of minutes, on a small machine); training is the shipped CrossKD recipe.
+    std::ofstream(seed / "recipe.toml") << "[refine]\nextra_long_sides = []\n";
+  }
+  {
+    const int fp = FreePort(), cp = FreePort();
+    std::ofstream cfg(seed / "label.toml");
+    std::string text = Config(seed, fp, cp, FreePort(), false, iterations);
+    text.replace(text.find("min_frames = 8"), 14, "min_frames = 1000000");  // label only
+    cfg << text;
+    cfg.close();
+    const auto t0 = SteadyClock::now();
+    Child learner({kdlearnd, "serve", "--config", (seed / "label.toml").string(), "--set", "http.listen=\"\""},
+                  (seed / "label.log").string());
+    const size_t acked = Upload(fp, groups, frames_per_camera);
+    KD_CHECK_MSG(acked == static_cast<size_t>(groups * frames_per_camera), "not every frame was acknowledged");
+    while (Labelled(Status(seed)) < acked) std::this_thread::sleep_for(milliseconds(500));
+    std::printf("seed store: %zu frames of %d cameras uploaded and labelled in %.0f s\n", acked, groups,
+                std::chrono::duration<double>(SteadyClock::now() - t0).count());
+    std::fflush(stdout);
+  }
+
+  json out{{"groups", groups},
+           {"frames_per_camera", frames_per_camera},
+           {"round_iterations", iterations},
+           {"measure_seconds", measure_s},
+           {"freshness_s", freshness_s},
+           {"runs", json::array()}};
+  std::printf("\n%-8s %10s %12s %16s %22s\n", "workers", "rounds", "rounds/min", "longest wait s",
+              "cameras at freshness");
+  for (int workers : worker_counts) {
+    const fs::path dir = root / ("w" + std::to_string(workers));
+    fs::copy(seed, dir, fs::copy_options::recursive);
+    fs::remove(dir / "store" / "admin.sock");
+    const int fp = FreePort(), cp = FreePort(), cluster_port = FreePort();
+    std::ofstream(dir / "kdlearnd.toml") << Config(dir, fp, cp, cluster_port, workers > 0, iterations);
+    Child learner({kdlearnd, "serve", "--config", (dir / "kdlearnd.toml").string(), "--set", "http.listen=\"\""},
+                  (dir / "kdlearnd.log").string());
+    std::vector<std::unique_ptr<Child>> pool;
+    for (int w = 0; w < workers; ++w) {
+      pool.push_back(std::make_unique<Child>(
+          std::vector<std::string>{kdlearnd, "worker", "--config", (dir / "kdlearnd.toml").string(), "--coordinator",
+                                   "127.0.0.1:" + std::to_string(cluster_port), "--name", "w" + std::to_string(w)},
+          (dir / ("worker" + std::to_string(w) + ".log")).string()));
+    }
+    // Warm-up: every group has finished one round (workers joined, start weights sent).
+    const auto warm_deadline = SteadyClock::now() + std::chrono::seconds(900);
+    while (SteadyClock::now() < warm_deadline) {
+      const auto r = Rounds(Status(dir));
+      if (static_cast<int>(r.size()) == groups &&
+          std::all_of(r.begin(), r.end(), [](const auto& kv) { return kv.second >= 1; })) {
+        break;
+      }
+      std::this_thread::sleep_for(milliseconds(1000));
+    }
+    std::map<std::string, uint64_t> last = Rounds(Status(dir)), first = last;
+    std::map<std::string, double> last_at, longest;
+    const auto t0 = SteadyClock::now();
+    for (const auto& [g, n] : last) last_at[g] = 0, longest[g] = 0;
+    while (true) {
+      std::this_thread::sleep_for(milliseconds(1000));
+      const double t = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+      const auto now = Rounds(Status(dir));
+      for (const auto& [g, n] : now) {
+        if (n != last[g]) {
+          longest[g] = std::max(longest[g], t - last_at[g]);
+          last_at[g] = t;
+          last[g] = n;
+        }
+      }
+      if (t >= measure_s) {
+        for (auto& [g, at] : last_at) longest[g] = std::max(longest[g], t - at);  // still waiting at the end
+        break;
+      }
+    }
+    uint64_t rounds = 0;
+    double wait = 0;
+    for (const auto& [g, n] : last) rounds += n - first[g];
+    for (const auto& [g, w] : longest) wait = std::max(wait, w);
+    const double per_min = static_cast<double>(rounds) / measure_s * 60;
+    const double cameras = static_cast<double>(rounds) / measure_s * freshness_s;
+    std::printf("%-8d %10llu %12.2f %16.1f %22.1f\n", workers, static_cast<unsigned long long>(rounds), per_min, wait,
+                cameras);
+    std::fflush(stdout);
+    out["runs"].push_back({{"workers", workers},
+                           {"rounds", rounds},
+                           {"rounds_per_min", per_min},
+                           {"longest_wait_s", wait},
+                           {"cameras_at_freshness", cameras}});
+  }
+  if (keep) {
+    std::printf("runs kept in %s\n", root.c_str());
+  } else {
+    fs::remove_all(root);
+  }
+  if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
+  return 0;
+}
