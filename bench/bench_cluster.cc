@@ -18,29 +18,19 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <signal.h>
+#include <memory>
 #include <thread>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <netinet/in.h>
 #include <nlohmann/json.hpp>
-#include <sys/socket.h>
-#include <sys/wait.h>
 
-#include "base/assets.h"
-#include "base/check.h"
-#include "media/image_ops.h"
-#include "media/video_source.h"
+#include "bench/bench_support.h"
 #include "model/student.h"
 #include "model/weights_file.h"
 #include "update/signing.h"
-#include "wire/endpoint.h"
-#include "wire/message.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -48,51 +38,11 @@ using json = nlohmann::json;
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using kd::bench::Child;
+using kd::bench::FreePort;
+using kd::bench::Labelled;
 
-// A child process (argv[0] is the binary), its stderr to `log`; SIGTERM and reaped on destruction.
-struct Child {
-  pid_t pid = -1;
-  Child(std::vector<std::string> argv, const std::string& log) {
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    pid = ::fork();
-    if (pid == 0) {
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() {
-    if (pid > 0) {
-      ::kill(pid, SIGTERM);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
-};
-
-json Status(const fs::path& dir) {
-  auto st = kd::wire::AdminCall("ipc://" + (dir / "store" / "admin.sock").string(), R"({"cmd":"status"})",
-                                milliseconds(5000));
-  if (!st.ok()) return json::object();
-  json doc = json::parse(*st, nullptr, false);
-  return doc.is_object() ? doc : json::object();
-}
+json Status(const fs::path& dir) { return kd::bench::Admin(dir / "store", R"({"cmd":"status"})"); }
 
 std::string Config(const fs::path& dir, int frames_port, int control_port, int cluster_port, bool cluster,
                    int iterations) {
@@ -104,78 +54,20 @@ std::string Config(const fs::path& dir, int frames_port, int control_port, int c
          "\n[gate]\nholdout_every = 4\nmin_holdout = 4\n[rollout]\nauto = false\n"
          "[schedule]\nbackoff_after = 1000\n[cluster]\nenabled = " +
          (cluster ? "true" : "false") + "\nlisten = \"127.0.0.1:" + std::to_string(cluster_port) +
-         "\"\nsecret_file = \"" + (dir / "cluster.secret").string() +
-         "\"\n[publish]\nsigning_key = \"" + (dir / "s.key").string() + "\"\n";
+         "\"\nsecret_file = \"" + (dir / "cluster.secret").string() + "\"\n[publish]\nsigning_key = \"" +
+         (dir / "s.key").string() + "\"\n";
 }
 
 // Uploads `frames_per_camera` frames of the sample video for each camera (each its own stretch of
-// the video), one credit window at a time; returns the frames acknowledged.
+// the video); returns the frames acknowledged.
 size_t Upload(int frames_port, int groups, int frames_per_camera) {
-  kd::wire::Context ctx;
   size_t acked = 0;
   for (int cam = 0; cam < groups; ++cam) {
-    kd::media::SourceOptions so;
-    so.begin = static_cast<int64_t>(cam) * 100;
-    so.end = so.begin + frames_per_camera;
-    auto source = kd::media::OpenSource(kd::AssetPath("vtest.avi"), so);
-    KD_CHECK_MSG(source.ok(), source.status().ToString());
-    kd::wire::ClientOptions co;
-    co.endpoint = "tcp://127.0.0.1:" + std::to_string(frames_port);
-    auto client = kd::wire::Client::Connect(ctx, co);
-    KD_CHECK(client.ok());
-    const std::string device = "cam-" + std::to_string(cam);
-    uint32_t window = 0;
-    for (int i = 0; i < 120 && window == 0; ++i) {
-      kd::wire::Message hello;
-      hello.header.type = kd::wire::MsgType::kHello;
-      hello.header.device_id = device;
-      (void)(*client)->Send(hello);
-      auto reply = (*client)->Receive(milliseconds(1000));
-      if (reply.ok() && reply->has_value() && (*reply)->header.type == kd::wire::MsgType::kCredit) {
-        window = (*reply)->header.credits;
-      }
-    }
-    KD_CHECK_MSG(window > 0, "the learner never granted credits");
-    uint64_t seq = 1;
-    bool more = true;
-    while (more) {
-      uint64_t sent = 0;
-      for (; sent < window; ++sent) {
-        auto frame = (*source)->Next();
-        KD_CHECK(frame.ok());
-        if (!frame->has_value()) {
-          more = false;
-          break;
-        }
-        kd::wire::Message m;
-        m.header.type = kd::wire::MsgType::kFrame;
-        m.header.device_id = device;
-        m.header.seq = seq++;
-        m.header.capture_time_us = (*frame)->timestamp_us + 1'700'000'000'000'000;
-        m.header.width = (*frame)->width;
-        m.header.height = (*frame)->height;
-        m.header.selection_score = 1.f;
-        auto jpeg = kd::media::EncodeJpeg(**frame, 85).value();
-        m.payload.assign(jpeg.begin(), jpeg.end());
-        KD_CHECK((*client)->Send(m).ok());
-      }
-      uint64_t answered = 0;
-      const auto deadline = SteadyClock::now() + std::chrono::seconds(60);
-      while (answered < sent && SteadyClock::now() < deadline) {
-        auto reply = (*client)->Receive(milliseconds(500));
-        if (reply.ok() && reply->has_value() && (*reply)->header.type == kd::wire::MsgType::kAck) ++answered, ++acked;
-      }
-    }
+    const int64_t begin = static_cast<int64_t>(cam) * 100;
+    acked += kd::bench::UploadVideoFrames(frames_port, "cam-" + std::to_string(cam), begin, begin + frames_per_camera,
+                                          1, nullptr);
   }
   return acked;
-}
-
-uint64_t Labelled(const json& st) {
-  uint64_t n = 0;
-  if (st.contains("groups")) {
-    for (const auto& [name, g] : st["groups"].items()) n += g.value("labelled", uint64_t{0}) + g.value("held_out", uint64_t{0});
-  }
-  return n;
 }
 
 std::map<std::string, uint64_t> Rounds(const json& st) {

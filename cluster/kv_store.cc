@@ -1,15 +1,14 @@
 #include "cluster/kv_store.h"
 
-#include <arpa/inet.h>
-#include <dlfcn.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <chrono>
 #include <cstring>
+#include <dlfcn.h>
 #include <mutex>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 namespace kd::cluster {
@@ -126,7 +125,8 @@ Result<std::unique_ptr<KvStore>> KvStore::Serve(const KvStoreOptions& options) {
   auto impl = std::make_unique<Impl>();
   t_listen = &listen;
   // The server's own client connects to `host` too (loopback or the private address).
-  auto made = Guard("listen", [&] { return std::make_unique<c10d::TCPStore>(options.host, StoreOptions(options, true)); });
+  auto made =
+      Guard("listen", [&] { return std::make_unique<c10d::TCPStore>(options.host, StoreOptions(options, true)); });
   t_listen = nullptr;
   if (!made.ok()) return made.status().WithContext(options.host + ":" + std::to_string(options.port));
   impl->store = std::move(made).value();
@@ -137,7 +137,8 @@ Result<std::unique_ptr<KvStore>> KvStore::Connect(const KvStoreOptions& options)
   KD_RETURN_IF_ERROR(Validate(options));
   if (options.port == 0) return Status::InvalidArgument("cluster store: connect needs a port");
   auto impl = std::make_unique<Impl>();
-  auto made = Guard("connect", [&] { return std::make_unique<c10d::TCPStore>(options.host, StoreOptions(options, false)); });
+  auto made =
+      Guard("connect", [&] { return std::make_unique<c10d::TCPStore>(options.host, StoreOptions(options, false)); });
   if (!made.ok()) return made.status().WithContext(options.host + ":" + std::to_string(options.port));
   impl->store = std::move(made).value();
   return std::unique_ptr<KvStore>(new KvStore(std::move(impl)));
@@ -150,10 +151,11 @@ int KvStore::port() const { return impl_->store->getPort(); }
 
 Status KvStore::Set(const std::string& key, std::string_view value) {
   std::lock_guard lock(impl_->mu);
-  return Guard("set", [&] {
-           impl_->store->set(key, Bytes(value));
-           return true;
-         })
+  return Guard("set",
+               [&] {
+                 impl_->store->set(key, Bytes(value));
+                 return true;
+               })
       .status();
 }
 

@@ -25,11 +25,11 @@ std::string WorkerKey(uint64_t generation, uint64_t id, const std::string& leaf)
 }
 
 std::string JoinMac(const std::string& secret, uint64_t id, uint64_t generation, const std::string& challenge) {
-  return ToHex(HmacSha256(secret, "kd-join|" + std::to_string(id) + "|" + std::to_string(generation) + "|" + challenge));
+  return ToHex(
+      HmacSha256(secret, "kd-join|" + std::to_string(id) + "|" + std::to_string(generation) + "|" + challenge));
 }
 std::string SessionKey(const std::string& secret, uint64_t id, uint64_t generation, const std::string& challenge) {
-  return HmacSha256(secret,
-                    "kd-session|" + std::to_string(id) + "|" + std::to_string(generation) + "|" + challenge);
+  return HmacSha256(secret, "kd-session|" + std::to_string(id) + "|" + std::to_string(generation) + "|" + challenge);
 }
 
 // A job or result value: the payload, then HMAC-SHA256 under the session key over the kind, the
@@ -47,8 +47,8 @@ Result<std::string> Unseal(const std::string& key, const char* kind, uint64_t id
   sealed.resize(sealed.size() - kSha256Bytes);
   const std::string label = std::string(kind) + "|" + std::to_string(id) + "|" + std::to_string(seq) + "|";
   if (!ConstantTimeEquals(mac, HmacSha256(key, label + sealed))) {
-    return Status::PermissionDenied(std::string(kind) + " " + std::to_string(seq) + " of worker " +
-                                    std::to_string(id) + " fails its authentication");
+    return Status::PermissionDenied(std::string(kind) + " " + std::to_string(seq) + " of worker " + std::to_string(id) +
+                                    " fails its authentication");
   }
   return sealed;
 }
@@ -73,8 +73,8 @@ Result<std::string> ReadSecretFile(const std::string& path) {
   while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
   s.erase(0, start);
   if (s.size() < kMinSecretBytes) {
-    return Status::InvalidArgument("cluster secret " + path + ": " + std::to_string(s.size()) +
-                                   " bytes; at least " + std::to_string(kMinSecretBytes) +
+    return Status::InvalidArgument("cluster secret " + path + ": " + std::to_string(s.size()) + " bytes; at least " +
+                                   std::to_string(kMinSecretBytes) +
                                    " needed (e.g. `head -c 32 /dev/urandom | base64 > " + path + "`)");
   }
   return s;
@@ -262,9 +262,8 @@ Result<std::unique_ptr<WorkerLink>> WorkerLink::Join(KvStore& store, const Worke
   const uint64_t generation = options.generation.value_or(current_generation);
   KD_ASSIGN_OR_RETURN(const int64_t id_signed, store.Add(kNextWorkerKey, 1));
   const auto id = static_cast<uint64_t>(id_signed);
-  nlohmann::json hello{{"name", options.name},
-                       {"generation", generation},
-                       {"mac", JoinMac(options.secret, id, generation, *challenge)}};
+  nlohmann::json hello{
+      {"name", options.name}, {"generation", generation}, {"mac", JoinMac(options.secret, id, generation, *challenge)}};
   KD_RETURN_IF_ERROR(store.Set(JoinKey(id), hello.dump()));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(options.join_timeout_s);
   while (true) {

@@ -26,6 +26,7 @@
 
 #include "base/clock.h"
 #include "base/status.h"
+
 #include "cluster/kv_store.h"
 
 namespace kd::cluster {
@@ -38,9 +39,9 @@ inline constexpr size_t kMinSecretBytes = 16;
 Result<std::string> ReadSecretFile(const std::string& path);
 
 struct WorkerPoolOptions {
-  std::string secret;             // shared with the workers. REQUIRES: >= kMinSecretBytes
-  uint64_t generation = 1;        // this world's generation (the coordinator's start count). REQUIRES: >= 1
-  double worker_timeout_s = 10;   // a worker whose heartbeat stops this long is dead. REQUIRES: > 0
+  std::string secret;            // shared with the workers. REQUIRES: >= kMinSecretBytes
+  uint64_t generation = 1;       // this world's generation (the coordinator's start count). REQUIRES: >= 1
+  double worker_timeout_s = 10;  // a worker whose heartbeat stops this long is dead. REQUIRES: > 0
 };
 
 enum class WorkerState { kAlive, kLeft, kDead };
@@ -58,8 +59,7 @@ struct WorkerInfo {
 class WorkerPool {
  public:
   // Publishes the generation and a fresh join challenge in `store` (served by this process).
-  static Result<std::unique_ptr<WorkerPool>> Open(KvStore& store, const WorkerPoolOptions& options,
-                                                  const Clock& clock);
+  static Result<std::unique_ptr<WorkerPool>> Open(KvStore& store, const WorkerPoolOptions& options, const Clock& clock);
 
   // Admits or refuses pending joins, notes heartbeats and declares silent workers dead and
   // departing ones left. Returns the ids that stopped being alive in this pass.
@@ -96,11 +96,11 @@ class WorkerPool {
 };
 
 struct WorkerLinkOptions {
-  std::string secret;                 // REQUIRES: >= kMinSecretBytes
-  std::string name;                   // for the coordinator's status (e.g. "host:pid")
+  std::string secret;                                 // REQUIRES: >= kMinSecretBytes
+  std::string name;                                   // for the coordinator's status (e.g. "host:pid")
   std::optional<uint64_t> generation = std::nullopt;  // join only this world (nullopt: the current one)
-  double heartbeat_s = 1;              // REQUIRES: > 0 and well below the coordinator's timeout
-  double join_timeout_s = 10;          // wait for the coordinator's verdict. REQUIRES: > 0
+  double heartbeat_s = 1;                             // REQUIRES: > 0 and well below the coordinator's timeout
+  double join_timeout_s = 10;                         // wait for the coordinator's verdict. REQUIRES: > 0
 };
 
 class WorkerLink {

@@ -236,14 +236,14 @@ struct LearnerDeviceOptions {
 
 // [schedule]: which group trains next on a free trainer (learner/round_scheduler.h).
 struct LearnerScheduleOptions {
-  double floor_s = 600;             // a ready group waits at most this long for a round (s). REQUIRES: 1..86400
-  double drift_weight = 4;          // share added per unit of drift (relative rise in disagreement). REQUIRES: 0..1000
-  double drift_threshold = 0.2;     // drift that counts as drifting (ends a backoff). REQUIRES: 0..100
-  double stale_weight = 1;          // share added per stale_horizon_s of deployed-model age (at most 3). REQUIRES: 0..1000
-  double stale_horizon_s = 3600;    // REQUIRES: 1..31536000
-  int backoff_after = 3;            // rejected rounds in a row, without drift, before backing off. REQUIRES: 1..1000
-  double backoff_base_s = 60;       // first backoff; doubles per further rejection (s). REQUIRES: 0..86400
-  double backoff_max_s = 1800;      // REQUIRES: >= backoff_base_s, <= 86400
+  double floor_s = 600;          // a ready group waits at most this long for a round (s). REQUIRES: 1..86400
+  double drift_weight = 4;       // share added per unit of drift (relative rise in disagreement). REQUIRES: 0..1000
+  double drift_threshold = 0.2;  // drift that counts as drifting (ends a backoff). REQUIRES: 0..100
+  double stale_weight = 1;       // share added per stale_horizon_s of deployed-model age (at most 3). REQUIRES: 0..1000
+  double stale_horizon_s = 3600;  // REQUIRES: 1..31536000
+  int backoff_after = 3;          // rejected rounds in a row, without drift, before backing off. REQUIRES: 1..1000
+  double backoff_base_s = 60;     // first backoff; doubles per further rejection (s). REQUIRES: 0..86400
+  double backoff_max_s = 1800;    // REQUIRES: >= backoff_base_s, <= 86400
   bool operator==(const LearnerScheduleOptions&) const = default;
 };
 
@@ -256,9 +256,9 @@ struct LearnerClusterOptions {
   // authenticated with the shared secret, but anyone who reaches the port can disturb it).
   // The host must be a numeric address; port 0 = any free port (logged).
   std::string listen = "127.0.0.1:29600";
-  std::string secret_file;        // path of the shared secret (>= 16 bytes). REQUIRED when enabled
-  double worker_timeout_s = 10;   // a worker silent this long is dead and its groups move. REQUIRES: 1..3600
-  double heartbeat_s = 1;         // workers beat this often (s). REQUIRES: 0.05..worker_timeout_s/3
+  std::string secret_file;       // path of the shared secret (>= 16 bytes). REQUIRED when enabled
+  double worker_timeout_s = 10;  // a worker silent this long is dead and its groups move. REQUIRES: 1..3600
+  double heartbeat_s = 1;        // workers beat this often (s). REQUIRES: 0.05..worker_timeout_s/3
   bool operator==(const LearnerClusterOptions&) const = default;
 };
 

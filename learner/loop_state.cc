@@ -71,8 +71,10 @@ void LoopState::AddLabelled(const std::string& device_id, uint64_t seq, float di
   Group& g = GroupFor(device_id);
   if (std::isfinite(difficulty) && difficulty >= 0) {
     const double d = difficulty;
-    g.disagreement_fast = g.disagreement_fast < 0 ? d : g.disagreement_fast + Group::kFastAlpha * (d - g.disagreement_fast);
-    g.disagreement_slow = g.disagreement_slow < 0 ? d : g.disagreement_slow + Group::kSlowAlpha * (d - g.disagreement_slow);
+    g.disagreement_fast =
+        g.disagreement_fast < 0 ? d : g.disagreement_fast + Group::kFastAlpha * (d - g.disagreement_fast);
+    g.disagreement_slow =
+        g.disagreement_slow < 0 ? d : g.disagreement_slow + Group::kSlowAlpha * (d - g.disagreement_slow);
   }
   if (IsHoldout(seq, options.gate.holdout_every)) {
     auto& window = g.holdout[device_id];

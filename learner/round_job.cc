@@ -13,9 +13,7 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kMaxHeaderBytes = 1 << 16;
 constexpr size_t kMaxIdBytes = 256;
 
-Status Bad(const char* what, const std::string& why) {
-  return Status::Corruption(std::string(what) + ": " + why);
-}
+Status Bad(const char* what, const std::string& why) { return Status::Corruption(std::string(what) + ": " + why); }
 
 // Reads the magic and the version.
 bool Preamble(ByteReader& r, const char* magic) {
@@ -24,9 +22,7 @@ bool Preamble(ByteReader& r, const char* magic) {
   return r.Bytes(4, &m) && std::equal(m.begin(), m.end(), magic) && r.U32(&version) && version == kVersion;
 }
 
-std::string_view AsView(const std::vector<uint8_t>& v) {
-  return {reinterpret_cast<const char*>(v.data()), v.size()};
-}
+std::string_view AsView(const std::vector<uint8_t>& v) { return {reinterpret_cast<const char*>(v.data()), v.size()}; }
 
 // A length-prefixed byte string of at most kMaxFrameBytes.
 bool Blob(ByteReader& r, std::vector<uint8_t>* out) {
@@ -96,8 +92,8 @@ Result<RoundJob> DecodeRoundJob(std::string_view bytes) {
 std::string EncodeRoundResult(const RoundResult& result) {
   std::string out(kResultMagic, 4);
   PutLe32(&out, kVersion);
-  const nlohmann::json h{{"group", result.group}, {"epoch", result.epoch},   {"error", result.error},
-                         {"round", result.round}, {"frames", result.frames}, {"steps", result.steps},
+  const nlohmann::json h{{"group", result.group}, {"epoch", result.epoch},     {"error", result.error},
+                         {"round", result.round}, {"frames", result.frames},   {"steps", result.steps},
                          {"loss", result.loss},   {"seconds", result.seconds}, {"stopped", result.stopped}};
   PutLengthPrefixed(&out, h.dump());
   PutLengthPrefixed(&out, result.trained_kdw);

@@ -16,8 +16,8 @@
 #define KD_LEARNER_ROUND_JOB_H_
 
 #include <cstdint>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"

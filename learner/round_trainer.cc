@@ -29,9 +29,8 @@ RoundTrainer::~RoundTrainer() = default;
 
 void RoundTrainer::Forget(const std::string& group) { trainers_.erase(group); }
 
-Result<TrainedRound> RoundTrainer::Train(const std::string& group, const DistillDataset& data,
-                                         const RoundStart& start, const RoundSettings& settings,
-                                         const std::function<void(double)>& on_step,
+Result<TrainedRound> RoundTrainer::Train(const std::string& group, const DistillDataset& data, const RoundStart& start,
+                                         const RoundSettings& settings, const std::function<void(double)>& on_step,
                                          const std::atomic<bool>& stopping) {
   if (data.size() == 0) return Status::FailedPrecondition("group " + group + ": no frames for the round");
   std::shared_ptr<GroupTrainer>& trainer = trainers_[group];

@@ -34,7 +34,7 @@ torch::Device PickTrainingDevice(const std::string& name);
 
 // Where a group's student starts when its trainer is (re)built.
 struct RoundStart {
-  uint64_t token = 0;                          // a change rebuilds the trainer from this start
+  uint64_t token = 0;                           // a change rebuilds the trainer from this start
   const model::StudentOptions* arch = nullptr;  // with `state`: start from these weights
   const update::TensorMap* state = nullptr;     // null: a fresh student (StudentOptionsFor the data)
 };
@@ -51,8 +51,8 @@ struct TrainedRound {
   uint64_t round = 0;  // the group's round number on this trainer (1, 2, ...)
   size_t frames = 0;
   int steps = 0;
-  double loss = 0;     // mean total loss over the steps that were not skipped
-  double seconds = 0;  // wall time of the steps (the scheduler's ledger)
+  double loss = 0;       // mean total loss over the steps that were not skipped
+  double seconds = 0;    // wall time of the steps (the scheduler's ledger)
   bool stopped = false;  // the stop flag ended the round early: its state is not a candidate
 };
 

@@ -16,8 +16,6 @@
 #include "base/host_port.h"
 #include "base/log.h"
 #include "base/thread_priority.h"
-#include "cluster/kv_store.h"
-#include "cluster/membership.h"
 #include "config/distill_options.h"
 #include "learner/admin.h"
 #include "learner/catalogue.h"
@@ -37,6 +35,8 @@
 #include "wire/curve_keys.h"
 #include "wire/endpoint.h"
 
+#include "cluster/kv_store.h"
+#include "cluster/membership.h"
 #include "ops/series.h"
 
 namespace kd::learner {
@@ -127,13 +127,13 @@ Status LearnerService::Impl::OpenCluster() {
   KD_RETURN_IF_ERROR(ParseHostPort(opt.cluster.listen, &host, &port).WithContext("cluster.listen"));
   KD_ASSIGN_OR_RETURN(cluster_store,
                       cluster::KvStore::Serve({.host = host, .port = port, .timeout_s = opt.cluster.worker_timeout_s}));
-  KD_ASSIGN_OR_RETURN(workers, cluster::WorkerPool::Open(*cluster_store,
-                                                         {.secret = secret,
-                                                          .generation = generation,
-                                                          .worker_timeout_s = opt.cluster.worker_timeout_s},
-                                                         clock));
-  KD_LOG(kInfo) << "cluster: workers join at " << host << ":" << cluster_store->port() << " (generation "
-                << generation << ")" << (IsLoopbackHost(host) ? "" : "; a PRIVATE network only: the store is unencrypted");
+  KD_ASSIGN_OR_RETURN(
+      workers,
+      cluster::WorkerPool::Open(
+          *cluster_store,
+          {.secret = secret, .generation = generation, .worker_timeout_s = opt.cluster.worker_timeout_s}, clock));
+  KD_LOG(kInfo) << "cluster: workers join at " << host << ":" << cluster_store->port() << " (generation " << generation
+                << ")" << (IsLoopbackHost(host) ? "" : "; a PRIVATE network only: the store is unencrypted");
   return Status::Ok();
 }
 

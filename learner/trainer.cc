@@ -144,10 +144,10 @@ bool TrainStage::Round(const std::string& name, const std::atomic<bool>& stoppin
     ++state_.train_steps;
     state_.train_step_seconds.Observe(step_s);
   };
-  auto trained = trainer_.Train(name, *data, start,
-                                {.iterations = state_.options.training.round_iterations,
-                                 .seed = state_.options.training.seed},
-                                on_step, stopping);
+  auto trained =
+      trainer_.Train(name, *data, start,
+                     {.iterations = state_.options.training.round_iterations, .seed = state_.options.training.seed},
+                     on_step, stopping);
   if (!trained.ok()) {
     KD_LOG(kWarn) << trained.status().message() << "; round skipped";
     return false;
@@ -295,7 +295,8 @@ std::map<std::string, GroupSignals> TrainStage::ReadyGroups() {
     GroupSignals s;
     s.drift = g.Drift();
     if (auto v = g.versions.find(g.latest); v != g.versions.end() && v->second.created_unix_s > 0) {
-      s.deployed_age_s = std::max(0.0, static_cast<double>(now_us) / 1e6 - static_cast<double>(v->second.created_unix_s));
+      s.deployed_age_s =
+          std::max(0.0, static_cast<double>(now_us) / 1e6 - static_cast<double>(v->second.created_unix_s));
     }
     ready.emplace(name, s);
   }
@@ -346,7 +347,8 @@ void TrainStage::Run(const std::atomic<bool>& stopping) {
     const bool worked = workers_ ? RunCluster(stopping) : RunLocal(stopping);
     RevertHalted();
     PublishSchedule();
-    if (!stopping) std::this_thread::sleep_for(workers_ ? kClusterPoll : (worked ? std::chrono::milliseconds(0) : kIdleWait));
+    if (!stopping)
+      std::this_thread::sleep_for(workers_ ? kClusterPoll : (worked ? std::chrono::milliseconds(0) : kIdleWait));
   }
 }
 
@@ -457,14 +459,14 @@ Status TrainStage::Dispatch(uint64_t worker, const std::string& name) {
     KD_ASSIGN_OR_RETURN(auto frame, store_.GetFrame(dev, seq));
     KD_ASSIGN_OR_RETURN(auto rec, store_.GetTeacher(dev, seq));
     if (!frame || !rec) continue;
-    job.frames.push_back(JobFrame{.device_id = dev, .seq = seq, .jpeg = std::move(frame->jpeg),
-                                  .teacher_blob = std::move(rec->blob)});
+    job.frames.push_back(
+        JobFrame{.device_id = dev, .seq = seq, .jpeg = std::move(frame->jpeg), .teacher_blob = std::move(rec->blob)});
   }
   if (job.frames.empty()) return Status::FailedPrecondition("no stored frames for the round");
   KD_RETURN_IF_ERROR(workers_->SendJob(worker, EncodeRoundJob(job)));
   place.token_sent = token;
-  in_flight_[worker] = InFlight{.round = std::move(*prepared), .epoch = place.epoch, .token = token,
-                                .sent_us = clock_.WallMicros()};
+  in_flight_[worker] =
+      InFlight{.round = std::move(*prepared), .epoch = place.epoch, .token = token, .sent_us = clock_.WallMicros()};
   return Status::Ok();
 }
 
@@ -546,7 +548,8 @@ bool TrainStage::RunCluster(const std::atomic<bool>& stopping) {
     if (w.state != cluster::WorkerState::kAlive || in_flight_.count(w.id)) continue;
     std::map<std::string, GroupSignals> mine;
     for (const auto& [name, signals] : ready) {
-      if (auto p = placement_.find(name); p != placement_.end() && p->second.worker == w.id) mine.emplace(name, signals);
+      if (auto p = placement_.find(name); p != placement_.end() && p->second.worker == w.id)
+        mine.emplace(name, signals);
     }
     auto pick = scheduler_.Pick(mine, now_s);
     if (!pick) continue;

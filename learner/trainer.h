@@ -33,7 +33,6 @@
 #include <torch/types.h>
 
 #include "base/clock.h"
-#include "cluster/membership.h"
 #include "config/distill_options.h"
 #include "learner/catalogue.h"
 #include "learner/dataset.h"
@@ -45,6 +44,8 @@
 #include "model/teacher.h"
 #include "model/weights_file.h"
 #include "storage/sample_store.h"
+
+#include "cluster/membership.h"
 
 namespace kd::learner {
 

@@ -1,17 +1,14 @@
 #include "learner/worker.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <unistd.h>
 
 #include <torch/torch.h>
 
 #include "base/host_port.h"
 #include "base/log.h"
-#include "cluster/kv_store.h"
-#include "cluster/membership.h"
 #include "config/distill_options.h"
 #include "learner/preflight.h"
 #include "learner/round_job.h"
@@ -20,6 +17,9 @@
 #include "model/teacher.h"
 #include "model/threads.h"
 #include "model/weights_file.h"
+
+#include "cluster/kv_store.h"
+#include "cluster/membership.h"
 
 namespace kd::learner {
 namespace {
@@ -78,7 +78,8 @@ RoundResult Train(WorkerContext& ctx, std::unique_ptr<RoundTrainer>& trainer, co
       }
     }
     if (!trainer) trainer = std::make_unique<RoundTrainer>(*ctx.teacher, ctx.device, ctx.recipe);
-    auto trained = trainer->Train(job.group, *data, start, {.iterations = job.iterations, .seed = job.seed}, nullptr, stop);
+    auto trained =
+        trainer->Train(job.group, *data, start, {.iterations = job.iterations, .seed = job.seed}, nullptr, stop);
     if (!trained.ok()) {
       out.error = trained.status().ToString();
       return out;

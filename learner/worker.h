@@ -25,10 +25,10 @@
 namespace kd::learner {
 
 struct WorkerRunOptions {
-  std::string coordinator;              // host:port of the coordinator's store (its cluster.listen)
-  std::optional<uint64_t> generation;   // join only this world (nullopt: the current one)
-  std::string name;                     // shown in the coordinator's status ("" = host:pid)
-  double reconnect_s = 2;               // wait before joining again after losing the coordinator
+  std::string coordinator;             // host:port of the coordinator's store (its cluster.listen)
+  std::optional<uint64_t> generation;  // join only this world (nullopt: the current one)
+  std::string name;                    // shown in the coordinator's status ("" = host:pid)
+  double reconnect_s = 2;              // wait before joining again after losing the coordinator
 };
 
 // Runs until `stop` (OK) or a refused join / a config error (that error). Loads the teacher first.

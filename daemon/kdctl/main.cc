@@ -78,6 +78,30 @@ void PrintStatus(const json& j) {
         static_cast<unsigned long long>(g.value("labelled", 0ULL)),
         static_cast<unsigned long long>(g.value("held_out", 0ULL)), r.value("stage", "").c_str(), versions.c_str());
   }
+  if (!j.contains("schedule") || !j["schedule"].is_object()) return;
+  const json& sched = j["schedule"];
+  // Which group trains next: the scheduler's ledger and why it last picked each group.
+  std::printf("\n%-12s %7s %9s %6s %6s %9s %s\n", "GROUP", "ROUNDS", "TRAINER s", "SHARE", "DRIFT", "BACKOFF s",
+              "LAST PICK");
+  const json groups = sched.value("groups", json::object());
+  for (const auto& [name, g] : groups.items()) {
+    std::printf("%-12s %7llu %9.1f %6.2f %6.2f %9.0f %s\n", name.c_str(),
+                static_cast<unsigned long long>(g.value("rounds", 0ULL)), g.value("trainer_seconds", 0.0),
+                g.value("share", 1.0), g.value("drift", 0.0), g.value("backoff_s", 0.0),
+                g.value("last_pick", "").c_str());
+  }
+  if (!sched.contains("workers")) return;
+  std::printf("\n%-6s %-24s %-6s %8s %8s %-12s %s\n", "WORKER", "NAME", "STATE", "JOBS", "RESULTS", "TRAINING",
+              ("GROUPS (generation " + std::to_string(sched.value("generation", 0ULL)) + ")").c_str());
+  for (const auto& w : sched["workers"]) {
+    std::string placed;
+    for (const auto& g : w.value("groups", json::array())) placed += g.get<std::string>() + " ";
+    std::printf("%-6llu %-24s %-6s %8llu %8llu %-12s %s\n", static_cast<unsigned long long>(w.value("id", 0ULL)),
+                w.value("name", "").c_str(), w.value("state", "").c_str(),
+                static_cast<unsigned long long>(w.value("jobs", 0ULL)),
+                static_cast<unsigned long long>(w.value("results", 0ULL)),
+                w["training"].is_string() ? w["training"].get<std::string>().c_str() : "-", placed.c_str());
+  }
 }
 
 }  // namespace

@@ -391,7 +391,8 @@ int main(int argc, char** argv) {
   kd::daemon::ConfigFlags worker_flags;
   std::string coordinator, worker_name;
   int64_t generation = 0;
-  worker->add_option("--config", worker_flags.config_path, "The learner's TOML file ([teacher], [training], [cluster])");
+  worker->add_option("--config", worker_flags.config_path,
+                     "The learner's TOML file ([teacher], [training], [cluster])");
   worker->add_option("--set", worker_flags.overrides, "Override a config key: section.key=value (repeatable)");
   worker->add_option("--coordinator", coordinator, "HOST:PORT of the coordinator's cluster.listen")->required();
   worker->add_option("--generation", generation, "Join only this world generation (default: the current one)");

@@ -138,6 +138,12 @@ if [ -f "$V" ]; then
   "$B/daemon/kdlearnd" serve --config "$L/l.toml" 2>"$L/serve1.log" &
   pid=$!
   if wait_socket $pid; then
+    # The text status ends with the round scheduler's table (which group trains next, and why).
+    if "$B/daemon/kdctl" status --store "$L/store" | grep -q 'TRAINER s'; then
+      echo "ok: kdctl status shows the schedule"
+    else
+      echo "FAIL: kdctl status has no schedule table"; fail=1
+    fi
     kill -9 $pid; wait $pid 2>/dev/null
     start=$(date +%s%N)
     out=$("$B/daemon/kdctl" status --store "$L/store" --json 2>/dev/null); rc=$?

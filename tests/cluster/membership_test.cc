@@ -18,8 +18,8 @@ class MembershipTest : public ::testing::Test {
     auto s = KvStore::Serve({.host = "127.0.0.1", .port = 0, .timeout_s = 5});
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s).value();
-    auto p = WorkerPool::Open(*server_, {.secret = kSecret, .generation = 7, .worker_timeout_s = 1.0},
-                              SystemClock::Get());
+    auto p =
+        WorkerPool::Open(*server_, {.secret = kSecret, .generation = 7, .worker_timeout_s = 1.0}, SystemClock::Get());
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     pool_ = std::move(p).value();
     polling_ = std::thread([this] {

@@ -179,7 +179,8 @@ TEST_F(DaemonOptionsTest, ClusterNeedsASecretANumericListenAddressAndABeatWellIn
   EXPECT_TRUE(ok->cluster.enabled);
   auto no_secret = LoadLearnerOptions((kExamples / "kdlearnd.toml").string(), {"cluster.enabled=true"});
   ASSERT_FALSE(no_secret.ok());
-  EXPECT_NE(no_secret.status().message().find("cluster.secret_file"), std::string::npos) << no_secret.status().ToString();
+  EXPECT_NE(no_secret.status().message().find("cluster.secret_file"), std::string::npos)
+      << no_secret.status().ToString();
   auto slow_beat = LoadLearnerOptions((kExamples / "kdlearnd.toml").string(), {"cluster.heartbeat_s=5"});
   ASSERT_FALSE(slow_beat.ok());
   EXPECT_NE(slow_beat.status().message().find("cluster.heartbeat_s"), std::string::npos);

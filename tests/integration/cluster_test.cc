@@ -38,7 +38,7 @@ using testing::MakeFactoryModel;
 using testing::WaitFor;
 using testing::WriteText;
 
-constexpr int kGroups = 3;           // one camera per group
+constexpr int kGroups = 3;            // one camera per group
 constexpr int kFramesPerCamera = 24;  // labelled by the coordinator's teacher
 
 fs::path FreshDir(const std::string& name) {
@@ -62,8 +62,8 @@ std::string CoordinatorConfig(const fs::path& dir, int frames_port, int control_
   WriteText(config, "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
                         "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
                         "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" +
-                        std::string(KD_SOURCE_DIR) + "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" +
-                        factory +
+                        std::string(KD_SOURCE_DIR) +
+                        "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" + factory +
                         "\"\nmin_frames = 8\nround_frames = 12\nround_iterations = 2\n"
                         "[gate]\nholdout_every = 3\nmin_holdout = 2\nholdout_window = 6\nmargin = -1.0\n"
                         "[rollout]\nauto = false\n"
@@ -76,8 +76,9 @@ std::string CoordinatorConfig(const fs::path& dir, int frames_port, int control_
 
 ChildProcess Worker(const std::string& config, int cluster_port, const std::string& name, const fs::path& dir,
                     std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {KD_KDLEARND, "worker", "--config", config, "--coordinator",
-                                   "127.0.0.1:" + std::to_string(cluster_port), "--name", name};
+  std::vector<std::string> argv = {
+      KD_KDLEARND, "worker", "--config", config, "--coordinator", "127.0.0.1:" + std::to_string(cluster_port),
+      "--name",    name};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return ChildProcess(argv, (dir / (name + ".log")).string());
 }
@@ -260,8 +261,8 @@ TEST(ClusterTest, GroupsSpreadOverWorkersMoveOnKillAndJoinAndStrangersAreRefused
       << st.dump(1);
 
   // 4. Strangers: the wrong secret, and a world generation that is not the coordinator's.
-  ChildProcess wrong_secret =
-      Worker(config, cluster_port, "worker-x", dir, {"--set", "cluster.secret_file=\"" + (dir / "wrong.secret").string() + "\""});
+  ChildProcess wrong_secret = Worker(config, cluster_port, "worker-x", dir,
+                                     {"--set", "cluster.secret_file=\"" + (dir / "wrong.secret").string() + "\""});
   wrong_secret.Start();
   auto exit_x = wrong_secret.WaitExit(seconds(60));
   ASSERT_TRUE(exit_x.has_value()) << "a worker with the wrong secret kept running";
