@@ -184,13 +184,15 @@ std::vector<uint64_t> WorkerPool::Poll() {
       m.beat_count = *beats;
       m.info.last_beat_us = now;
     } else if (static_cast<double>(now - m.info.last_beat_us) / 1e6 > options_.worker_timeout_s) {
-      m.info.state = WorkerState::kDead;
+      // Fencing: the state moves from absent to "dead" only if the worker has not said goodbye in
+      // the meantime (compareSet: one of the two wins). A worker that was only slow finds "dead"
+      // and rejoins as a new member; whatever it returns under this id is never read again.
+      auto now_state = store_.CompareSet(WorkerKey(options_.generation, id, "state"), "", "dead");
+      const bool left = now_state.ok() && *now_state == "left";
+      m.info.state = left ? WorkerState::kLeft : WorkerState::kDead;
       gone.push_back(id);
-      // Fencing: a worker that was only slow finds this and rejoins as a new member; whatever it
-      // returns under this id is never read again.
-      (void)store_.Set(WorkerKey(options_.generation, id, "state"), "dead");
       KD_LOG(kWarn) << "cluster: worker " << id << " (" << m.info.name << ") silent for "
-                    << static_cast<double>(now - m.info.last_beat_us) / 1e6 << " s: dead";
+                    << static_cast<double>(now - m.info.last_beat_us) / 1e6 << " s: " << (left ? "left" : "dead");
     }
   }
   return gone;
@@ -339,7 +341,8 @@ Status WorkerLink::PutResult(std::string_view result) {
 Status WorkerLink::Leave() {
   beating_ = false;
   if (beat_thread_.joinable()) beat_thread_.join();
-  return store_.Set(WorkerKey(generation_, id_, "state"), "left");
+  // Only from alive: a worker the coordinator already declared dead stays dead (compareSet).
+  return store_.CompareSet(WorkerKey(generation_, id_, "state"), "", "left").status();
 }
 
 }  // namespace kd::cluster

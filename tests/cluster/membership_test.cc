@@ -125,6 +125,9 @@ TEST_F(MembershipTest, ASilentWorkerIsDeclaredDeadAndFencedInTheStore) {
   auto state = store->Get("kd/g" + std::to_string(generation) + "/w/" + std::to_string(id) + "/state");
   ASSERT_TRUE(state.ok() && state->has_value());
   EXPECT_EQ(**state, "dead");
+  // A goodbye that comes too late (what WorkerLink::Leave writes) does not undo the verdict.
+  const std::string key = "kd/g" + std::to_string(generation) + "/w/" + std::to_string(id) + "/state";
+  EXPECT_EQ(store->CompareSet(key, "", "left").value(), "dead");
 }
 
 TEST_F(MembershipTest, ALeavingWorkerIsGoneAtOnceAndItsJobIsAbandoned) {
