@@ -34,6 +34,16 @@ class MembershipTest : public ::testing::Test {
     if (polling_.joinable()) polling_.join();
   }
 
+  // TCPStore's set() does not wait for the server: another connection sees a value a moment later.
+  Result<std::optional<std::string>> AwaitResult(uint64_t id) {
+    for (int i = 0; i < 100; ++i) {
+      auto r = pool_->TakeResult(id);
+      if (!r.ok() || r->has_value()) return r;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return pool_->TakeResult(id);
+  }
+
   std::unique_ptr<KvStore> Client() {
     auto c = KvStore::Connect({.host = "127.0.0.1", .port = server_->port(), .timeout_s = 5});
     EXPECT_TRUE(c.ok()) << c.status().ToString();
@@ -64,7 +74,7 @@ TEST_F(MembershipTest, AWorkerJoinsTakesAJobAndReturnsAnAuthenticatedResult) {
   EXPECT_EQ(**job, "round for group g1");
   EXPECT_FALSE(pool_->TakeResult(id)->has_value());  // not yet
   ASSERT_TRUE((*link)->PutResult("trained weights").ok());
-  auto result = pool_->TakeResult(id);
+  auto result = AwaitResult(id);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   ASSERT_TRUE(result->has_value());
   EXPECT_EQ(**result, "trained weights");
@@ -74,11 +84,16 @@ TEST_F(MembershipTest, AWorkerJoinsTakesAJobAndReturnsAnAuthenticatedResult) {
   ASSERT_TRUE((*link)->NextJob(5, stop)->has_value());
   ASSERT_TRUE((*link)->PutResult("weights 2").ok());
   const std::string key = "kd/g7/w/" + std::to_string(id) + "/result/2";
-  auto sealed = store->Get(key);
+  Result<std::optional<std::string>> sealed = std::optional<std::string>();
+  for (int i = 0; i < 100 && sealed.ok() && !sealed->has_value(); ++i) {
+    sealed = store->Get(key);
+    if (sealed.ok() && !sealed->has_value()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   ASSERT_TRUE(sealed.ok() && sealed->has_value());
   std::string forged = **sealed;
   forged[0] ^= 1;
   ASSERT_TRUE(store->Set(key, forged).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the forged value reaches the server
   auto bad = pool_->TakeResult(id);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), Status::Code::kPermissionDenied);
