@@ -106,17 +106,15 @@ struct Spinners {
   }
 };
 
-// Frames the learner's teacher has labelled so far, over all groups (kdctl status --json).
+// Frames the learner's teacher has labelled so far (kdctl status --json).
 uint64_t LabelledFrames(const fs::path& dir) {
   auto st = kd::wire::AdminCall("ipc://" + (dir / "store" / "admin.sock").string(), R"({"cmd":"status"})",
                                 milliseconds(5000));
   if (!st.ok()) return 0;
   const json doc = json::parse(*st, nullptr, false);
-  uint64_t n = 0;
-  if (doc.is_object() && doc.contains("groups")) {
-    for (const auto& [name, g] : doc["groups"].items()) n += g.value("labelled", uint64_t{0});
-  }
-  return n;
+  // The learner's own count: frames of devices outside any group are labelled too.
+  if (!doc.is_object() || !doc.contains("learner")) return 0;
+  return doc["learner"].value("frames_labelled", uint64_t{0});
 }
 
 std::string KeyPair(const fs::path& dir, const std::string& name) {

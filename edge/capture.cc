@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "media/image_ops.h"
 
 namespace kd::edge {
@@ -51,7 +52,10 @@ Capture::Capture(const config::EdgeSourceOptions& options, SourceOpener open, st
 Capture::~Capture() { Stop(); }
 
 void Capture::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetCurrentThreadName("kd-capture");
+    Run();
+  });
 }
 
 void Capture::Stop() {

@@ -1,6 +1,7 @@
 #include "edge/infer.h"
 
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "edge/detect_loop.h"
 #include "edge/running_model.h"
 
@@ -23,7 +24,10 @@ Infer::Infer(double score_threshold, BoundedQueue<media::Frame>& in, BoundedQueu
 Infer::~Infer() { Join(); }
 
 void Infer::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetCurrentThreadName("kd-infer");
+    Run();
+  });
 }
 
 void Infer::Join() {

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "model/weights_file.h"
 #include "update/delta.h"
 #include "update/state.h"
@@ -33,6 +34,7 @@ Updater::~Updater() { Stop(); }
 
 void Updater::Start() {
   thread_ = std::thread([this] {
+    SetCurrentThreadName("kd-updater");
     while (!stop_ && Step()) {
     }
   });

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 
 namespace kd::edge {
 
@@ -53,6 +54,7 @@ Uplink::~Uplink() { Stop(); }
 
 void Uplink::Start() {
   thread_ = std::thread([this] {
+    SetCurrentThreadName("kd-uplink");
     while (!stop_ && Step()) {
     }
   });

@@ -15,6 +15,7 @@
 #include "base/file_system.h"
 #include "base/host_port.h"
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "base/thread_priority.h"
 #include "config/distill_options.h"
 #include "learner/admin.h"
@@ -275,19 +276,38 @@ Status LearnerService::Impl::Init() {
                           .schedule = [this] { return train_stage->ScheduleJson(); }};
   admin_stage = std::make_unique<AdminStage>(state, *catalogue, *publisher, auth.get(), sources, clock);
 
-  threads.emplace_back([this] { ingest_stage->Run(*frames, stopping); });
   threads.emplace_back([this] {
+    SetCurrentThreadName("kd-ingest");
+    ingest_stage->Run(*frames, stopping);
+  });
+  threads.emplace_back([this] {
+    SetCurrentThreadName("kd-labeller");
     RunNiced("labeller");
     label_stage->Run(stopping);
   });
   threads.emplace_back([this] {
+    SetCurrentThreadName("kd-trainer");
     RunNiced("trainer");
     train_stage->Run(stopping);
   });
-  threads.emplace_back([this] { control_stage->Run(*control, stopping); });
-  threads.emplace_back([this] { admin_stage->Run(*admin, stopping); });
-  threads.emplace_back([this] { SampleSeries(); });
-  if (workers) threads.emplace_back([this] { PollMembership(); });
+  threads.emplace_back([this] {
+    SetCurrentThreadName("kd-control");
+    control_stage->Run(*control, stopping);
+  });
+  threads.emplace_back([this] {
+    SetCurrentThreadName("kd-admin");
+    admin_stage->Run(*admin, stopping);
+  });
+  threads.emplace_back([this] {
+    SetCurrentThreadName("kd-series");
+    SampleSeries();
+  });
+  if (workers) {
+    threads.emplace_back([this] {
+      SetCurrentThreadName("kd-membership");
+      PollMembership();
+    });
+  }
   KD_LOG(kInfo) << "kdlearnd ready: frames " << frames->bound_endpoint() << ", control " << control->bound_endpoint()
                 << ", admin " << admin_ep << ", device " << device.str() << ", "
                 << (opt.server.insecure ? "INSECURE (no CURVE)" : "CURVE + ZAP allowlist");

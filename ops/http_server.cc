@@ -8,6 +8,7 @@
 
 #include "base/host_port.h"
 #include "base/log.h"
+#include "base/thread_name.h"
 
 namespace kd::ops {
 
@@ -121,7 +122,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& options
   }
   impl->bound = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
   Impl* raw = impl.get();
-  impl->thread = std::thread([raw] { raw->server.listen_after_bind(); });
+  impl->thread = std::thread([raw] {
+    SetCurrentThreadName("kd-http");
+    raw->server.listen_after_bind();
+  });
   // A stop() before the accept loop has started is lost (the loop then runs for ever): return only
   // once it runs.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);

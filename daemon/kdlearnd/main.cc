@@ -19,6 +19,7 @@
 #include "base/assets.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "config/daemon_options.h"
 #include "config/distill_options.h"
 #include "daemon/common/cli_common.h"
@@ -315,6 +316,7 @@ int RunWorkerProcess(const daemon::ConfigFlags& flags, const std::string& coordi
   std::atomic<bool> stop{false};
   Status result;
   std::thread worker([&] {
+    SetCurrentThreadName("kd-worker");
     result = learner::RunWorker(*options, run, stop);
     if (!result.ok()) ::kill(::getpid(), SIGTERM);  // wake the main thread
   });
