@@ -9,7 +9,7 @@
 // per minute, the longest wait of a group between two finished rounds, and the cameras that
 // capacity serves at the stated freshness (each camera its own group, one round per group every
 // --freshness-s seconds: rounds/s x freshness). The gate stays on (it runs on the coordinator);
-// backoff is off so that every group stays ready (this measures capacity, not the policy).
+// backoff is off and rounds do not wait for new labels (training.min_new_frames = 0), so that every group stays ready (this measures capacity, not the policy).
 //
 //   bench_cluster [--kdlearnd build/daemon/kdlearnd] [--workers 0,1,2,3] [--groups 6]
 //                 [--frames-per-camera 24] [--iterations 10] [--measure-seconds 180]
@@ -50,7 +50,7 @@ std::string Config(const fs::path& dir, int frames_port, int control_port, int c
          "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
          "\"\ninsecure = true\n[store]\npath = \"store\"\n[teacher]\nbatch = 4\n[training]\nthreads = 1\nrecipe = \"" +
          (dir / "recipe.toml").string() + "\"\nbootstrap = \"" + (dir / "factory.kdw").string() +
-         "\"\nmin_frames = 8\nround_frames = 64\nround_iterations = " + std::to_string(iterations) +
+         "\"\nmin_frames = 8\nmin_new_frames = 0\nround_frames = 64\nround_iterations = " + std::to_string(iterations) +
          "\n[gate]\nholdout_every = 4\nmin_holdout = 4\n[rollout]\nauto = false\n"
          "[schedule]\nbackoff_after = 1000\n[cluster]\nenabled = " +
          (cluster ? "true" : "false") + "\nlisten = \"127.0.0.1:" + std::to_string(cluster_port) +

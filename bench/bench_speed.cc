@@ -1,10 +1,12 @@
 // bench_speed: teacher vs student inference time on the same vtest.avi frames, at 1 and 2
 // threads (teacher: forward at 512x384; student: forward + decode at 384x288). Prints a table and writes JSON (--json).
 // Not a test: timings are measurements.
-//   bench_speed [--frames 20] [--weights student.kdw] [--json out/bench_speed.json]
+//   bench_speed [--frames 20] [--weights student.kdw] [--teacher-batches 1,2,4,8] [--json out/bench_speed.json]
+// Then the teacher's ms/frame per batch size (teacher.batch) at 512 and 768 long side, 2 threads.
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -41,6 +43,10 @@ int main(int argc, char** argv) {
   app.add_option("--frames", frames, "Frames timed per configuration")->capture_default_str();
   app.add_option("--weights", weights, "Student weights (default: a fresh student of the default architecture)");
   app.add_option("--json", json_path, "Write the results as JSON here");
+  std::vector<int> teacher_batches{1, 2, 4, 8};
+  app.add_option("--teacher-batches", teacher_batches, "Frames per teacher forward to time (2 threads)")
+      ->delimiter(',')
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   auto teacher = kd::model::CenterNetTeacher::Load(kd::AssetPath("centernet.json"));
@@ -111,7 +117,41 @@ int main(int argc, char** argv) {
                        {"student_input", std::to_string(so_.input_width) + "x" + std::to_string(so_.input_height)},
                        {"frames", t_ms.size()}});
   }
-  if (!json_path.empty())
-    std::ofstream(json_path) << nlohmann::json{{"bench", "speed"}, {"results", results}}.dump(2) << "\n";
+  // The labeller's question: how many frames per teacher forward (teacher.batch) on this CPU, at
+  // the base scale and at the refine scale the demo adds. Larger batches make activations of
+  // hundreds of MB (8 frames at 768x576: the first feature map alone is 113 MB), which glibc serves
+  // with fresh mmap'd pages on every forward: page faults, not arithmetic.
+  nlohmann::json batches = nlohmann::json::array();
+  std::printf("\n%-8s %-10s %-6s %10s %10s\n", "threads", "teacher", "batch", "ms/frame", "fps");
+  kd::model::SetComputeThreads(2);
+  for (int side : {512, 768}) {
+    const auto [bw, bh] = kd::media::FitSize(video[0].width, video[0].height, side, 32);
+    for (int batch : teacher_batches) {
+      std::vector<double> per_frame;
+      for (int pass = 0; pass < 2; ++pass) {  // pass 0 warms up
+        for (size_t i = 0; i + static_cast<size_t>(batch) <= video.size(); i += static_cast<size_t>(batch)) {
+          std::vector<torch::Tensor> ins;
+          for (int b = 0; b < batch; ++b) ins.push_back(ToInput(video[i + static_cast<size_t>(b)], bw, bh));
+          auto tin = torch::cat(ins).to(torch::kFloat);
+          kd::Stopwatch a;
+          auto out = (*teacher)->Forward(tin);
+          if (pass > 0) per_frame.push_back(a.ElapsedMillis() / batch);
+        }
+      }
+      if (per_frame.empty()) continue;
+      const double ms = Median(per_frame);
+      std::printf("%-8d %4dx%-5d %-6d %10.2f %10.1f\n", 2, bw, bh, batch, ms, 1000 / ms);
+      batches.push_back({{"threads", 2},
+                         {"teacher_input", std::to_string(bw) + "x" + std::to_string(bh)},
+                         {"batch", batch},
+                         {"ms_per_frame", ms},
+                         {"forwards", per_frame.size()}});
+    }
+  }
+  if (!json_path.empty()) {
+    std::ofstream(json_path) << nlohmann::json{{"bench", "speed"}, {"results", results}, {"teacher_batches", batches}}
+                                    .dump(2)
+                             << "\n";
+  }
   return 0;
 }

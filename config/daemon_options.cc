@@ -245,6 +245,7 @@ constexpr Key<LearnerTrainingOptions> kLearnerTrainingKeys[] = {
     {"round_iterations", &LearnerTrainingOptions::round_iterations, InRange(1, 1000000)},
     {"round_frames", &LearnerTrainingOptions::round_frames, InRange(8, 100000)},
     {"min_frames", &LearnerTrainingOptions::min_frames, AtLeast(1)},
+    {"min_new_frames", &LearnerTrainingOptions::min_new_frames, AtLeast(0)},
     {"replay_capacity", &LearnerTrainingOptions::replay_capacity, InRange(1, 10000000)},
     {"fresh_window", &LearnerTrainingOptions::fresh_window, InRange(1, 10000000)},
     {"fresh_fraction", &LearnerTrainingOptions::fresh_fraction, InRange(0.0, 1.0)},

@@ -157,7 +157,10 @@ struct LearnerStoreOptions {
 struct LearnerTeacherOptions {
   std::string model;        // teacher model directory/file ("" = the fetched asset)
   int long_side = 512;      // teacher input long side (px). REQUIRES: multiple of 32, 128..1024
-  int batch = 8;            // frames per teacher batch. REQUIRES: 1..256
+  // Frames per teacher forward. 2 measured best on CPU (bench_speed: 8 frames per forward cost
+  // 2.6x the time per frame at 512 px and 6x at 768 px: activations of hundreds of MB come as fresh
+  // pages every forward); on a GPU, 8-32. REQUIRES: 1..256
+  int batch = 2;
   double min_score = 0.05;  // teacher boxes kept. REQUIRES: 0..1
   int threads = 0;          // CPU threads (0 = share training.threads). REQUIRES: 0..64
   bool operator==(const LearnerTeacherOptions&) const = default;
@@ -175,6 +178,11 @@ struct LearnerTrainingOptions {
   int round_iterations = 100;   // optimiser steps per round. REQUIRES: 1..1e6
   int round_frames = 256;       // frames in a round's dataset. REQUIRES: 8..100000
   int min_frames = 64;          // labelled frames before the first round. REQUIRES: >= 1
+  // Frames labelled since a group's last round started before its next one may start: a round on
+  // the same labels again mostly re-tests the gate, and on a shared CPU it takes the cores from the
+  // teacher, whose labels are what the student lacks (RESULTS.md). 0 = rounds back to back.
+  // REQUIRES: >= 0
+  int min_new_frames = 32;
   int replay_capacity = 4096;   // replay buffer frames per group. REQUIRES: 1..10000000
   int fresh_window = 512;       // most recent frames counted as fresh. REQUIRES: 1..10000000
   double fresh_fraction = 0.5;  // share of a round's frames drawn from the fresh window. REQUIRES: 0..1

@@ -87,6 +87,7 @@ struct Group {
   std::optional<storage::ReplaySampler> sampler;
   std::map<std::string, std::deque<uint64_t>> holdout;  // device -> newest held-out seqs
   uint64_t labelled = 0, held_out = 0;
+  uint64_t labelled_at_last_round = 0;  // `labelled` when the last round started (0 = none yet)
   std::map<uint64_t, VersionInfo> versions;  // with artefacts on disk (the last keep_versions + 1)
   std::map<uint64_t, VersionInfo> history;   // every published version's record (bounded), for status
   uint64_t latest = 0;
@@ -108,6 +109,8 @@ struct Group {
   static constexpr double kFastAlpha = 0.1, kSlowAlpha = 0.01;
   // Relative rise of the fast average over the slow one (0 = none): what the scheduler calls drift.
   double Drift() const;
+  // Enough labels for a round: `min_frames` in all, and `min_new_frames` since the last round began.
+  bool HasLabelsForARound(int min_frames, int min_new_frames) const;
 };
 
 // The stages' heartbeats: each stage's loop beats once per iteration (per training step, per

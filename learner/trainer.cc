@@ -101,7 +101,8 @@ std::optional<TrainStage::Prepared> TrainStage::Prepare(const std::string& name)
   p.group = name;
   std::lock_guard lock(state_.mu);
   Group& g = state_.groups.at(name);
-  if (g.labelled < static_cast<uint64_t>(opt.training.min_frames)) return std::nullopt;
+  if (!g.HasLabelsForARound(opt.training.min_frames, opt.training.min_new_frames)) return std::nullopt;
+  g.labelled_at_last_round = g.labelled;
   auto batch = g.sampler->Sample(static_cast<size_t>(opt.training.round_frames));
   for (const auto& c : batch.items) p.train_keys.emplace_back(c.device_id, c.seq);
   for (const auto& [dev, seqs] : g.holdout) {
@@ -290,7 +291,7 @@ std::map<std::string, GroupSignals> TrainStage::ReadyGroups() {
   const int64_t now_us = clock_.WallMicros();
   std::lock_guard lock(state_.mu);
   for (const auto& [name, g] : state_.groups) {
-    if (g.labelled < static_cast<uint64_t>(state_.options.training.min_frames)) continue;
+    if (!g.HasLabelsForARound(state_.options.training.min_frames, state_.options.training.min_new_frames)) continue;
     if (auto r = retry_after_us_.find(name); r != retry_after_us_.end() && now_us < r->second) continue;
     GroupSignals s;
     s.drift = g.Drift();

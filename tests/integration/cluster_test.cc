@@ -64,7 +64,7 @@ std::string CoordinatorConfig(const fs::path& dir, int frames_port, int control_
                         "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" +
                         std::string(KD_SOURCE_DIR) +
                         "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" + factory +
-                        "\"\nmin_frames = 8\nround_frames = 12\nround_iterations = 2\n"
+                        "\"\nmin_frames = 8\nmin_new_frames = 0\nround_frames = 12\nround_iterations = 2\n"
                         "[gate]\nholdout_every = 3\nmin_holdout = 2\nholdout_window = 6\nmargin = -1.0\n"
                         "[rollout]\nauto = false\n"
                         "[cluster]\nenabled = true\nlisten = \"127.0.0.1:" +

@@ -71,6 +71,31 @@ TEST(LoopStateTest, DriftIsTheRiseOfRecentDisagreementOverItsLongRunLevel) {
   EXPECT_EQ(s.groups.at("cam-d").Drift(), 0.0);
 }
 
+TEST(LoopStateTest, ARoundNeedsMinFramesThenMinNewFramesSinceTheLastRoundBegan) {
+  LoopState s(Options());
+  std::lock_guard lock(s.mu);
+  Group& g = s.GroupFor("cam-n");
+  uint64_t seq = 0;
+  auto label_replay_frames = [&](uint64_t n) {  // n frames that join the replay set (not held out)
+    for (uint64_t added = 0; added < n;) {
+      if (!IsHoldout(++seq, 4)) ++added;
+      s.AddLabelled("cam-n", seq, 0.5f);
+    }
+  };
+  label_replay_frames(9);
+  EXPECT_FALSE(g.HasLabelsForARound(10, 4));  // fewer than min_frames
+  label_replay_frames(1);
+  EXPECT_TRUE(g.HasLabelsForARound(10, 4));  // the first round needs min_frames only
+  g.labelled_at_last_round = g.labelled;     // a round begins (TrainStage::Prepare)
+  EXPECT_FALSE(g.HasLabelsForARound(10, 4));
+  label_replay_frames(3);
+  EXPECT_FALSE(g.HasLabelsForARound(10, 4));
+  label_replay_frames(1);
+  EXPECT_TRUE(g.HasLabelsForARound(10, 4));
+  g.labelled_at_last_round = g.labelled;
+  EXPECT_TRUE(g.HasLabelsForARound(10, 0));  // min_new_frames = 0: rounds back to back
+}
+
 TEST(LoopStateTest, ARepliesAddressesTheRequest) {
   wire::Header h;
   h.device_id = "cam-a";
