@@ -9,7 +9,8 @@
 // per minute, the longest wait of a group between two finished rounds, and the cameras that
 // capacity serves at the stated freshness (each camera its own group, one round per group every
 // --freshness-s seconds: rounds/s x freshness). The gate stays on (it runs on the coordinator);
-// backoff is off and rounds do not wait for new labels (training.min_new_frames = 0), so that every group stays ready (this measures capacity, not the policy).
+// backoff is off and rounds do not wait for new labels (training.min_new_frames = 0), so that every group stays ready
+// (this measures capacity, not the policy).
 //
 //   bench_cluster [--kdlearnd build/daemon/kdlearnd] [--workers 0,1,2,3] [--groups 6]
 //                 [--frames-per-camera 24] [--iterations 10] [--measure-seconds 180]

@@ -49,7 +49,8 @@ std::string Config(const fs::path& dir, int frames_port, int control_port, const
          "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
          "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nthreads = 1\nnice = 0\nrecipe = \"" +
          (dir / "recipe.toml").string() + "\"\nbootstrap = \"" + factory +
-         "\"\nmin_frames = 16\nmin_new_frames = 0\nround_frames = 64\nround_iterations = " + std::to_string(iterations) +
+         "\"\nmin_frames = 16\nmin_new_frames = 0\nround_frames = 64\nround_iterations = " +
+         std::to_string(iterations) +
          "\n[gate]\nholdout_every = 5\nmin_holdout = 5\nholdout_window = 20\n[rollout]\nauto = false\n" + schedule +
          "[publish]\nsigning_key = \"" + (dir / "s.key").string() + "\"\n";
 }

@@ -149,9 +149,8 @@ int main(int argc, char** argv) {
     }
   }
   if (!json_path.empty()) {
-    std::ofstream(json_path) << nlohmann::json{{"bench", "speed"}, {"results", results}, {"teacher_batches", batches}}
-                                    .dump(2)
-                             << "\n";
+    std::ofstream(json_path)
+        << nlohmann::json{{"bench", "speed"}, {"results", results}, {"teacher_batches", batches}}.dump(2) << "\n";
   }
   return 0;
 }

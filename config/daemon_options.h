@@ -155,8 +155,8 @@ struct LearnerStoreOptions {
 };
 
 struct LearnerTeacherOptions {
-  std::string model;        // teacher model directory/file ("" = the fetched asset)
-  int long_side = 512;      // teacher input long side (px). REQUIRES: multiple of 32, 128..1024
+  std::string model;    // teacher model directory/file ("" = the fetched asset)
+  int long_side = 512;  // teacher input long side (px). REQUIRES: multiple of 32, 128..1024
   // Frames per teacher forward. 2 measured best on CPU (bench_speed: 8 frames per forward cost
   // 2.6x the time per frame at 512 px and 6x at 768 px: activations of hundreds of MB come as fresh
   // pages every forward); on a GPU, 8-32. REQUIRES: 1..256
@@ -174,10 +174,10 @@ struct LearnerTrainingOptions {
   // stored and acked, and devices answered, before teacher and training work takes the cores
   // (base/thread_priority.h). 0 = same priority as ingest. REQUIRES: 0..19
   int nice = 10;
-  std::string bootstrap;        // initial student .kdw, published as version 1 ("" = train from scratch)
-  int round_iterations = 100;   // optimiser steps per round. REQUIRES: 1..1e6
-  int round_frames = 256;       // frames in a round's dataset. REQUIRES: 8..100000
-  int min_frames = 64;          // labelled frames before the first round. REQUIRES: >= 1
+  std::string bootstrap;       // initial student .kdw, published as version 1 ("" = train from scratch)
+  int round_iterations = 100;  // optimiser steps per round. REQUIRES: 1..1e6
+  int round_frames = 256;      // frames in a round's dataset. REQUIRES: 8..100000
+  int min_frames = 64;         // labelled frames before the first round. REQUIRES: >= 1
   // Frames labelled since a group's last round started before its next one may start: a round on
   // the same labels again mostly re-tests the gate, and on a shared CPU it takes the cores from the
   // teacher, whose labels are what the student lacks (RESULTS.md). 0 = rounds back to back.

@@ -71,7 +71,8 @@ bool Group::HasLabelsForARound(int min_frames, int min_new_frames) const {
   if (labelled < static_cast<uint64_t>(std::max(min_frames, 0))) return false;
   // labelled_at_last_round is 0 until this process starts a round for the group: after a restart
   // the first round needs only min_frames.
-  return labelled_at_last_round == 0 || labelled - labelled_at_last_round >= static_cast<uint64_t>(std::max(min_new_frames, 0));
+  return labelled_at_last_round == 0 ||
+         labelled - labelled_at_last_round >= static_cast<uint64_t>(std::max(min_new_frames, 0));
 }
 
 void LoopState::AddLabelled(const std::string& device_id, uint64_t seq, float difficulty) {

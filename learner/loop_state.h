@@ -87,7 +87,7 @@ struct Group {
   std::optional<storage::ReplaySampler> sampler;
   std::map<std::string, std::deque<uint64_t>> holdout;  // device -> newest held-out seqs
   uint64_t labelled = 0, held_out = 0;
-  uint64_t labelled_at_last_round = 0;  // `labelled` when the last round started (0 = none yet)
+  uint64_t labelled_at_last_round = 0;       // `labelled` when the last round started (0 = none yet)
   std::map<uint64_t, VersionInfo> versions;  // with artefacts on disk (the last keep_versions + 1)
   std::map<uint64_t, VersionInfo> history;   // every published version's record (bounded), for status
   uint64_t latest = 0;
