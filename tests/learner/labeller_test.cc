@@ -36,7 +36,16 @@ class FakeTeacher final : public TeacherPass {
   config::LabelRefineOptions refine_seen;
 };
 
+// The batch and run expectations below are worked out for 8 frames per teacher batch (the
+// default is 2, CPU's best; the logic does not depend on the number).
+config::LearnerOptions LabelOptions(const std::string& store_path) {
+  config::LearnerOptions o = testing::StageOptions(store_path);
+  o.teacher.batch = 8;
+  return o;
+}
+
 struct LabelFixture : StageFixture {
+  LabelFixture() : StageFixture(LabelOptions) {}
   FakeTeacher teacher;
   LabelStage stage{state, *store, *catalogue, teacher, config::LabelRefineOptions{}};
   void Put(uint64_t seq, std::vector<uint8_t> jpeg, int64_t capture_time_us = 0) {
