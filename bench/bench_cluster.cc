@@ -52,7 +52,7 @@ std::string Config(const fs::path& dir, int frames_port, int control_port, int c
          "\"\ninsecure = true\n[store]\npath = \"store\"\n[teacher]\nbatch = 4\n[training]\nthreads = 1\nrecipe = \"" +
          (dir / "recipe.toml").string() + "\"\nbootstrap = \"" + (dir / "factory.kdw").string() +
          "\"\nmin_frames = 8\nmin_new_frames = 0\nround_frames = 64\nround_iterations = " + std::to_string(iterations) +
-         "\n[gate]\nholdout_every = 4\nmin_holdout = 4\n[rollout]\nauto = false\n"
+         "\n[gate]\nholdout_every = 4\nholdout_span_ms = 0\nmin_holdout = 4\n[rollout]\nauto = false\n"
          "[schedule]\nbackoff_after = 1000\n[cluster]\nenabled = " +
          (cluster ? "true" : "false") + "\nlisten = \"127.0.0.1:" + std::to_string(cluster_port) +
          "\"\nsecret_file = \"" + (dir / "cluster.secret").string() + "\"\n[publish]\nsigning_key = \"" +

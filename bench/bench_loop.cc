@@ -273,7 +273,8 @@ json BenchRollout(const std::string& kdlearnd, double seconds) {
       fp, cp,
       "[training]\nrecipe = \"" + fs::absolute("config/examples/distill.toml").string() +
           "\"\nbootstrap = \"factory.kdw\"\nround_iterations = 20\nround_frames = 48\nmin_frames = 16\n"
-          "[gate]\nholdout_every = 6\nmin_holdout = 4\nmargin = -1.0\n[publish]\nsigning_key = \"signing.key\"\n"
+          "[gate]\nholdout_every = 6\nholdout_span_ms = 0\nmin_holdout = 4\nmargin = -1.0\n[publish]\nsigning_key = "
+          "\"signing.key\"\n"
           "[rollout]\ncanary_probation_s = 0\n[[groups]]\nname = \"lobby\"\ndevices = [\"cam-1\", \"cam-2\"]\n"
           "[[devices]]\nid = \"cam-1\"\nkey = \"cam-1.pub\"\n[[devices]]\nid = \"cam-2\"\nkey = \"cam-2.pub\"\n");
   Learner learner;

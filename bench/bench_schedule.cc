@@ -51,8 +51,9 @@ std::string Config(const fs::path& dir, int frames_port, int control_port, const
          (dir / "recipe.toml").string() + "\"\nbootstrap = \"" + factory +
          "\"\nmin_frames = 16\nmin_new_frames = 0\nround_frames = 64\nround_iterations = " +
          std::to_string(iterations) +
-         "\n[gate]\nholdout_every = 5\nmin_holdout = 5\nholdout_window = 20\n[rollout]\nauto = false\n" + schedule +
-         "[publish]\nsigning_key = \"" + (dir / "s.key").string() + "\"\n";
+         "\n[gate]\nholdout_every = 5\nholdout_span_ms = 0\nmin_holdout = 5\nholdout_window = 20\n[rollout]\nauto = "
+         "false\n" +
+         schedule + "[publish]\nsigning_key = \"" + (dir / "s.key").string() + "\"\n";
 }
 
 }  // namespace

@@ -255,6 +255,7 @@ constexpr Key<LearnerTrainingOptions> kLearnerTrainingKeys[] = {
 
 constexpr Key<LearnerGateOptions> kLearnerGateKeys[] = {
     {"holdout_every", &LearnerGateOptions::holdout_every, InRange(2, 1000)},
+    {"holdout_span_ms", &LearnerGateOptions::holdout_span_ms, InRange(0, 3600000)},
     {"holdout_window", &LearnerGateOptions::holdout_window, InRange(1, 100000)},
     {"min_holdout", &LearnerGateOptions::min_holdout, kNoLimit, PathKind::kNone,
      [](const LearnerGateOptions& g, const std::string& p, Checker& c) {

@@ -192,7 +192,12 @@ struct LearnerTrainingOptions {
 };
 
 struct LearnerGateOptions {
-  int holdout_every = 10;     // every Nth labelled frame of a camera is held out. REQUIRES: 2..1000
+  int holdout_every = 10;  // one in N spans of labelled frames is held out. REQUIRES: 2..1000
+  // Frames whose seqs (the edge's wall-clock microseconds, wire/PROTOCOL.md) fall in the same span
+  // of this many ms share the split, so a burst of near-identical consecutive frames is all
+  // training or all hold-out: split per frame, most held-out frames had a twin in training and the
+  // gate was flattered. 0 = per frame (for seqs that are counters). REQUIRES: 0..3600000
+  int holdout_span_ms = 10000;
   int holdout_window = 100;   // most recent held-out frames per camera used. REQUIRES: 1..100000
   int min_holdout = 10;       // held-out frames needed to gate. REQUIRES: 1..holdout_window
   double margin = 0.01;       // AP (.50:.95) gain over the running model needed to publish. REQUIRES: -1..1

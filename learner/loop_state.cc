@@ -8,10 +8,10 @@
 
 namespace kd::learner {
 
-bool IsHoldout(uint64_t seq, int every) {
+bool IsHoldout(uint64_t seq, int every, uint64_t span_us) {
   KD_CHECK(every >= 1);
-  // splitmix64: a well-mixed hash, so every `every`-th frame on average, in no regular pattern.
-  uint64_t z = seq + 0x9e3779b97f4a7c15ULL;
+  // splitmix64: a well-mixed hash, so every `every`-th span on average, in no regular pattern.
+  uint64_t z = (span_us ? seq / span_us : seq) + 0x9e3779b97f4a7c15ULL;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   z ^= z >> 31;
@@ -84,7 +84,8 @@ void LoopState::AddLabelled(const std::string& device_id, uint64_t seq, float di
     g.disagreement_slow =
         g.disagreement_slow < 0 ? d : g.disagreement_slow + Group::kSlowAlpha * (d - g.disagreement_slow);
   }
-  if (IsHoldout(seq, options.gate.holdout_every)) {
+  if (IsHoldout(seq, options.gate.holdout_every,
+                uint64_t{1000} * static_cast<uint64_t>(options.gate.holdout_span_ms))) {
     auto& window = g.holdout[device_id];
     window.push_back(seq);
     while (window.size() > static_cast<size_t>(options.gate.holdout_window)) window.pop_front();

@@ -119,9 +119,11 @@ struct StageBeats {
   ops::Heartbeat ingest, labeller, trainer, control, admin;
 };
 
-// The hold-out rule: a frame is held out by a hash of its seq (not a counter), so the split is the
-// same after a restart and does not depend on arrival order. `every` >= 1.
-bool IsHoldout(uint64_t seq, int every);
+// The hold-out rule: a frame is held out by a hash of its seq's span (seq / span_us; not a counter,
+// which could alias with a looping scene), so the split is the same after a restart and does not
+// depend on arrival order. Edge seqs are wall-clock microseconds: every frame of one span, a burst
+// of consecutive frames included, lands on the same side. span_us = 0: per frame. `every` >= 1.
+bool IsHoldout(uint64_t seq, int every, uint64_t span_us);
 
 struct LoopState {
   explicit LoopState(const config::LearnerOptions& options);

@@ -59,18 +59,18 @@ std::string CoordinatorConfig(const fs::path& dir, int frames_port, int control_
   WriteText(dir / "cluster.secret", "a-secret-shared-by-the-learners-0123456789\n");
   WriteText(dir / "wrong.secret", "another-secret-entirely-9876543210\n");
   const fs::path config = dir / "kdlearnd.toml";
-  WriteText(config, "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
-                        "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
-                        "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" +
-                        std::string(KD_SOURCE_DIR) +
-                        "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" + factory +
-                        "\"\nmin_frames = 8\nmin_new_frames = 0\nround_frames = 12\nround_iterations = 2\n"
-                        "[gate]\nholdout_every = 3\nmin_holdout = 2\nholdout_window = 6\nmargin = -1.0\n"
-                        "[rollout]\nauto = false\n"
-                        "[cluster]\nenabled = true\nlisten = \"127.0.0.1:" +
-                        std::to_string(cluster_port) +
-                        "\"\nsecret_file = \"cluster.secret\"\nworker_timeout_s = 3.0\nheartbeat_s = 0.5\n"
-                        "[publish]\nsigning_key = \"s.key\"\n");
+  WriteText(config,
+            "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
+                "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
+                "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" + std::string(KD_SOURCE_DIR) +
+                "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" + factory +
+                "\"\nmin_frames = 8\nmin_new_frames = 0\nround_frames = 12\nround_iterations = 2\n"
+                "[gate]\nholdout_every = 3\nholdout_span_ms = 0\nmin_holdout = 2\nholdout_window = 6\nmargin = -1.0\n"
+                "[rollout]\nauto = false\n"
+                "[cluster]\nenabled = true\nlisten = \"127.0.0.1:" +
+                std::to_string(cluster_port) +
+                "\"\nsecret_file = \"cluster.secret\"\nworker_timeout_s = 3.0\nheartbeat_s = 0.5\n"
+                "[publish]\nsigning_key = \"s.key\"\n");
   return config.string();
 }
 

@@ -283,14 +283,15 @@ TEST(FaultsTest, AModelThatFailsProbationIsRolledBackAndTheLearnerRepublishesThe
   const auto signing = update::GenerateSigningKey();
   ASSERT_TRUE(signing.ok());
   ASSERT_TRUE(update::WriteSigningKey((dir / "s.key").string(), (dir / "s.pub").string(), *signing).ok());
-  WriteText(dir / "kdlearnd.toml",
-            "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
-                "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
-                "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" + std::string(KD_SOURCE_DIR) +
-                "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" + factory +
-                "\"\nround_iterations = 3\nround_frames = 16\nmin_frames = 8\n"
-                "[gate]\nholdout_every = 4\nmin_holdout = 2\nmargin = -1.0\n"  // publish every round
-                "[publish]\nsigning_key = \"s.key\"\n[rollout]\ncanary_probation_s = 0\nfailure_threshold = 1\n");
+  WriteText(
+      dir / "kdlearnd.toml",
+      "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
+          "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
+          "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" + std::string(KD_SOURCE_DIR) +
+          "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" + factory +
+          "\"\nround_iterations = 3\nround_frames = 16\nmin_frames = 8\n"
+          "[gate]\nholdout_every = 4\nholdout_span_ms = 0\nmin_holdout = 2\nmargin = -1.0\n"  // publish every round
+          "[publish]\nsigning_key = \"s.key\"\n[rollout]\ncanary_probation_s = 0\nfailure_threshold = 1\n");
   Learner learner((dir / "kdlearnd.toml").string(), (dir / "kdlearnd.log").string());
   learner.Start();
 

@@ -101,6 +101,7 @@ round_frames = 24
 min_frames = 12
 [gate]
 holdout_every = 4
+holdout_span_ms = 0
 min_holdout = 3
 margin = 0.0
 [publish]
@@ -847,7 +848,7 @@ TEST(LoopTest, ALearnerWithAnNmsFreeBootstrapPublishesVersionsTheEdgeCommits) {
                 "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" + std::string(KD_SOURCE_DIR) +
                 "/tests/integration/one_scale.toml\"\nthreads = 2\nbootstrap = \"" + fx.factory +
                 "\"\nround_iterations = 8\nround_frames = 24\nmin_frames = 12\n"
-                "[gate]\nholdout_every = 4\nmin_holdout = 3\nmargin = -1.0\n"
+                "[gate]\nholdout_every = 4\nholdout_span_ms = 0\nmin_holdout = 3\nmargin = -1.0\n"
                 "[publish]\nsigning_key = \"s.key\"\n");
   Learner learner((fx.dir / "kdlearnd.toml").string());
   learner.Start();
@@ -993,14 +994,15 @@ TEST(LoopTest, RandomKill9OfAnEdgeDuringUpdatesAlwaysComesBackOnAWholeModel) {
   const int kills = env != nullptr ? std::max(1, std::atoi(env)) : 5;
   UpdateFixture fx("kd_edge_crash");
   const int frames_port = FreePort(), control_port = FreePort();
-  WriteText(fx.dir / "kdlearnd.toml",
-            "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
-                "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
-                "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" + std::string(KD_SOURCE_DIR) +
-                "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" + fx.factory +
-                "\"\nround_iterations = 3\nround_frames = 16\nmin_frames = 8\n"
-                "[gate]\nholdout_every = 4\nmin_holdout = 2\nmargin = -1.0\n"  // publish every round
-                "[publish]\nsigning_key = \"s.key\"\n[rollout]\ncanary_probation_s = 0\n");
+  WriteText(
+      fx.dir / "kdlearnd.toml",
+      "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
+          "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
+          "\"\ninsecure = true\n[store]\npath = \"store\"\n[training]\nrecipe = \"" + std::string(KD_SOURCE_DIR) +
+          "/tests/integration/one_scale.toml\"\nthreads = 1\nbootstrap = \"" + fx.factory +
+          "\"\nround_iterations = 3\nround_frames = 16\nmin_frames = 8\n"
+          "[gate]\nholdout_every = 4\nholdout_span_ms = 0\nmin_holdout = 2\nmargin = -1.0\n"  // publish every round
+          "[publish]\nsigning_key = \"s.key\"\n[rollout]\ncanary_probation_s = 0\n");
   const fs::path slots = fx.dir / "slots";
   WriteText(fx.dir / "cam.toml",
             "device_id = \"cam-k\"\n[source]\nuri = \"" + AssetPath("vtest.avi") +

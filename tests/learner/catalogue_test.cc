@@ -94,7 +94,7 @@ TEST(CatalogueTest, RebuildRestoresWatermarksCountsAndTheSplit) {
   const Group& g = f.state.groups.at("cam-a");
   EXPECT_EQ(g.labelled + g.held_out, 6u);
   size_t held = 0;
-  for (uint64_t seq = 1; seq <= 6; ++seq) held += IsHoldout(seq, f.options.gate.holdout_every) ? 1 : 0;
+  for (uint64_t seq = 1; seq <= 6; ++seq) held += IsHoldout(seq, f.options.gate.holdout_every, 0) ? 1 : 0;
   EXPECT_EQ(g.held_out, held);
 }
 

@@ -1,7 +1,9 @@
 #include "learner/loop_state.h"
 
 #include <limits>
+#include <map>
 #include <mutex>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -12,6 +14,7 @@ config::LearnerOptions Options() {
   config::LearnerOptions o;
   o.gate.holdout_every = 4;
   o.gate.holdout_window = 3;
+  o.gate.holdout_span_ms = 0;  // these tests' seqs are counters: split per frame
   o.groups.push_back({"lobby", {"cam-a", "cam-b"}});
   return o;
 }
@@ -35,7 +38,7 @@ TEST(LoopStateTest, TheHoldoutSplitDependsOnlyOnTheSeqAndTheWindowIsBounded) {
   size_t expected_holdout = 0;
   std::lock_guard lock(s.mu);
   for (uint64_t seq = 1; seq <= 400; ++seq) {
-    expected_holdout += IsHoldout(seq, 4) ? 1 : 0;
+    expected_holdout += IsHoldout(seq, 4, 0) ? 1 : 0;
     s.AddLabelled("cam-z", seq, 0.5f);
   }
   const Group& g = s.groups.at("cam-z");
@@ -44,13 +47,53 @@ TEST(LoopStateTest, TheHoldoutSplitDependsOnlyOnTheSeqAndTheWindowIsBounded) {
   // About one in four, in no regular pattern, and the same answer every time.
   EXPECT_GT(expected_holdout, 60u);
   EXPECT_LT(expected_holdout, 140u);
-  EXPECT_EQ(IsHoldout(12345, 4), IsHoldout(12345, 4));
+  EXPECT_EQ(IsHoldout(12345, 4, 0), IsHoldout(12345, 4, 0));
   // Only the newest `holdout_window` held-out seqs are kept, oldest first.
   const auto& window = g.holdout.at("cam-z");
   ASSERT_EQ(window.size(), 3u);
   EXPECT_LT(window[0], window[1]);
   EXPECT_LT(window[1], window[2]);
-  for (uint64_t seq : window) EXPECT_TRUE(IsHoldout(seq, 4));
+  for (uint64_t seq : window) EXPECT_TRUE(IsHoldout(seq, 4, 0));
+}
+
+TEST(LoopStateTest, FramesOfOneSpanOfSeqsShareTheSplitSoABurstIsNeverSplit) {
+  config::LearnerOptions o = Options();
+  o.gate.holdout_span_ms = 10000;
+  o.gate.holdout_window = 1000;
+  LoopState s(o);
+  std::lock_guard lock(s.mu);
+  // An edge's seqs are wall-clock microseconds: 60 bursts of 7 frames 100 ms apart, one burst
+  // every 3.5 s (its max_fps = 2), from 2026-12-01 on.
+  const uint64_t start_us = 1'796'083'200'000'000;
+  std::map<uint64_t, std::set<bool>> sides_of_span;  // seq / 10 s -> the sides its frames went to
+  size_t held = 0, frames = 0;
+  for (uint64_t burst = 0; burst < 60; ++burst) {
+    std::set<bool> sides;
+    for (uint64_t k = 0; k < 7; ++k) {
+      const uint64_t seq = start_us + burst * 3'500'000 + k * 100'000;
+      const bool h = IsHoldout(seq, 4, 10'000'000);
+      sides_of_span[seq / 10'000'000].insert(h);
+      if (seq / 10'000'000 == (start_us + burst * 3'500'000) / 10'000'000) sides.insert(h);
+      held += h, ++frames;
+      s.AddLabelled("cam-s", seq, 0.5f);
+    }
+    EXPECT_EQ(sides.size(), 1u) << "burst " << burst << " (the part inside its first span)";
+  }
+  for (const auto& [span, sides] : sides_of_span) EXPECT_EQ(sides.size(), 1u) << "span " << span;
+  const Group& g = s.groups.at("cam-s");
+  EXPECT_EQ(g.held_out, held);
+  EXPECT_EQ(g.labelled, frames - held);
+  // 22 spans of 10 s, about one in four held out: some, not all.
+  EXPECT_GT(held, 0u);
+  EXPECT_LT(held, frames / 2);
+  // Per frame (span 0), the same seqs split within bursts.
+  size_t bursts_split_per_frame = 0;
+  for (uint64_t burst = 0; burst < 60; ++burst) {
+    std::set<bool> sides;
+    for (uint64_t k = 0; k < 7; ++k) sides.insert(IsHoldout(start_us + burst * 3'500'000 + k * 100'000, 4, 0));
+    bursts_split_per_frame += sides.size() == 2;
+  }
+  EXPECT_GT(bursts_split_per_frame, 30u);
 }
 
 TEST(LoopStateTest, DriftIsTheRiseOfRecentDisagreementOverItsLongRunLevel) {
@@ -78,7 +121,7 @@ TEST(LoopStateTest, ARoundNeedsMinFramesThenMinNewFramesSinceTheLastRoundBegan) 
   uint64_t seq = 0;
   auto label_replay_frames = [&](uint64_t n) {  // n frames that join the replay set (not held out)
     for (uint64_t added = 0; added < n;) {
-      if (!IsHoldout(++seq, 4)) ++added;
+      if (!IsHoldout(++seq, 4, 0)) ++added;
       s.AddLabelled("cam-n", seq, 0.5f);
     }
   };

@@ -73,6 +73,7 @@ inline config::LearnerOptions StageOptions(const std::string& store_path) {
   o.gate.holdout_every = 2;
   o.gate.holdout_window = 3;
   o.gate.min_holdout = 2;
+  o.gate.holdout_span_ms = 0;  // the fixtures' seqs are counters: split per frame
   o.publish.keep_versions = 2;
   o.publish.chunk_bytes = 4096;
   o.rollout.canary_probation_s = 10;

@@ -149,6 +149,7 @@ round_frames = 16
 min_frames = 8
 [gate]
 holdout_every = 4
+holdout_span_ms = 0
 min_holdout = 2
 margin = -1.0
 [publish]
