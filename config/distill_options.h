@@ -53,7 +53,10 @@ struct DistillOptions {
   int batch_size = 8;     // frames per step. REQUIRES: 1..256
   double lr = 3e-3;       // AdamW peak learning rate
   double weight_decay = 1e-4;
-  int warmup = 100;         // linear warm-up steps, then cosine decay to 5% of lr
+  int warmup = 100;  // linear warm-up steps, then cosine decay to 5% of lr
+  // The learner's continual rounds have no last step to decay towards: after the warm-up the rate
+  // stays at lr * continual_lr_scale (docs/RESULTS.md, "Tenth stop"). REQUIRES: (0, 1]
+  double continual_lr_scale = 0.3;
   double grad_clip = 10.0;  // max global grad norm (NaN guard). REQUIRES: > 0
   bool hflip = true;        // horizontal flip augmentation (targets flipped too)
   uint64_t seed = 1;

@@ -52,7 +52,7 @@ Result<TrainedRound> RoundTrainer::Train(const std::string& group, const Distill
     config::DistillOptions r = recipe_;
     r.batch_size = std::min<int>(r.batch_size, static_cast<int>(data.size()));
     fresh->distiller = std::make_unique<Distiller>(r, fresh->student, teacher_, device_);
-    fresh->distiller->SetContinual(kContinualLrScale);
+    fresh->distiller->SetContinual(r.continual_lr_scale);
     trainer = fresh;
   }
   const model::StudentOptions& arch = trainer->student->options();

@@ -58,10 +58,6 @@ struct TrainedRound {
 
 class RoundTrainer {
  public:
-  // Learning-rate scale of continual rounds (after the recipe's warm-up): small steps from a
-  // model that already works.
-  static constexpr double kContinualLrScale = 0.3;
-
   // Borrows the teacher (CrossKD runs its head on student features); `device` for the tensors.
   RoundTrainer(const model::CenterNetTeacher& teacher, torch::Device device, config::DistillOptions recipe);
   ~RoundTrainer();
