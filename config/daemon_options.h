@@ -162,7 +162,7 @@ struct LearnerTeacherOptions {
   // pages every forward); on a GPU, 8-32. REQUIRES: 1..256
   int batch = 2;
   double min_score = 0.05;  // teacher boxes kept. REQUIRES: 0..1
-  int threads = 0;          // CPU threads (0 = share training.threads). REQUIRES: 0..64
+  int threads = 0;          // the labeller's LibTorch threads (0 = training.threads). REQUIRES: 0..64
   bool operator==(const LearnerTeacherOptions&) const = default;
 };
 

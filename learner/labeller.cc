@@ -7,6 +7,7 @@
 #include "learner/refine.h"
 #include "learner/teacher_record.h"
 #include "media/image_ops.h"
+#include "model/threads.h"
 
 namespace kd::learner {
 
@@ -44,6 +45,8 @@ LabelStage::LabelStage(LoopState& state, storage::SampleStore& store, Catalogue&
 void LabelStage::Wake() { wake_.notify_one(); }
 
 void LabelStage::Run(const std::atomic<bool>& stopping) {
+  // teacher.threads: the labeller's own team size (0 = training.threads, set for the process).
+  if (state_.options.teacher.threads > 0) model::SetThisThreadsComputeThreads(state_.options.teacher.threads);
   while (!stopping) {
     state_.beats.labeller.Beat();
     bool did_work = false;

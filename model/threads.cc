@@ -5,6 +5,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <malloc.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include <ATen/Parallel.h>
@@ -22,6 +23,12 @@ void SetComputeThreads(int threads) {
   // which has no threads).
   using SetBlasThreads = void (*)(int);
   if (auto fn = reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(threads);
+}
+
+void SetThisThreadsComputeThreads(int threads) {
+  KD_CHECK(threads >= 1);
+  (void)at::get_num_threads();  // LibTorch's once-per-thread init, which would overwrite ours later
+  omp_set_num_threads(threads);
 }
 
 void UsePassiveOpenMpWait(char** argv) {

@@ -10,6 +10,13 @@ namespace kd::model {
 // REQUIRES: threads >= 1. Not thread-safe (process-wide settings).
 void SetComputeThreads(int threads);
 
+// The OpenMP team size of LibTorch (and oneDNN) work started by the calling thread only: libgomp
+// keeps the thread count per thread, and LibTorch gives a new thread SetComputeThreads' value
+// lazily, on its first parallel op. This does that first, then sets `threads` for this thread,
+// so a stage (the learner's labeller) can run a team of its own size beside another stage's.
+// OpenBLAS's pool stays process-wide. REQUIRES: threads >= 1.
+void SetThisThreadsComputeThreads(int threads);
+
 // Makes LibTorch's OpenMP threads (libgomp) sleep instead of spin between parallel regions, by
 // running the program with OMP_WAIT_POLICY=PASSIVE: libgomp reads it once, when it is loaded
 // (before main), so when it is unset this sets it and re-executes the program (execv of

@@ -1,8 +1,14 @@
 #include "learner/labeller.h"
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include "learner/teacher_record.h"
+#include "model/threads.h"
 #include "tests/learner/stage_fixture.h"
 
 namespace kd::learner {
@@ -15,6 +21,7 @@ class FakeTeacher final : public TeacherPass {
   Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const DatasetOptions& options,
                                const std::atomic<bool>& cancel) override {
     calls.push_back(frames.size());
+    threads_seen = at::get_num_threads();
     if (fail) return Status::Internal("teacher forward failed");
     if (cancel) return Status::Unavailable("cancelled");
     const int w = frames[0].width, h = frames[0].height;
@@ -34,6 +41,7 @@ class FakeTeacher final : public TeacherPass {
   bool fail = false;
   bool jittered_person = false;
   config::LabelRefineOptions refine_seen;
+  std::atomic<int> threads_seen{0};  // LibTorch's team size on the labelling thread, at the last call
 };
 
 // The batch and run expectations below are worked out for 8 frames per teacher batch (the
@@ -77,6 +85,29 @@ TEST(LabelStageTest, FramesBeyondTheWatermarkAreLabelledInBatchesAndSplit) {
   EXPECT_EQ(f.state.label_wm.at("cam-a"), n);
   const Group& g = f.state.groups.at("cam-a");
   EXPECT_EQ(g.labelled + g.held_out, n);
+}
+
+config::LearnerOptions OneTeacherThreadOptions(const std::string& store_path) {
+  config::LearnerOptions o = LabelOptions(store_path);
+  o.teacher.threads = 1;
+  return o;
+}
+
+// teacher.threads is the labeller thread's own LibTorch team, whatever the process's setting.
+TEST(LabelStageTest, TheLabellerThreadRunsTheTeacherOnTeacherThreads) {
+  model::SetComputeThreads(2);  // the process's (training.threads)
+  StageFixture f(OneTeacherThreadOptions);
+  FakeTeacher teacher;
+  LabelStage stage{f.state, *f.store, *f.catalogue, teacher, config::LabelRefineOptions{}};
+  ASSERT_TRUE(f.store->PutFrame({"cam-a", 1, 0, 0, testing::GreyJpeg(64, 48)}).ok());
+  std::atomic<bool> stopping{false};
+  std::thread labeller([&] { stage.Run(stopping); });
+  for (int i = 0; i < 500 && teacher.threads_seen == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  stopping = true;
+  stage.Wake();
+  labeller.join();
+  EXPECT_EQ(teacher.threads_seen, 1);
+  EXPECT_EQ(at::get_num_threads(), 2);  // other threads keep the process's value
 }
 
 TEST(LabelStageTest, UndecodableFramesAreSkippedAndASizeChangeStartsANewBatch) {
