@@ -56,7 +56,7 @@ struct DistillOptions {
   int warmup = 100;  // linear warm-up steps, then cosine decay to 5% of lr
   // The learner's continual rounds have no last step to decay towards: after the warm-up the rate
   // stays at lr * continual_lr_scale (docs/RESULTS.md, "Tenth stop"). REQUIRES: (0, 1]
-  double continual_lr_scale = 0.6;
+  double continual_lr_scale = 0.3;
   double grad_clip = 10.0;  // max global grad norm (NaN guard). REQUIRES: > 0
   bool hflip = true;        // horizontal flip augmentation (targets flipped too)
   uint64_t seed = 1;
