@@ -147,6 +147,7 @@ Result<DistillOptions> ParseDistillOptions(const std::string& toml_text, Distill
   KD_RETURN_IF_ERROR(r.Get("ignore_threshold", &o.ignore_threshold));
   KD_RETURN_IF_ERROR(r.Get("mimic", &o.mimic));
   KD_RETURN_IF_ERROR(r.Get("crosskd", &o.crosskd));
+  KD_RETURN_IF_ERROR(r.Get("crosskd_teacher_scale", &o.crosskd_teacher_scale));
   KD_RETURN_IF_ERROR(r.Get("cakd", &o.cakd));
   KD_RETURN_IF_ERROR(r.Get("cakd_alpha", &o.cakd_alpha));
   KD_RETURN_IF_ERROR(r.Get("cakd_beta", &o.cakd_beta));

@@ -67,8 +67,11 @@ struct DistillOptions {
   double ignore_threshold = 0.15;  // teacher-uncertain band [ignore, pseudo) is ignored in L_det
   bool mimic = false;              // prediction mimicking on the student's own head
   bool crosskd = true;             // student tap -> adapter -> align -> teacher head, KD there
-  bool cakd = false;               // one-to-one (NMS-free) branch assigned on cross-head predictions
-  double cakd_alpha = 0.5;         // t = s^alpha * IoU^beta
+  // CrossKD: run the teacher head on the student's features resampled to the teacher's grid
+  // (teacher_long_side), the scale it was trained on, instead of at the student's (0.75x).
+  bool crosskd_teacher_scale = false;
+  bool cakd = false;        // one-to-one (NMS-free) branch assigned on cross-head predictions
+  double cakd_alpha = 0.5;  // t = s^alpha * IoU^beta
   double cakd_beta = 6.0;
   bool lad = false;       // assign student positives from the teacher's predictions
   bool adaptive = false;  // adaptive hard-sample weights on the KD losses

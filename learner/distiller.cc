@@ -138,11 +138,28 @@ Distiller::Losses Distiller::ComputeLosses(const DistillDataset& data, const std
     auto mean = data.feat_mean.index_select(0, index).to(device_).mean(0);
     auto sq = data.feat_sqmean.index_select(0, index).to(device_).mean(0);
     auto std = (sq - mean.square()).clamp_min(1e-12).sqrt();
-    auto aligned = torch::relu(AlignScale(adapter_->forward(s.tap), mean, std));
-    auto head = teacher_.Head(aligned);
+    auto aligned = torch::relu(AlignScale(adapter_->forward(s.tap), mean, std));  // [N,128,h,w]
+    const int64_t h = aligned.size(2), w = aligned.size(3);
+    // crosskd_teacher_scale: the teacher head sees objects at the size it was trained on. The
+    // student's features are resampled to the teacher's stride-4 grid (512x384 -> 128x96 against
+    // the student's 96x72), and the head's maps come back to the student grid, its box distances
+    // (input pixels) scaled from teacher to student pixels.
+    const int64_t th = data.teacher_height / kStride, tw = data.teacher_width / kStride;
+    const bool resample = r.crosskd_teacher_scale && th > 0 && tw > 0 && (th != h || tw != w);
+    namespace F = torch::nn::functional;
+    const auto bilinear = [](const torch::Tensor& x, int64_t oh, int64_t ow) {
+      return F::interpolate(
+          x,
+          F::InterpolateFuncOptions().size(std::vector<int64_t>{oh, ow}).mode(torch::kBilinear).align_corners(false));
+    };
+    auto head = teacher_.Head(resample ? bilinear(aligned, th, tw) : aligned);
     KD_CHECK_MSG(head.ok(), head.status().ToString());
     cross_cls = head->cls_logits.index_select(1, torch::tensor(label_index_).to(device_));
     cross_box = head->box;
+    if (resample) {
+      cross_cls = bilinear(cross_cls, h, w);
+      cross_box = bilinear(cross_box, h, w) * (static_cast<double>(w) / static_cast<double>(tw));
+    }
     KdTerms k = DenseKd(cross_cls, cross_box, t_heat, t_xyxy, r, kStride);
     add_kd("kd_cls", r.w_kd_cls * k.cls);
     add_kd("kd_box", r.w_kd_box * k.box);

@@ -35,6 +35,7 @@ TEST(DistillOptionsTest, TheExampleRecipeListsEveryKeyWithItsBuiltInDefault) {
   other.hflip = !other.hflip, other.seed = 9;
   other.pseudo_labels = !other.pseudo_labels, other.pseudo_threshold = 0.9, other.ignore_threshold = 0.09;
   other.mimic = !other.mimic, other.crosskd = !other.crosskd, other.cakd = true, other.lad = !other.lad;
+  other.crosskd_teacher_scale = !other.crosskd_teacher_scale;
   other.cakd_alpha = 9, other.cakd_beta = 9, other.adaptive = !other.adaptive, other.adaptive_lambda = 9;
   other.w_det_cls = other.w_det_box = other.w_kd_cls = other.w_kd_box = other.w_o2o = 9;
   auto file = LoadDistillOptions(KD_SOURCE_DIR "/config/examples/distill.toml", other);

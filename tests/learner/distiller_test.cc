@@ -34,8 +34,9 @@ class DistillerTest : public ::testing::Test {
   void SetUp() override {
     if (!teacher_) GTEST_SKIP() << "assets missing: run scripts/fetch_assets.sh";
   }
-  static std::unique_ptr<Distiller> Make(char arm) {
+  static std::unique_ptr<Distiller> Make(char arm, bool crosskd_teacher_scale = false) {
     auto recipe = *config::AblationArm(arm, {});
+    recipe.crosskd_teacher_scale = crosskd_teacher_scale;
     recipe.student.width = 8;
     recipe.student.head_channels = 16;
     recipe.iterations = 40;
@@ -76,6 +77,26 @@ TEST_F(DistillerTest, CrossKdSendsNoKdGradientToLayersAfterTheTap) {
   for (const auto& name : post) EXPECT_EQ(grads.at(name).abs().sum().item<float>(), 0.f) << name;
   EXPECT_GT(grads.at("tower.0.weight").abs().sum().item<float>(), 0.f);  // the tap's own conv learns from KD
   EXPECT_GT(grads.at("stem.0.weight").abs().sum().item<float>(), 0.f);
+}
+
+// The cross head at the teacher's scale (student grid 48x40 resampled to the teacher's 64x48 and
+// back): the same CrossKD contract, a different loss from the student-scale path, and it learns.
+TEST_F(DistillerTest, CrossKdAtTheTeacherScaleKeepsTheContractAndLearns) {
+  auto d = Make('c', /*crosskd_teacher_scale=*/true);
+  auto grads = d->KdGradients(*data_, {0, 1});
+  for (const auto& name : model::StudentPostTapParameterNames(*d->student())) {
+    EXPECT_EQ(grads.at(name).abs().sum().item<float>(), 0.f) << name;
+  }
+  EXPECT_GT(grads.at("tower.0.weight").abs().sum().item<float>(), 0.f);
+  auto plain = Make('c');  // same seed, same initial weights
+  const auto first_plain = plain->Step(*data_, {0, 1});
+  const auto first = d->Step(*data_, {0, 1});
+  ASSERT_TRUE(first.losses.count("kd_cls") && first.losses.count("kd_box"));
+  EXPECT_NE(first.losses.at("kd_cls"), first_plain.losses.at("kd_cls"));
+  StepStats last;
+  for (int i = 0; i < 15; ++i) last = d->Step(*data_, {0, 1});
+  for (const auto& [name, v] : last.losses) EXPECT_TRUE(std::isfinite(v)) << name;
+  EXPECT_LT(last.losses.at("total"), first.losses.at("total"));
 }
 
 TEST_F(DistillerTest, MimickingSendsKdGradientToTheFinalLayers) {
