@@ -23,6 +23,10 @@ struct DecodeOptions {
   bool peak_extraction = true;
   // Per-class NMS IoU threshold; <= 0 disables NMS. Default: 0.5.
   float nms_iou = 0.5f;
+  // A student's one-to-one branch is decoded without peak extraction and without NMS; this keeps
+  // only its 3x3 local maxima (a peak test, still NMS-free), which drops a second location that
+  // fires next to the matched one. Default: false (issue 9 measures both).
+  bool one_to_one_peak_test = false;
 };
 
 // heat: [K,h,w] probabilities; box: [4,h,w] l,t,r,b in input pixels; labels[k] is the COCO

@@ -9,8 +9,8 @@ std::vector<std::vector<Detection>> DecodeStudentOutput(const StudentOutput& out
   torch::NoGradGuard no_grad;
   const bool o2o = o.one_to_one && out.cls_o2o.defined();
   if (o2o) {
-    options.peak_extraction = false;  // one location per object by construction
-    options.nms_iou = 0;              // NMS-free
+    options.peak_extraction = options.one_to_one_peak_test;  // one location per object by construction
+    options.nms_iou = 0;                                     // NMS-free
   }
   auto heat = torch::sigmoid(o2o ? out.cls_o2o : out.cls);
   const auto& box = o2o ? out.box_o2o : out.box;

@@ -121,8 +121,9 @@ StudentOutput StudentImpl::forward(const torch::Tensor& images) {
   auto p5 = lat5_->forward(c5);
   auto p4 = lat4_->forward(c4) + up(p5, c4);
   auto p3 = lat3_->forward(c3) + up(p4, c3);
-  auto p2 = torch::relu(lat2_->forward(c2) + up(p3, c2));
   StudentOutput out;
+  out.neck = lat2_->forward(c2) + up(p3, c2);
+  auto p2 = torch::relu(out.neck);
   out.tap = tower_->forward(p2);
   auto feat = torch::relu(out.tap);
   out.cls = cls_->forward(feat);
@@ -235,11 +236,13 @@ StudentOutput FusedStudent::Forward(const torch::Tensor& images) const {
   return out;
 }
 
-std::vector<std::string> StudentPostTapParameterNames(const StudentImpl& student) {
+std::vector<std::string> StudentPostTapParameterNames(const StudentImpl& student, CrossKdTap tap) {
   std::vector<std::string> names;
   for (const auto& p : student.named_parameters(/*recurse=*/true)) {
     const std::string& n = p.key();
-    if (n.rfind("cls", 0) == 0 || n.rfind("box", 0) == 0 || n.rfind("o2o_tower", 0) == 0) names.push_back(n);
+    const bool after = n.rfind("cls", 0) == 0 || n.rfind("box", 0) == 0 || n.rfind("o2o_tower", 0) == 0 ||
+                       (tap == CrossKdTap::kNeck && n.rfind("tower.", 0) == 0);
+    if (after) names.push_back(n);
   }
   return names;
 }

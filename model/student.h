@@ -1,6 +1,7 @@
 // Student: a small anchor-free detector for the edge, a torch::nn module (CenterNet/FCOS-like,
 // one stride-4 output level). Backbone of depthwise-separable blocks, an FPN-lite neck back to
-// stride 4, and a head with a shared tower whose pre-ReLU output is the CrossKD tap, followed by
+// stride 4, and a head with a shared tower whose pre-ReLU output is the default CrossKD tap (the
+// neck's pre-ReLU output is the other, `CrossKdTap`), followed by
 // a one-to-many branch (peak extraction + NMS at inference, or the training-only auxiliary branch
 // under CAKD) and an optional one-to-one branch (NMS-free inference, top-k only).
 // Thread-safety: a module instance is not thread-safe; the edge shares a loaded student as
@@ -47,8 +48,14 @@ struct StudentOutput {
   torch::Tensor box;      // [N,4,h,w] l,t,r,b distances in input pixels (>= 0), one-to-many
   torch::Tensor cls_o2o;  // [N,K,h,w] logits of the one-to-one branch (undefined without it)
   torch::Tensor box_o2o;  // [N,4,h,w]
-  torch::Tensor tap;      // [N,C,h,w] pre-ReLU tower output (the CrossKD tap)
+  torch::Tensor tap;      // [N,C,h,w] pre-ReLU tower output (the default CrossKD tap)
+  torch::Tensor neck;     // [N,C,h,w] pre-ReLU neck output, the tower's input (the earlier tap)
 };
+
+// Where CrossKD takes the student's features for the teacher head. Every layer after the tap
+// learns from the detection loss only. kTower: after the head's tower (only the final 1x1 convs
+// are decoupled); kNeck: before it (the tower is decoupled too: CrossKD's "tap inside the head").
+enum class CrossKdTap { kTower, kNeck };
 
 class StudentImpl : public torch::nn::Module {
  public:
@@ -69,7 +76,7 @@ class StudentImpl : public torch::nn::Module {
   StudentOptions options_;
   torch::nn::Sequential stem_{nullptr}, stage2_{nullptr}, stage3_{nullptr}, stage4_{nullptr}, stage5_{nullptr};
   torch::nn::Conv2d lat2_{nullptr}, lat3_{nullptr}, lat4_{nullptr}, lat5_{nullptr};
-  torch::nn::Sequential tower_{nullptr};  // conv + BN, no activation: its output is the tap
+  torch::nn::Sequential tower_{nullptr};  // conv + BN, no activation: its output is the default tap
   torch::nn::Conv2d cls_{nullptr}, box_{nullptr};
   torch::nn::Sequential o2o_tower_{nullptr};
   torch::nn::Conv2d cls_o2o_{nullptr}, box_o2o_{nullptr};
@@ -102,9 +109,9 @@ class FusedStudent {
   Conv lat2_, lat3_, lat4_, lat5_, cls_, box_, cls_o2o_, box_o2o_;
 };
 
-// Parameter names of the layers after the tap (the final convs): under CrossKD these receive
-// gradients from the detection loss only.
-std::vector<std::string> StudentPostTapParameterNames(const StudentImpl& student);
+// Parameter names of the layers after `tap` (the final convs, and the tower for kNeck): under
+// CrossKD these receive gradients from the detection loss only.
+std::vector<std::string> StudentPostTapParameterNames(const StudentImpl& student, CrossKdTap tap);
 
 }  // namespace kd::model
 

@@ -1,5 +1,8 @@
 #include "model/student.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -21,9 +24,16 @@ TEST(StudentTest, OutputShapesFollowTheOptions) {
   EXPECT_EQ(out.box.sizes(), (std::vector<int64_t>{2, 4, 24, 32}));
   EXPECT_EQ(out.cls_o2o.sizes(), out.cls.sizes());
   EXPECT_EQ(out.tap.sizes(), (std::vector<int64_t>{2, 32, 24, 32}));
+  EXPECT_EQ(out.neck.sizes(), out.tap.sizes());
   EXPECT_GE(out.box.min().item<float>(), 0.f);
-  auto names = StudentPostTapParameterNames(*s);
-  EXPECT_FALSE(names.empty());
+  // The neck tap puts the tower after the tap too; the tower tap only the final convs.
+  auto after_tower = StudentPostTapParameterNames(*s, CrossKdTap::kTower);
+  auto after_neck = StudentPostTapParameterNames(*s, CrossKdTap::kNeck);
+  EXPECT_FALSE(after_tower.empty());
+  EXPECT_EQ(std::count(after_tower.begin(), after_tower.end(), "tower.0.weight"), 0);
+  EXPECT_EQ(std::count(after_neck.begin(), after_neck.end(), "tower.0.weight"), 1);
+  EXPECT_GT(after_neck.size(), after_tower.size());
+  for (const auto& n : after_tower) EXPECT_EQ(std::count(after_neck.begin(), after_neck.end(), n), 1) << n;
 }
 
 TEST(StudentTest, OptionsValidateAndRoundTrip) {
@@ -62,6 +72,31 @@ TEST(DecodeTest, PeaksBecomeBoxesInOriginalPixels) {
   auto boxes = DistancesToBoxes(box.unsqueeze(0), 4);
   EXPECT_FLOAT_EQ(boxes[0][0][2][3].item<float>(), 10.f);  // x1 at cell (3,2)
   EXPECT_FLOAT_EQ(boxes[0][3][2][3].item<float>(), 10.f);  // y2
+}
+
+// A one-to-one branch decodes without peak extraction and NMS; the peak test keeps only its 3x3
+// local maxima (still no NMS).
+TEST(InferenceTest, OneToOnePeakTestDropsANeighbourOfAStrongerLocation) {
+  StudentOptions o;
+  o.input_width = 32;
+  o.input_height = 32;
+  o.labels = {0};
+  o.one_to_one = true;
+  StudentOutput out;
+  out.cls_o2o = torch::full({1, 1, 8, 8}, -10.f);
+  out.cls_o2o[0][0][2][3] = 2.f;
+  out.cls_o2o[0][0][2][4] = 1.f;  // beside the stronger one: overlapping box, not a local maximum
+  out.cls_o2o[0][0][6][6] = 0.f;
+  out.box_o2o = torch::full({1, 4, 8, 8}, 4.f);
+  out.cls = torch::full({1, 1, 8, 8}, 5.f);  // the one-to-many branch is not what a one-to-one student decodes
+  out.box = out.box_o2o;
+  DecodeOptions opt;
+  EXPECT_EQ(DecodeStudentOutput(out, o, 32, 32, opt)[0].size(), 3u);
+  opt.one_to_one_peak_test = true;
+  const auto peaks = DecodeStudentOutput(out, o, 32, 32, opt)[0];
+  ASSERT_EQ(peaks.size(), 2u);
+  EXPECT_NEAR(peaks[0].score, 1.f / (1.f + std::exp(-2.f)), 1e-6);
+  EXPECT_NEAR(peaks[1].score, 0.5f, 1e-6);
 }
 
 TEST(InferenceTest, DetectBatchReturnsOneListPerImage) {
