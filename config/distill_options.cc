@@ -35,6 +35,11 @@ class TableReader {
         *out = *v;
         return Status::Ok();
       }
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      if (auto v = n->value_exact<std::string>()) {
+        *out = *v;
+        return Status::Ok();
+      }
     } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
       if (const auto* arr = n->as_array()) {
         out->clear();
@@ -102,6 +107,9 @@ Status DistillOptions::Validate() const {
   KD_RETURN_IF_ERROR(range(cakd_alpha >= 0 && cakd_beta >= 0, "cakd_alpha and cakd_beta must be >= 0"));
   KD_RETURN_IF_ERROR(range(!cakd || crosskd, "cakd assigns on cross-head predictions: it needs crosskd = true"));
   KD_RETURN_IF_ERROR(
+      range(crosskd_tap == "tower" || crosskd_tap == "neck", "crosskd_tap must be \"tower\" or \"neck\""));
+  KD_RETURN_IF_ERROR(range(cakd_topk >= 1 && cakd_topk <= 64, "cakd_topk must be in 1..64"));
+  KD_RETURN_IF_ERROR(
       range(pseudo_labels || mimic || crosskd, "at least one of pseudo_labels, mimic, crosskd must be on"));
   for (int side : refine.extra_long_sides) {
     KD_RETURN_IF_ERROR(range(side >= 64 && side <= 2048 && side % 32 == 0,
@@ -151,6 +159,10 @@ Result<DistillOptions> ParseDistillOptions(const std::string& toml_text, Distill
   KD_RETURN_IF_ERROR(r.Get("cakd", &o.cakd));
   KD_RETURN_IF_ERROR(r.Get("cakd_alpha", &o.cakd_alpha));
   KD_RETURN_IF_ERROR(r.Get("cakd_beta", &o.cakd_beta));
+  KD_RETURN_IF_ERROR(r.Get("crosskd_tap", &o.crosskd_tap));
+  KD_RETURN_IF_ERROR(r.Get("cakd_consistent", &o.cakd_consistent));
+  KD_RETURN_IF_ERROR(r.Get("cakd_topk", &o.cakd_topk));
+  KD_RETURN_IF_ERROR(r.Get("cakd_iou_targets", &o.cakd_iou_targets));
   KD_RETURN_IF_ERROR(r.Get("lad", &o.lad));
   KD_RETURN_IF_ERROR(r.Get("adaptive", &o.adaptive));
   KD_RETURN_IF_ERROR(r.Get("adaptive_lambda", &o.adaptive_lambda));
@@ -203,6 +215,7 @@ Result<DistillOptions> AblationArm(char arm, DistillOptions base) {
   DistillOptions o = std::move(base);
   o.pseudo_labels = true;
   o.mimic = o.crosskd = o.cakd = o.adaptive = o.lad = false;
+  // The CrossKD variants are arms of their own (f, g, h): a, c, d, e use the base's CrossKD as is.
   switch (arm) {
     case 'a':
       break;
@@ -218,8 +231,19 @@ Result<DistillOptions> AblationArm(char arm, DistillOptions base) {
     case 'e':
       o.crosskd = o.cakd = o.adaptive = true;
       break;
+    case 'f':
+      o.crosskd = true;
+      o.crosskd_tap = "neck";
+      break;
+    case 'g':
+      o.crosskd = o.crosskd_teacher_scale = true;
+      break;
+    case 'h':
+      o.crosskd = o.crosskd_teacher_scale = true;
+      o.crosskd_tap = "neck";
+      break;
     default:
-      return Status::InvalidArgument(std::string("unknown ablation arm '") + arm + "' (a..e)");
+      return Status::InvalidArgument(std::string("unknown ablation arm '") + arm + "' (a..h)");
   }
   return o;
 }

@@ -70,9 +70,22 @@ struct DistillOptions {
   // CrossKD: run the teacher head on the student's features resampled to the teacher's grid
   // (teacher_long_side), the scale it was trained on, instead of at the student's (0.75x).
   bool crosskd_teacher_scale = false;
+  // CrossKD: where the student's features are taken, "tower" (after the head's tower: only the
+  // final 1x1 convs are decoupled from the KD loss) or "neck" (before it: the tower is decoupled
+  // too). model::CrossKdTap.
+  std::string crosskd_tap = "tower";
   bool cakd = false;        // one-to-one (NMS-free) branch assigned on cross-head predictions
   double cakd_alpha = 0.5;  // t = s^alpha * IoU^beta
   double cakd_beta = 6.0;
+  // CAKD consistent dual assignment (YOLOv10): the one-to-many auxiliary branch is assigned by the
+  // same metric t as the one-to-one match (its top cakd_topk locations per object; the match is
+  // the top 1 of the same ranking) instead of the centre Gaussian.
+  bool cakd_consistent = true;
+  int cakd_topk = 10;  // REQUIRES: 1..64
+  // CAKD IoU-aware soft targets: a matched location's class target is the IoU of its cross-head
+  // box with the object (one-to-one), t normalised per object times its best IoU (one-to-many),
+  // instead of 1.
+  bool cakd_iou_targets = true;
   bool lad = false;       // assign student positives from the teacher's predictions
   bool adaptive = false;  // adaptive hard-sample weights on the KD losses
   double adaptive_lambda = 1.0;
@@ -86,8 +99,10 @@ struct DistillOptions {
 Result<DistillOptions> ParseDistillOptions(const std::string& toml_text, DistillOptions defaults = {});
 Result<DistillOptions> LoadDistillOptions(const std::string& path, DistillOptions defaults = {});
 
-// The five arms of the ablation, cumulative: a pseudo-labels only, b +mimicking,
-// c pseudo-labels + CrossKD, d +CAKD, e +adaptive hard samples.
+// The arms of the ablation: a pseudo-labels only, b +mimicking, c pseudo-labels + CrossKD,
+// d c +CAKD, e d +adaptive hard samples; the CrossKD departures from the paper, each on c:
+// f the neck tap (crosskd_tap = "neck"), g the teacher-scale cross head, h both. Every other key
+// (the CAKD assignment keys included) comes from `base`.
 Result<DistillOptions> AblationArm(char arm, DistillOptions base);
 
 }  // namespace kd::config

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include <torch/torch.h>
@@ -106,22 +107,6 @@ Distiller::Losses Distiller::ComputeLosses(const DistillDataset& data, const std
   Losses out;
   auto flat = [](const torch::Tensor& b) { return b.permute({0, 2, 3, 1}).reshape({-1, 4}); };
 
-  if (r.pseudo_labels) {
-    AssignOptions ao;
-    ao.pseudo_threshold = static_cast<float>(r.pseudo_threshold);
-    ao.ignore_threshold = static_cast<float>(r.ignore_threshold);
-    ao.from_teacher = r.lad;
-    DetTargets t = AssignOneToMany(pseudo, t_heat, t_box, kStride, ao);
-    const double norm = std::max(1, t.num_objects);
-    out.terms["det_cls"] = r.w_det_cls * (QualityFocalLoss(s.cls, t.cls) * t.cls_weight).sum() / norm;
-    auto bw = t.box_weight.flatten();
-    auto sel = bw > 0;
-    if (sel.any().item<bool>()) {
-      auto pred = flat(model::DistancesToBoxes(s.box, kStride)).index({sel});
-      auto l = GiouLoss(pred, flat(t.box).index({sel}));
-      out.terms["det_box"] = r.w_det_box * (l * bw.index({sel})).sum() / bw.index({sel}).sum().clamp_min(1e-6);
-    }
-  }
   torch::Tensor kd_total;
   auto add_kd = [&](const std::string& name, const torch::Tensor& v) {
     out.terms[name] = v;
@@ -138,7 +123,8 @@ Distiller::Losses Distiller::ComputeLosses(const DistillDataset& data, const std
     auto mean = data.feat_mean.index_select(0, index).to(device_).mean(0);
     auto sq = data.feat_sqmean.index_select(0, index).to(device_).mean(0);
     auto std = (sq - mean.square()).clamp_min(1e-12).sqrt();
-    auto aligned = torch::relu(AlignScale(adapter_->forward(s.tap), mean, std));  // [N,128,h,w]
+    const torch::Tensor& tap = r.crosskd_tap == "neck" ? s.neck : s.tap;        // [N,C,h,w], pre-ReLU
+    auto aligned = torch::relu(AlignScale(adapter_->forward(tap), mean, std));  // [N,128,h,w]
     const int64_t h = aligned.size(2), w = aligned.size(3);
     // crosskd_teacher_scale: the teacher head sees objects at the size it was trained on. The
     // student's features are resampled to the teacher's stride-4 grid (512x384 -> 128x96 against
@@ -164,11 +150,23 @@ Distiller::Losses Distiller::ComputeLosses(const DistillDataset& data, const std
     add_kd("kd_cls", r.w_kd_cls * k.cls);
     add_kd("kd_box", r.w_kd_box * k.box);
   }
+  // CAKD: the one-to-one match (and, consistent, the one-to-many positives) by one task-aligned
+  // metric on the cross-head predictions.
+  std::optional<DualTargets> dual;
   if (r.cakd && s.cls_o2o.defined()) {
     KD_CHECK_MSG(cross_cls.defined(),
                  "cakd assigns on cross-head predictions: DistillOptions::Validate requires crosskd");
-    OneToOneTargets t = AssignOneToOne(pseudo, torch::sigmoid(cross_cls), model::DistancesToBoxes(cross_box, kStride),
-                                       kStride, static_cast<float>(r.pseudo_threshold), r.cakd_alpha, r.cakd_beta);
+    TaskAlignedOptions ta;
+    ta.pseudo_threshold = static_cast<float>(r.pseudo_threshold);
+    ta.ignore_threshold = static_cast<float>(r.ignore_threshold);
+    ta.alpha = r.cakd_alpha;
+    ta.beta = r.cakd_beta;
+    ta.consistent = r.cakd_consistent;
+    ta.topk = r.cakd_topk;
+    ta.iou_targets = r.cakd_iou_targets;
+    dual = AssignTaskAligned(pseudo, torch::sigmoid(cross_cls), model::DistancesToBoxes(cross_box, kStride), t_heat,
+                             kStride, ta);
+    const OneToOneTargets& t = dual->one_to_one;
     const double norm = std::max(1, t.num_objects);
     out.terms["o2o_cls"] = r.w_o2o * QualityFocalLoss(s.cls_o2o, t.cls).sum() / norm;
     auto bw = t.box_weight.flatten();
@@ -176,6 +174,23 @@ Distiller::Losses Distiller::ComputeLosses(const DistillDataset& data, const std
     if (sel.any().item<bool>()) {
       auto pred = flat(model::DistancesToBoxes(s.box_o2o, kStride)).index({sel});
       out.terms["o2o_box"] = r.w_o2o * r.w_det_box * GiouLoss(pred, flat(t.box).index({sel})).mean();
+    }
+  }
+  if (r.pseudo_labels) {
+    AssignOptions ao;
+    ao.pseudo_threshold = static_cast<float>(r.pseudo_threshold);
+    ao.ignore_threshold = static_cast<float>(r.ignore_threshold);
+    ao.from_teacher = r.lad;
+    // Under consistent CAKD the one-to-many branch is the auxiliary of the same assignment.
+    DetTargets t = dual && r.cakd_consistent ? dual->one_to_many : AssignOneToMany(pseudo, t_heat, t_box, kStride, ao);
+    const double norm = std::max(1, t.num_objects);
+    out.terms["det_cls"] = r.w_det_cls * (QualityFocalLoss(s.cls, t.cls) * t.cls_weight).sum() / norm;
+    auto bw = t.box_weight.flatten();
+    auto sel = bw > 0;
+    if (sel.any().item<bool>()) {
+      auto pred = flat(model::DistancesToBoxes(s.box, kStride)).index({sel});
+      auto l = GiouLoss(pred, flat(t.box).index({sel}));
+      out.terms["det_box"] = r.w_det_box * (l * bw.index({sel})).sum() / bw.index({sel}).sum().clamp_min(1e-6);
     }
   }
   out.kd_total = kd_total;
@@ -298,14 +313,15 @@ Result<TrainReport> Distiller::Train(const DistillDataset& data, const std::vect
 
 Result<eval::CocoMetrics> EvaluateStudent(model::StudentImpl& student, const DistillDataset& data,
                                           const std::vector<size_t>& rows, float gt_min_score,
-                                          std::vector<FrameDetections>* detections) {
+                                          std::vector<FrameDetections>* detections,
+                                          const model::DecodeOptions& decode) {
   std::vector<FrameDetections> dets;
   constexpr size_t kBatch = 16;
   for (size_t i = 0; i < rows.size(); i += kBatch) {
     std::vector<int64_t> idx;
     for (size_t j = i; j < std::min(rows.size(), i + kBatch); ++j) idx.push_back(static_cast<int64_t>(rows[j]));
     auto images = data.images.index_select(0, torch::tensor(idx));
-    auto out = model::DetectBatch(student, images, data.orig_width, data.orig_height);
+    auto out = model::DetectBatch(student, images, data.orig_width, data.orig_height, decode);
     for (size_t j = 0; j < out.size(); ++j) dets.push_back({data.frame_indices[static_cast<size_t>(idx[j])], out[j]});
   }
   auto gt = TeacherGroundTruth(data, rows, gt_min_score);

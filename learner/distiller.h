@@ -19,6 +19,7 @@
 #include "config/distill_options.h"
 #include "eval/coco_eval.h"
 #include "learner/dataset.h"
+#include "model/decode.h"
 #include "model/student.h"
 #include "model/teacher.h"
 
@@ -90,10 +91,12 @@ class Distiller {
 };
 
 // Student AP against the teacher's pseudo ground truth (teacher boxes >= gt_min_score after NMS)
-// on the given rows, with the student's own inference path (NMS-free if one-to-one).
+// on the given rows, with the student's own inference path (NMS-free if one-to-one) decoded with
+// `decode`.
 Result<eval::CocoMetrics> EvaluateStudent(model::StudentImpl& student, const DistillDataset& data,
                                           const std::vector<size_t>& rows, float gt_min_score = 0.3f,
-                                          std::vector<FrameDetections>* detections = nullptr);
+                                          std::vector<FrameDetections>* detections = nullptr,
+                                          const model::DecodeOptions& decode = {});
 
 }  // namespace kd::learner
 

@@ -145,33 +145,51 @@ DetTargets AssignOneToMany(const std::vector<std::vector<Detection>>& pseudo, co
   return t;
 }
 
-OneToOneTargets AssignOneToOne(const std::vector<std::vector<Detection>>& pseudo, const torch::Tensor& cross_prob,
-                               const torch::Tensor& cross_boxes, int stride, float pseudo_threshold, double alpha,
-                               double beta) {
+DualTargets AssignTaskAligned(const std::vector<std::vector<Detection>>& pseudo, const torch::Tensor& cross_prob,
+                              const torch::Tensor& cross_boxes, const torch::Tensor& teacher_heat, int stride,
+                              const TaskAlignedOptions& options) {
   const int64_t n = cross_prob.size(0), k = cross_prob.size(1), h = cross_prob.size(2), w = cross_prob.size(3);
+  KD_CHECK(static_cast<int64_t>(pseudo.size()) == n);
+  KD_CHECK(options.topk >= 1);
   auto prob = cross_prob.detach().to(torch::kCPU, torch::kFloat).contiguous();
   auto boxes = cross_boxes.detach().to(torch::kCPU, torch::kFloat).contiguous();
   auto p = prob.accessor<float, 4>();
   auto bx = boxes.accessor<float, 4>();
-  auto cls = torch::zeros({n, k, h, w});
-  auto box = torch::zeros({n, 4, h, w});
-  auto box_weight = torch::zeros({n, h, w});
-  auto c = cls.accessor<float, 4>();
-  auto b = box.accessor<float, 4>();
-  auto bw = box_weight.accessor<float, 3>();
+  auto o2o_cls = torch::zeros({n, k, h, w});
+  auto o2o_box = torch::zeros({n, 4, h, w});
+  auto o2o_bw = torch::zeros({n, h, w});
+  auto o2m_cls = torch::zeros({n, k, h, w});
+  auto o2m_box = torch::zeros({n, 4, h, w});
+  auto o2m_bw = torch::zeros({n, h, w});
+  auto o2m_t = torch::zeros({n, h, w});  // the metric of the object holding each location
+  auto c1 = o2o_cls.accessor<float, 4>();
+  auto b1 = o2o_box.accessor<float, 4>();
+  auto w1 = o2o_bw.accessor<float, 3>();
+  auto cm = o2m_cls.accessor<float, 4>();
+  auto bm = o2m_box.accessor<float, 4>();
+  auto wm = o2m_bw.accessor<float, 3>();
+  auto tm = o2m_t.accessor<float, 3>();
   const float s = static_cast<float>(stride);
   int objects = 0;
+  struct Cand {
+    float t, iou;
+    size_t obj;
+    int64_t y, x;
+  };
+  auto set_box = [](auto& b, int64_t i, int64_t y, int64_t x, const Box& box) {
+    b[i][0][y][x] = box.x1;
+    b[i][1][y][x] = box.y1;
+    b[i][2][y][x] = box.x2;
+    b[i][3][y][x] = box.y2;
+  };
   for (int64_t i = 0; i < n; ++i) {
-    struct Cand {
-      float t;
-      size_t obj;
-      int64_t y, x;
-    };
-    std::vector<Cand> cand;
     const auto& objs = pseudo[static_cast<size_t>(i)];
+    std::vector<Cand> cand;
+    std::vector<std::vector<Cand>> per_obj(objs.size());
     for (size_t o = 0; o < objs.size(); ++o) {
       const Detection& d = objs[o];
-      if (d.score < pseudo_threshold) continue;
+      if (d.score < options.pseudo_threshold) continue;
+      ++objects;
       const float gx = (d.box.x1 + d.box.x2) * 0.5f / s, gy = (d.box.y1 + d.box.y2) * 0.5f / s;
       const int64_t x0 = std::clamp<int64_t>(static_cast<int64_t>(std::floor(gx - 2.5f)), 0, w - 1);
       const int64_t x1 = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(gx + 2.5f)), 0, w - 1);
@@ -183,32 +201,65 @@ OneToOneTargets AssignOneToOne(const std::vector<std::vector<Detection>>& pseudo
           if (px < d.box.x1 || px > d.box.x2 || py < d.box.y1 || py > d.box.y2) continue;
           Box pb{bx[i][0][y][x], bx[i][1][y][x], bx[i][2][y][x], bx[i][3][y][x]};
           const double iou = BoxIou(pb, d.box);
-          const double t = std::pow(std::max(p[i][d.label][y][x], 1e-9f), alpha) * std::pow(std::max(iou, 1e-9), beta);
-          cand.push_back({static_cast<float>(t), o, y, x});
+          const double t = std::pow(std::max(p[i][d.label][y][x], 1e-9f), options.alpha) *
+                           std::pow(std::max(iou, 1e-9), options.beta);
+          const Cand c{static_cast<float>(t), static_cast<float>(iou), o, y, x};
+          cand.push_back(c);
+          per_obj[o].push_back(c);
         }
       }
     }
+    // One-to-one: greedy in descending t, each object once, each location once.
     std::stable_sort(cand.begin(), cand.end(), [](const Cand& a, const Cand& bb) { return a.t > bb.t; });
     std::vector<char> obj_done(objs.size(), 0);
     for (const Cand& cd : cand) {
-      if (obj_done[cd.obj] || bw[i][cd.y][cd.x] > 0) continue;
+      if (obj_done[cd.obj] || w1[i][cd.y][cd.x] > 0) continue;
       obj_done[cd.obj] = 1;
       const Detection& d = objs[cd.obj];
-      c[i][d.label][cd.y][cd.x] = 1.f;
-      bw[i][cd.y][cd.x] = 1.f;
-      b[i][0][cd.y][cd.x] = d.box.x1;
-      b[i][1][cd.y][cd.x] = d.box.y1;
-      b[i][2][cd.y][cd.x] = d.box.x2;
-      b[i][3][cd.y][cd.x] = d.box.y2;
-      ++objects;
+      c1[i][d.label][cd.y][cd.x] = options.iou_targets ? cd.iou : 1.f;
+      w1[i][cd.y][cd.x] = 1.f;
+      set_box(b1, i, cd.y, cd.x, d.box);
+    }
+    if (!options.consistent) continue;
+    // One-to-many: each object's top-k of the same ranking; a shared location goes to the larger t.
+    for (size_t o = 0; o < objs.size(); ++o) {
+      auto& pc = per_obj[o];
+      if (pc.empty()) continue;
+      std::stable_sort(pc.begin(), pc.end(), [](const Cand& a, const Cand& bb) { return a.t > bb.t; });
+      pc.resize(std::min(pc.size(), static_cast<size_t>(options.topk)));
+      float max_iou = 0.f;
+      for (const Cand& cd : pc) max_iou = std::max(max_iou, cd.iou);
+      const float max_t = std::max(pc.front().t, 1e-12f);
+      const Detection& d = objs[o];
+      for (const Cand& cd : pc) {
+        if (wm[i][cd.y][cd.x] > 0 && tm[i][cd.y][cd.x] >= cd.t) continue;  // held by a better-aligned object
+        const float target = options.iou_targets ? cd.t / max_t * max_iou : 1.f;
+        for (int64_t kk = 0; kk < k; ++kk) cm[i][kk][cd.y][cd.x] = 0.f;  // a location has one class
+        cm[i][d.label][cd.y][cd.x] = target;
+        wm[i][cd.y][cd.x] = std::max(target, 0.05f);
+        tm[i][cd.y][cd.x] = cd.t;
+        set_box(bm, i, cd.y, cd.x, d.box);
+      }
     }
   }
-  OneToOneTargets t;
-  t.cls = cls.to(cross_prob.device());
-  t.box = box.to(cross_prob.device());
-  t.box_weight = box_weight.to(cross_prob.device());
-  t.num_objects = objects;
-  return t;
+  const auto device = cross_prob.device();
+  DualTargets out;
+  out.one_to_one.cls = o2o_cls.to(device);
+  out.one_to_one.box = o2o_box.to(device);
+  out.one_to_one.box_weight = o2o_bw.to(device);
+  out.one_to_one.num_objects = objects;
+  if (options.consistent) {
+    auto th = teacher_heat.detach().to(torch::kCPU, torch::kFloat);
+    // Positive locations are never ignored, in any class channel.
+    auto positive = (o2m_bw > 0).unsqueeze(1);
+    auto uncertain = (th >= options.ignore_threshold) & (th < options.pseudo_threshold) & ~positive;
+    out.one_to_many.cls = o2m_cls.to(device);
+    out.one_to_many.cls_weight = (~uncertain).to(torch::kFloat).to(device);
+    out.one_to_many.box = o2m_box.to(device);
+    out.one_to_many.box_weight = o2m_bw.to(device);
+    out.one_to_many.num_objects = objects;
+  }
+  return out;
 }
 
 }  // namespace kd::learner

@@ -60,19 +60,43 @@ struct AssignOptions {
 DetTargets AssignOneToMany(const std::vector<std::vector<Detection>>& pseudo, const torch::Tensor& teacher_heat,
                            const torch::Tensor& teacher_box, int stride, const AssignOptions& options);
 
-// CAKD one-to-one assignment on cross-head predictions: each object gets the single location
-// maximising t = s^alpha * IoU^beta (s: predicted probability of its class, IoU of the
-// predicted box with it), among locations inside its box within 2.5 cells of its centre;
-// greedy in descending t, each location used once.
+// CAKD assignment on cross-head predictions. Candidates of an object (score >= pseudo_threshold):
+// the locations inside its box within 2.5 cells of its centre, ranked by the task-aligned metric
+// t = s^alpha * IoU^beta (s: the predicted probability of its class there, IoU: of the predicted
+// box with it).
+//   one-to-one: greedy in descending t over all objects, each object one location, each location
+//     used once;
+//   one-to-many (only with `consistent`, YOLOv10's consistent dual assignment): each object's top
+//     `topk` candidates by the same t, a location shared by objects going to the larger t; the
+//     one-to-one match of an object is the top 1 of the ranking its one-to-many positives come
+//     from. Ignored band as AssignOneToMany's (teacher_heat in [ignore, pseudo), no positive).
+// Class targets are 1, or with `iou_targets` IoU-aware: the matched IoU (one-to-one) and
+// t / max t of the object * its largest IoU among its positives (one-to-many, TOOD's
+// normalisation). Box weights: 1 at one-to-one matches; the class target (floor 0.05) at
+// one-to-many positives (the box loss divides by their sum).
 struct OneToOneTargets {
-  torch::Tensor cls;         // [N,K,h,w] 1 at matched (class, location), else 0
+  torch::Tensor cls;         // [N,K,h,w] target at matched (class, location), else 0
   torch::Tensor box;         // [N,4,h,w]
   torch::Tensor box_weight;  // [N,h,w] 1 at matched locations
   int num_objects = 0;
 };
-OneToOneTargets AssignOneToOne(const std::vector<std::vector<Detection>>& pseudo, const torch::Tensor& cross_prob,
-                               const torch::Tensor& cross_boxes, int stride, float pseudo_threshold, double alpha,
-                               double beta);
+struct TaskAlignedOptions {
+  float pseudo_threshold = 0.3f;
+  float ignore_threshold = 0.15f;
+  double alpha = 0.5, beta = 6.0;
+  bool consistent = true;
+  int topk = 10;
+  bool iou_targets = true;
+};
+struct DualTargets {
+  OneToOneTargets one_to_one;
+  DetTargets one_to_many;  // undefined tensors unless `consistent`
+};
+// cross_prob: [N,K,h,w] probabilities, cross_boxes: [N,4,h,w] x1,y1,x2,y2, teacher_heat:
+// [N,K,h,w] (for the ignored band); all on the student grid.
+DualTargets AssignTaskAligned(const std::vector<std::vector<Detection>>& pseudo, const torch::Tensor& cross_prob,
+                              const torch::Tensor& cross_boxes, const torch::Tensor& teacher_heat, int stride,
+                              const TaskAlignedOptions& options);
 
 }  // namespace kd::learner
 

@@ -35,7 +35,8 @@ TEST(DistillOptionsTest, TheExampleRecipeListsEveryKeyWithItsBuiltInDefault) {
   other.hflip = !other.hflip, other.seed = 9;
   other.pseudo_labels = !other.pseudo_labels, other.pseudo_threshold = 0.9, other.ignore_threshold = 0.09;
   other.mimic = !other.mimic, other.crosskd = !other.crosskd, other.cakd = true, other.lad = !other.lad;
-  other.crosskd_teacher_scale = !other.crosskd_teacher_scale;
+  other.crosskd_teacher_scale = !other.crosskd_teacher_scale, other.crosskd_tap = "neck";
+  other.cakd_consistent = !other.cakd_consistent, other.cakd_topk = 9, other.cakd_iou_targets = !other.cakd_iou_targets;
   other.cakd_alpha = 9, other.cakd_beta = 9, other.adaptive = !other.adaptive, other.adaptive_lambda = 9;
   other.w_det_cls = other.w_det_box = other.w_kd_cls = other.w_kd_box = other.w_o2o = 9;
   auto file = LoadDistillOptions(KD_SOURCE_DIR "/config/examples/distill.toml", other);
@@ -71,6 +72,9 @@ TEST(DistillOptionsTest, UnknownKeysWrongTypesAndRangesAreErrors) {
   EXPECT_DOUBLE_EQ(ParseDistillOptions("continual_lr_scale = 0.6\n")->continual_lr_scale, 0.6);
   EXPECT_TRUE(ParseDistillOptions("crosskd = false\ncakd = true\n").status().IsInvalidArgument());
   EXPECT_TRUE(ParseDistillOptions("lr = [\n").status().IsInvalidArgument());
+  EXPECT_TRUE(ParseDistillOptions("crosskd_tap = \"stem\"\n").status().IsInvalidArgument());
+  EXPECT_EQ(ParseDistillOptions("crosskd_tap = \"neck\"\n")->crosskd_tap, "neck");
+  EXPECT_TRUE(ParseDistillOptions("cakd_topk = 0\n").status().IsInvalidArgument());
   EXPECT_TRUE(LoadDistillOptions("/nonexistent.toml").status().IsNotFound());
 }
 
@@ -83,7 +87,12 @@ TEST(DistillOptionsTest, AblationArmsAreCumulative) {
   auto e = *AblationArm('e', {});
   EXPECT_TRUE(e.crosskd && e.cakd && e.adaptive);
   EXPECT_FALSE(AblationArm('z', {}).ok());
-  for (char arm : {'a', 'b', 'c', 'd', 'e'}) EXPECT_TRUE(AblationArm(arm, {})->Validate().ok());
+  for (char arm : {'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}) EXPECT_TRUE(AblationArm(arm, {})->Validate().ok());
+  // The CrossKD departures are arms on c: one switch each, both in h.
+  auto f = *AblationArm('f', {}), g = *AblationArm('g', {}), h = *AblationArm('h', {});
+  EXPECT_TRUE(f.crosskd && !f.cakd && f.crosskd_tap == "neck" && !f.crosskd_teacher_scale);
+  EXPECT_TRUE(g.crosskd && !g.cakd && g.crosskd_tap == "tower" && g.crosskd_teacher_scale);
+  EXPECT_TRUE(h.crosskd && !h.cakd && h.crosskd_tap == "neck" && h.crosskd_teacher_scale);
 }
 
 }  // namespace

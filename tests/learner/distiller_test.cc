@@ -2,6 +2,7 @@
 // (small input sizes keep them fast). Skipped when the assets are absent.
 #include "learner/distiller.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <gtest/gtest.h>
@@ -34,9 +35,8 @@ class DistillerTest : public ::testing::Test {
   void SetUp() override {
     if (!teacher_) GTEST_SKIP() << "assets missing: run scripts/fetch_assets.sh";
   }
-  static std::unique_ptr<Distiller> Make(char arm, bool crosskd_teacher_scale = false) {
+  static std::unique_ptr<Distiller> Make(char arm) {
     auto recipe = *config::AblationArm(arm, {});
-    recipe.crosskd_teacher_scale = crosskd_teacher_scale;
     recipe.student.width = 8;
     recipe.student.head_channels = 16;
     recipe.iterations = 40;
@@ -72,7 +72,7 @@ TEST_F(DistillerTest, DatasetAlignsTeacherOutputsToTheStudentGrid) {
 TEST_F(DistillerTest, CrossKdSendsNoKdGradientToLayersAfterTheTap) {
   auto d = Make('c');
   auto grads = d->KdGradients(*data_, {0, 1});
-  const auto post = model::StudentPostTapParameterNames(*d->student());
+  const auto post = model::StudentPostTapParameterNames(*d->student(), model::CrossKdTap::kTower);
   ASSERT_FALSE(post.empty());
   for (const auto& name : post) EXPECT_EQ(grads.at(name).abs().sum().item<float>(), 0.f) << name;
   EXPECT_GT(grads.at("tower.0.weight").abs().sum().item<float>(), 0.f);  // the tap's own conv learns from KD
@@ -82,9 +82,9 @@ TEST_F(DistillerTest, CrossKdSendsNoKdGradientToLayersAfterTheTap) {
 // The cross head at the teacher's scale (student grid 48x40 resampled to the teacher's 64x48 and
 // back): the same CrossKD contract, a different loss from the student-scale path, and it learns.
 TEST_F(DistillerTest, CrossKdAtTheTeacherScaleKeepsTheContractAndLearns) {
-  auto d = Make('c', /*crosskd_teacher_scale=*/true);
+  auto d = Make('g');
   auto grads = d->KdGradients(*data_, {0, 1});
-  for (const auto& name : model::StudentPostTapParameterNames(*d->student())) {
+  for (const auto& name : model::StudentPostTapParameterNames(*d->student(), model::CrossKdTap::kTower)) {
     EXPECT_EQ(grads.at(name).abs().sum().item<float>(), 0.f) << name;
   }
   EXPECT_GT(grads.at("tower.0.weight").abs().sum().item<float>(), 0.f);
@@ -93,6 +93,23 @@ TEST_F(DistillerTest, CrossKdAtTheTeacherScaleKeepsTheContractAndLearns) {
   const auto first = d->Step(*data_, {0, 1});
   ASSERT_TRUE(first.losses.count("kd_cls") && first.losses.count("kd_box"));
   EXPECT_NE(first.losses.at("kd_cls"), first_plain.losses.at("kd_cls"));
+  StepStats last;
+  for (int i = 0; i < 15; ++i) last = d->Step(*data_, {0, 1});
+  for (const auto& [name, v] : last.losses) EXPECT_TRUE(std::isfinite(v)) << name;
+  EXPECT_LT(last.losses.at("total"), first.losses.at("total"));
+}
+
+// The neck tap (arm f): the head's tower joins the final convs on the detection-only side, while
+// the neck and backbone still learn from KD.
+TEST_F(DistillerTest, CrossKdAtTheNeckTapDecouplesTheTowerFromKd) {
+  auto d = Make('f');
+  auto grads = d->KdGradients(*data_, {0, 1});
+  const auto post = model::StudentPostTapParameterNames(*d->student(), model::CrossKdTap::kNeck);
+  ASSERT_EQ(std::count(post.begin(), post.end(), "tower.0.weight"), 1);
+  for (const auto& name : post) EXPECT_EQ(grads.at(name).abs().sum().item<float>(), 0.f) << name;
+  EXPECT_GT(grads.at("lat2.weight").abs().sum().item<float>(), 0.f);
+  EXPECT_GT(grads.at("stem.0.weight").abs().sum().item<float>(), 0.f);
+  const auto first = d->Step(*data_, {0, 1});
   StepStats last;
   for (int i = 0; i < 15; ++i) last = d->Step(*data_, {0, 1});
   for (const auto& [name, v] : last.losses) EXPECT_TRUE(std::isfinite(v)) << name;

@@ -79,24 +79,71 @@ TEST(LossesTest, LadAssignsFromTheTeachersPredictions) {
   EXPECT_LE((t.box_weight > 0).sum().item<int64_t>(), opt.lad_topk);
 }
 
-TEST(LossesTest, OneToOnePicksOneLocationPerObjectByTaskAlignedMetric) {
+// Cross-head predictions for one object at (16,16)-(32,48): perfect boxes everywhere except a
+// bad one at cell (x=6, y=8), most confident at (6,7).
+struct CrossMaps {
+  torch::Tensor prob, boxes;
+};
+CrossMaps OneObjectMaps() {
   const int h = 16, w = 16;
-  auto prob = torch::full({1, 1, h, w}, 0.1f);
-  prob[0][0][8][6] = 0.3f;
-  prob[0][0][7][6] = 0.9f;  // most confident, and its box below is the best too
-  // Predicted boxes: perfect everywhere except a bad one at (6,8).
-  auto boxes = torch::zeros({1, 4, h, w});
-  boxes[0][0].fill_(16);
-  boxes[0][1].fill_(16);
-  boxes[0][2].fill_(32);
-  boxes[0][3].fill_(48);
-  boxes[0][2][8][6] = 20;
+  CrossMaps m{torch::full({1, 1, h, w}, 0.1f), torch::zeros({1, 4, h, w})};
+  m.prob[0][0][8][6] = 0.3f;
+  m.prob[0][0][7][6] = 0.9f;
+  m.boxes[0][0].fill_(16);
+  m.boxes[0][1].fill_(16);
+  m.boxes[0][2].fill_(32);
+  m.boxes[0][3].fill_(48);
+  m.boxes[0][2][8][6] = 20;
+  return m;
+}
+
+TEST(LossesTest, OneToOnePicksOneLocationPerObjectByTaskAlignedMetric) {
+  auto m = OneObjectMaps();
   std::vector<std::vector<Detection>> pseudo = {{{{16, 16, 32, 48}, 0.8f, 0}, {{16, 16, 32, 48}, 0.1f, 0}}};
-  auto t = AssignOneToOne(pseudo, prob, boxes, 4, 0.3f, 0.5, 6.0);
-  EXPECT_EQ(t.num_objects, 1);
-  EXPECT_EQ(t.cls.sum().item<float>(), 1.f);
-  EXPECT_EQ(t.cls[0][0][7][6].item<float>(), 1.f);
-  EXPECT_EQ(t.box_weight.sum().item<float>(), 1.f);
+  TaskAlignedOptions o;
+  o.consistent = false;
+  o.iou_targets = false;
+  auto t = AssignTaskAligned(pseudo, m.prob, m.boxes, torch::zeros_like(m.prob), 4, o);
+  EXPECT_EQ(t.one_to_one.num_objects, 1);
+  EXPECT_EQ(t.one_to_one.cls.sum().item<float>(), 1.f);
+  EXPECT_EQ(t.one_to_one.cls[0][0][7][6].item<float>(), 1.f);
+  EXPECT_EQ(t.one_to_one.box_weight.sum().item<float>(), 1.f);
+  EXPECT_FALSE(t.one_to_many.cls.defined());  // the centre Gaussian stays AssignOneToMany's
+}
+
+// Consistent dual assignment: the one-to-many positives are the top-k of the same ranking, the
+// one-to-one match is their top 1, and the targets follow the IoU.
+TEST(LossesTest, ConsistentDualAssignmentSharesOneMetricWithIouAwareTargets) {
+  auto m = OneObjectMaps();
+  m.boxes[0][3][7][6] = 44;  // the most confident location's box: IoU 0.875 with the object
+  auto heat = torch::zeros_like(m.prob);
+  heat[0][0][1][14] = 0.2f;  // teacher-uncertain, away from the object: ignored
+  heat[0][0][7][6] = 0.2f;   // uncertain too, but a positive: never ignored
+  std::vector<std::vector<Detection>> pseudo = {{{{16, 16, 32, 48}, 0.8f, 0}}};
+  TaskAlignedOptions o;
+  o.topk = 4;
+  auto t = AssignTaskAligned(pseudo, m.prob, m.boxes, heat, 4, o);
+  // t = s^0.5 IoU^6: (6,7) 0.949 * 0.449 = 0.43 beats the perfect boxes at s = 0.1 (0.32).
+  EXPECT_EQ(t.one_to_one.cls.nonzero().size(0), 1);
+  EXPECT_NEAR(t.one_to_one.cls[0][0][7][6].item<float>(), 0.875f, 1e-5);
+  const auto& many = t.one_to_many;
+  ASSERT_TRUE(many.cls.defined());
+  EXPECT_EQ(many.num_objects, 1);
+  EXPECT_EQ((many.box_weight > 0).sum().item<int64_t>(), 4);
+  EXPECT_GT(many.box_weight[0][7][6].item<float>(), 0.f);  // the one-to-one match is a positive
+  // Normalised t times the largest IoU among the positives (1.0, the perfect boxes): 1 at the top.
+  EXPECT_NEAR(many.cls[0][0][7][6].item<float>(), 1.f, 1e-5);
+  EXPECT_NEAR(many.cls.max().item<float>(), 1.f, 1e-5);
+  EXPECT_EQ(many.cls[0][0][8][6].item<float>(), 0.f);  // the bad box ranks last of the candidates
+  EXPECT_EQ(many.cls_weight[0][0][1][14].item<float>(), 0.f);
+  EXPECT_EQ(many.cls_weight[0][0][7][6].item<float>(), 1.f);
+  EXPECT_FLOAT_EQ(many.box[0][3][7][6].item<float>(), 48.f);
+  // Without IoU-aware targets the same locations get 1.
+  o.iou_targets = false;
+  auto flat = AssignTaskAligned(pseudo, m.prob, m.boxes, heat, 4, o);
+  EXPECT_TRUE(torch::equal(flat.one_to_many.box_weight > 0, many.box_weight > 0));
+  EXPECT_EQ(flat.one_to_one.cls[0][0][7][6].item<float>(), 1.f);
+  EXPECT_EQ(flat.one_to_many.cls.sum().item<float>(), 4.f);
 }
 
 }  // namespace
