@@ -20,6 +20,7 @@
 
 #include "base/assets.h"
 #include "base/clock.h"
+#include "bench/accuracy_support.h"
 #include "config/distill_options.h"
 #include "daemon/common/cli_common.h"
 #include "eval/coco_eval.h"
@@ -39,40 +40,6 @@ struct Scores {
   std::optional<kd::eval::CocoMetrics> refined;  // against the refined teacher labels (>= 0.3)
   std::optional<kd::eval::CocoMetrics> teacher;  // against the raw teacher boxes (>= 0.3)
 };
-
-// Writes person detections as score.py's CSV and runs the scorer; nullopt (with a message) on failure.
-std::optional<json> ScoreAgainstHumans(const std::string& eval_dir, const std::vector<FrameDetections>& dets,
-                                       const std::string& frames, const std::string& tmp_dir, const std::string& name) {
-  const std::string csv = tmp_dir + "/" + name + ".csv";
-  {
-    std::ofstream f(csv, std::ios::trunc);
-    for (const auto& fd : dets) {
-      for (const auto& d : fd.detections) {
-        if (d.label != 0) continue;
-        f << fd.frame_index << ",0," << d.score << "," << d.box.x1 << "," << d.box.y1 << "," << d.box.x2 << ","
-          << d.box.y2 << "\n";
-      }
-    }
-    if (!f) {
-      std::fprintf(stderr, "bench_accuracy: cannot write %s\n", csv.c_str());
-      return std::nullopt;
-    }
-  }
-  const std::string out = tmp_dir + "/" + name + ".score.json";
-  const std::string cmd =
-      "python3 '" + eval_dir + "/score.py' '" + csv + "' --frames " + frames + " --json > '" + out + "'";
-  if (std::system(cmd.c_str()) != 0) {
-    std::fprintf(stderr, "bench_accuracy: the scorer failed: %s\n", cmd.c_str());
-    return std::nullopt;
-  }
-  std::ifstream in(out);
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    std::fprintf(stderr, "bench_accuracy: unreadable scorer output %s: %s\n", out.c_str(), e.what());
-    return std::nullopt;
-  }
-}
 
 // The dataset's teacher_dets (or a student's detections) against `gt` rows (>= 0.3), person..truck.
 std::optional<kd::eval::CocoMetrics> AgainstLabels(const kd::learner::DistillDataset& labels,
@@ -145,7 +112,7 @@ int main(int argc, char** argv) {
     }
     recipe = *r;
   }
-  const bool have_humans = std::filesystem::exists(eval_dir + "/score.py");
+  const bool have_humans = kd::bench::HaveHumanBoxes(eval_dir);
   if (!have_humans) {
     std::printf("no human boxes at %s (score.py missing): reporting the teacher-relative columns only\n",
                 eval_dir.c_str());
@@ -203,7 +170,8 @@ int main(int argc, char** argv) {
   std::vector<Row> rows;
   auto score_row = [&](const std::string& name, const std::vector<FrameDetections>& dets, bool vs_labels) {
     Row r{name, {}};
-    if (have_humans) r.scores.human = ScoreAgainstHumans(eval_dir, dets, frames, tmp_dir, std::to_string(rows.size()));
+    if (have_humans)
+      r.scores.human = kd::bench::ScoreAgainstHumans(eval_dir, dets, frames, tmp_dir, std::to_string(rows.size()));
     if (vs_labels) {
       r.scores.refined = AgainstLabels(refined, dets);
       r.scores.teacher = AgainstLabels(*raw, dets);
