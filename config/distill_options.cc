@@ -215,7 +215,7 @@ Result<DistillOptions> AblationArm(char arm, DistillOptions base) {
   DistillOptions o = std::move(base);
   o.pseudo_labels = true;
   o.mimic = o.crosskd = o.cakd = o.adaptive = o.lad = false;
-  // The CrossKD variants are arms of their own (f, g, h): a, c, d, e use the base's CrossKD as is.
+  // c, f, g, h set the CrossKD tap and scale themselves; d and e take the base's.
   switch (arm) {
     case 'a':
       break;
@@ -224,6 +224,8 @@ Result<DistillOptions> AblationArm(char arm, DistillOptions base) {
       break;
     case 'c':
       o.crosskd = true;
+      o.crosskd_tap = "tower";
+      o.crosskd_teacher_scale = false;
       break;
     case 'd':
       o.crosskd = o.cakd = true;
@@ -234,9 +236,11 @@ Result<DistillOptions> AblationArm(char arm, DistillOptions base) {
     case 'f':
       o.crosskd = true;
       o.crosskd_tap = "neck";
+      o.crosskd_teacher_scale = false;
       break;
     case 'g':
       o.crosskd = o.crosskd_teacher_scale = true;
+      o.crosskd_tap = "tower";
       break;
     case 'h':
       o.crosskd = o.crosskd_teacher_scale = true;

@@ -35,7 +35,7 @@ TEST(DistillOptionsTest, TheExampleRecipeListsEveryKeyWithItsBuiltInDefault) {
   other.hflip = !other.hflip, other.seed = 9;
   other.pseudo_labels = !other.pseudo_labels, other.pseudo_threshold = 0.9, other.ignore_threshold = 0.09;
   other.mimic = !other.mimic, other.crosskd = !other.crosskd, other.cakd = true, other.lad = !other.lad;
-  other.crosskd_teacher_scale = !other.crosskd_teacher_scale, other.crosskd_tap = "neck";
+  other.crosskd_teacher_scale = !other.crosskd_teacher_scale, other.crosskd_tap = "tower";
   other.cakd_consistent = !other.cakd_consistent, other.cakd_topk = 9, other.cakd_iou_targets = !other.cakd_iou_targets;
   other.cakd_alpha = 9, other.cakd_beta = 9, other.adaptive = !other.adaptive, other.adaptive_lambda = 9;
   other.w_det_cls = other.w_det_box = other.w_kd_cls = other.w_kd_box = other.w_o2o = 9;
@@ -84,6 +84,7 @@ TEST(DistillOptionsTest, AblationArmsAreCumulative) {
   EXPECT_TRUE(AblationArm('b', {})->mimic);
   auto c = *AblationArm('c', {});
   EXPECT_TRUE(c.crosskd && !c.mimic && !c.cakd);
+  EXPECT_TRUE(c.crosskd_tap == "tower" && !c.crosskd_teacher_scale);  // the earlier default, whatever the base
   auto e = *AblationArm('e', {});
   EXPECT_TRUE(e.crosskd && e.cakd && e.adaptive);
   EXPECT_FALSE(AblationArm('z', {}).ok());
