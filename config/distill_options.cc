@@ -100,6 +100,8 @@ Status DistillOptions::Validate() const {
   KD_RETURN_IF_ERROR(range(weight_decay >= 0, "weight_decay must be >= 0"));
   KD_RETURN_IF_ERROR(range(warmup >= 0, "warmup must be >= 0"));
   KD_RETURN_IF_ERROR(range(continual_lr_scale > 0 && continual_lr_scale <= 1, "continual_lr_scale must be in (0,1]"));
+  KD_RETURN_IF_ERROR(
+      range(continual_ema_decay >= 0 && continual_ema_decay < 1, "continual_ema_decay must be in [0,1)"));
   KD_RETURN_IF_ERROR(range(grad_clip > 0, "grad_clip must be > 0"));
   KD_RETURN_IF_ERROR(range(pseudo_threshold > 0 && pseudo_threshold < 1, "pseudo_threshold must be in (0,1)"));
   KD_RETURN_IF_ERROR(range(ignore_threshold >= 0 && ignore_threshold <= pseudo_threshold,
@@ -147,6 +149,7 @@ Result<DistillOptions> ParseDistillOptions(const std::string& toml_text, Distill
   KD_RETURN_IF_ERROR(r.Get("weight_decay", &o.weight_decay));
   KD_RETURN_IF_ERROR(r.Get("warmup", &o.warmup));
   KD_RETURN_IF_ERROR(r.Get("continual_lr_scale", &o.continual_lr_scale));
+  KD_RETURN_IF_ERROR(r.Get("continual_ema_decay", &o.continual_ema_decay));
   KD_RETURN_IF_ERROR(r.Get("grad_clip", &o.grad_clip));
   KD_RETURN_IF_ERROR(r.Get("hflip", &o.hflip));
   KD_RETURN_IF_ERROR(r.Get("seed", &o.seed));

@@ -250,8 +250,19 @@ StepStats Distiller::Step(const DistillDataset& data, const std::vector<size_t>&
     return st;
   }
   optimizer_->step();
+  if (average_) average_->Update(*student_);
   return st;
 }
+
+void Distiller::SetContinual(double lr_scale) {
+  continual_ = true;
+  continual_lr_scale_ = lr_scale;
+  if (recipe_.continual_ema_decay > 0 && !average_) {
+    average_ = std::make_unique<WeightAverage>(*student_, recipe_.continual_ema_decay);
+  }
+}
+
+update::TensorMap Distiller::TrainedState() const { return average_ ? average_->State() : update::StateOf(*student_); }
 
 std::map<std::string, torch::Tensor> Distiller::KdGradients(const DistillDataset& data,
                                                             const std::vector<size_t>& rows) {
@@ -304,6 +315,7 @@ Result<TrainReport> Distiller::Train(const DistillDataset& data, const std::vect
       progress(p);
     }
   }
+  if (average_) average_->CopyTo(*student_);  // continual mode: the result is the average
   report.iterations = recipe_.iterations;
   report.seconds = sw.ElapsedSeconds();
   for (auto& [k, v] : tail_sum) report.final_losses[k] = v / std::max(1, tail_n);

@@ -19,6 +19,7 @@
 #include "config/distill_options.h"
 #include "eval/coco_eval.h"
 #include "learner/dataset.h"
+#include "learner/weight_average.h"
 #include "model/decode.h"
 #include "model/student.h"
 #include "model/teacher.h"
@@ -54,7 +55,8 @@ class Distiller {
 
   // One optimiser step on the given dataset rows.
   StepStats Step(const DistillDataset& data, const std::vector<size_t>& rows);
-  // `iterations` steps over `rows` in a seeded order (reshuffled per epoch).
+  // `iterations` steps over `rows` in a seeded order (reshuffled per epoch). In continual mode with
+  // an average (see SetContinual) the student is left holding the averaged weights at the end.
   Result<TrainReport> Train(const DistillDataset& data, const std::vector<size_t>& rows,
                             const std::function<void(const TrainProgress&)>& progress = {});
 
@@ -63,12 +65,14 @@ class Distiller {
   std::map<std::string, torch::Tensor> KdGradients(const DistillDataset& data, const std::vector<size_t>& rows);
 
   // Continual mode: after the warm-up the learning rate stays at lr * scale for ever instead of
-  // decaying over recipe.iterations (the stream has no last step). scale in (0, 1].
-  void SetContinual(double lr_scale) {
-    continual_ = true;
-    continual_lr_scale_ = lr_scale;
-  }
+  // decaying over recipe.iterations (the stream has no last step), and with
+  // recipe.continual_ema_decay > 0 a WeightAverage of the weights starts here. scale in (0, 1].
+  void SetContinual(double lr_scale);
   int steps() const { return step_; }
+  // The weights training has produced so far, as update::StateOf lists them: the moving average
+  // in continual mode with recipe.continual_ema_decay > 0, else the student's own. The student
+  // itself is not changed.
+  update::TensorMap TrainedState() const;
 
   model::Student student() const { return student_; }
   const std::vector<float>& difficulty() const { return difficulty_; }
@@ -83,7 +87,8 @@ class Distiller {
   torch::Device device_;
   torch::nn::Conv2d adapter_{nullptr};  // 1x1, student head channels -> 128 (CrossKD)
   std::unique_ptr<torch::optim::AdamW> optimizer_;
-  std::vector<int64_t> label_index_;  // student channel k -> teacher channel
+  std::unique_ptr<WeightAverage> average_;  // continual mode with continual_ema_decay > 0 only
+  std::vector<int64_t> label_index_;        // student channel k -> teacher channel
   std::vector<float> difficulty_;
   int step_ = 0;
   bool continual_ = false;

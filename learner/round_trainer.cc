@@ -80,7 +80,7 @@ Result<TrainedRound> RoundTrainer::Train(const std::string& group, const Distill
   out.stopped = stopping.load();
   out.arch = arch;
   trainer->student->eval();
-  out.state = update::StateOf(*trainer->student);
+  out.state = trainer->distiller->TrainedState();  // the weight average when the recipe keeps one
   out.parameter_names = update::ParameterNames(*trainer->student);
   return out;
 }

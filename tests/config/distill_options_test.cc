@@ -31,8 +31,8 @@ TEST(DistillOptionsTest, TheExampleRecipeListsEveryKeyWithItsBuiltInDefault) {
                   .min_track_length = 9,
                   .max_gap_ms = 9};
   other.teacher_long_side = 96, other.iterations = 9, other.batch_size = 9, other.lr = 0.9;
-  other.weight_decay = 0.9, other.warmup = 9, other.continual_lr_scale = 0.9, other.grad_clip = 9,
-  other.hflip = !other.hflip, other.seed = 9;
+  other.weight_decay = 0.9, other.warmup = 9, other.continual_lr_scale = 0.9, other.continual_ema_decay = 0.9,
+  other.grad_clip = 9, other.hflip = !other.hflip, other.seed = 9;
   other.pseudo_labels = !other.pseudo_labels, other.pseudo_threshold = 0.9, other.ignore_threshold = 0.09;
   other.mimic = !other.mimic, other.crosskd = !other.crosskd, other.cakd = true, other.lad = !other.lad;
   other.crosskd_teacher_scale = !other.crosskd_teacher_scale, other.crosskd_tap = "tower";
@@ -70,6 +70,9 @@ TEST(DistillOptionsTest, UnknownKeysWrongTypesAndRangesAreErrors) {
   EXPECT_TRUE(ParseDistillOptions("continual_lr_scale = 0.0\n").status().IsInvalidArgument());
   EXPECT_TRUE(ParseDistillOptions("continual_lr_scale = 1.5\n").status().IsInvalidArgument());
   EXPECT_DOUBLE_EQ(ParseDistillOptions("continual_lr_scale = 0.6\n")->continual_lr_scale, 0.6);
+  EXPECT_TRUE(ParseDistillOptions("continual_ema_decay = 1.0\n").status().IsInvalidArgument());
+  EXPECT_TRUE(ParseDistillOptions("continual_ema_decay = -0.1\n").status().IsInvalidArgument());
+  EXPECT_DOUBLE_EQ(ParseDistillOptions("continual_ema_decay = 0\n")->continual_ema_decay, 0.0);
   EXPECT_TRUE(ParseDistillOptions("crosskd = false\ncakd = true\n").status().IsInvalidArgument());
   EXPECT_TRUE(ParseDistillOptions("lr = [\n").status().IsInvalidArgument());
   EXPECT_TRUE(ParseDistillOptions("crosskd_tap = \"stem\"\n").status().IsInvalidArgument());

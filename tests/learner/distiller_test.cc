@@ -35,8 +35,10 @@ class DistillerTest : public ::testing::Test {
   void SetUp() override {
     if (!teacher_) GTEST_SKIP() << "assets missing: run scripts/fetch_assets.sh";
   }
-  static std::unique_ptr<Distiller> Make(char arm) {
+  static std::unique_ptr<Distiller> Make(char arm,
+                                         double continual_ema_decay = config::DistillOptions{}.continual_ema_decay) {
     auto recipe = *config::AblationArm(arm, {});
+    recipe.continual_ema_decay = continual_ema_decay;
     recipe.student.width = 8;
     recipe.student.head_channels = 16;
     recipe.iterations = 40;
@@ -160,6 +162,33 @@ TEST_F(DistillerTest, NonFiniteLossSkipsTheStepAndKeepsWeights) {
   EXPECT_TRUE(st.skipped);
   auto params = d->student()->parameters();
   for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(torch::equal(before[i], params[i]));
+}
+
+TEST_F(DistillerTest, ContinualRoundsHandOutTheWeightAverageAndTrainOnTheRawWeights) {
+  auto d = Make('h');
+  d->SetContinual(0.3);
+  const update::TensorMap start = update::StateOf(*d->student());
+  ASSERT_FALSE(d->Step(*data_, {0, 1}).skipped);
+  const update::TensorMap raw = update::StateOf(*d->student());
+  const update::TensorMap trained = d->TrainedState();
+  // The first update has decay 0.1: trained = 0.1 * start + 0.9 * raw, for every float tensor
+  // (parameters and BN running statistics); the student itself keeps the raw weights.
+  int moved = 0;
+  for (const auto& [name, t] : trained) {
+    if (!torch::isFloatingType(t.scalar_type())) continue;
+    EXPECT_TRUE(torch::allclose(t, 0.1 * start.at(name) + 0.9 * raw.at(name), 1e-5, 1e-6)) << name;
+    moved += !torch::equal(raw.at(name), start.at(name));
+  }
+  EXPECT_GT(moved, 0);
+  // Without averaging, or offline (no SetContinual), the trained state is the student's own.
+  auto plain = Make('h', 0.0);
+  plain->SetContinual(0.3);
+  auto offline = Make('h');
+  for (auto* dd : {plain.get(), offline.get()}) {
+    ASSERT_FALSE(dd->Step(*data_, {0, 1}).skipped);
+    const update::TensorMap own = update::StateOf(*dd->student());
+    for (const auto& [name, t] : dd->TrainedState()) EXPECT_TRUE(torch::equal(t, own.at(name))) << name;
+  }
 }
 
 TEST_F(DistillerTest, LabelFreeBatchesHaveFiniteNormalisedLosses) {
