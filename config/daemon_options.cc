@@ -278,6 +278,7 @@ constexpr Key<LearnerPublishOptions> kLearnerPublishKeys[] = {
     {"chunk_bytes", &LearnerPublishOptions::chunk_bytes, InRange(4096, 4194304)},
     {"delta_min_abs_change", &LearnerPublishOptions::delta_min_abs_change, InRange(0.0, 1.0)},
     {"delta_max_ap_loss", &LearnerPublishOptions::delta_max_ap_loss, InRange(0.0, 1.0)},
+    {"delta_wide_fraction", &LearnerPublishOptions::delta_wide_fraction, InRange(0.0, 1.0)},
     {"delta_max_fraction", &LearnerPublishOptions::delta_max_fraction, kNoLimit, PathKind::kNone,
      [](const LearnerPublishOptions& pub, const std::string& p, Checker& c) {
        c.Require(pub.delta_max_fraction > 0 && pub.delta_max_fraction <= 1, p + "delta_max_fraction",

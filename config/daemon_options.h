@@ -221,6 +221,13 @@ struct LearnerPublishOptions {
   // the gate judges those. Default 0.01: top-k deltas kept AP50 but lost up to 0.4 AP in the first
   // rounds after the factory model (RESULTS.md, fifth stop). REQUIRES: 0..1
   double delta_max_ap_loss = 0.01;
+  // The second rung of the update ladder (learner/gate.h, ClimbUpdateLadder): when the top-k delta
+  // loses more than delta_max_ap_loss, a delta with at most this fraction of each tensor is tried
+  // (1 = every weight that changed by more than delta_min_abs_change, still q8) before the version
+  // ships as full fp16 weights. Why: in the demos of the twelfth stop 16 of 22 gated rounds dropped
+  // the top-k delta, so devices mostly downloaded full weights (docs/RESULTS.md). A value at or
+  // below delta_max_fraction turns the rung off. REQUIRES: 0..1
+  double delta_wide_fraction = 1.0;
   int keep_versions = 3;  // published versions kept per group. REQUIRES: 1..100
   bool operator==(const LearnerPublishOptions&) const = default;
 };

@@ -66,7 +66,7 @@ struct DistillOptions {
   // about the last n / 9 steps, later the last 1 / (1 - d). Training continues on the raw weights.
   // Why: rounds run at a constant rate with nothing to settle the weights, and a gate comparing
   // noisy candidates rejected good rounds; in one 10-minute demo each, the committed model went
-  // from 0.29 to 0.33 AP on human boxes and every round passed the gate instead of 2 of 6
+  // from 0.29 to 0.33 AP on human boxes and 5 of 6 gated rounds passed instead of 2 of 5
   // (docs/RESULTS.md, "Twelfth stop"). Offline training is not averaged: it ends on a cosine decay
   // to 5 % of the rate, and its figures were measured without. 0 = off. REQUIRES: [0, 1)
   double continual_ema_decay = 0.998;

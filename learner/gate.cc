@@ -24,6 +24,23 @@ bool DeltaKeepsAccuracy(double ap_delta, double ap_full, const config::LearnerPu
   return ap_delta >= ap_full - publish.delta_max_ap_loss;
 }
 
+const char* UpdateRungName(UpdateRung rung) {
+  // Indexed by UpdateRung (kTopKDelta, kWideDelta, kFull).
+  static constexpr const char* kNames[] = {"top-k delta", "wide delta", "full weights"};
+  const auto i = static_cast<size_t>(rung);
+  return i < std::size(kNames) ? kNames[i] : "?";
+}
+
+UpdateRung ClimbUpdateLadder(double ap_full, double ap_topk, const std::function<std::optional<double>()>& score_wide,
+                             const config::LearnerPublishOptions& publish) {
+  if (DeltaKeepsAccuracy(ap_topk, ap_full, publish)) return UpdateRung::kTopKDelta;
+  if (publish.delta_wide_fraction > publish.delta_max_fraction) {
+    const std::optional<double> ap_wide = score_wide();
+    if (ap_wide && DeltaKeepsAccuracy(*ap_wide, ap_full, publish)) return UpdateRung::kWideDelta;
+  }
+  return UpdateRung::kFull;
+}
+
 Result<HoldoutScore> ScoreOnHoldout(const model::StudentOptions& arch, const update::TensorMap& weights,
                                     const DistillDataset& holdout, const config::LearnerGateOptions& gate) {
   model::Student s(arch);

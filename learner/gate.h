@@ -9,6 +9,8 @@
 #define KD_LEARNER_GATE_H_
 
 #include <cstddef>
+#include <functional>
+#include <optional>
 
 #include "base/status.h"
 #include "config/daemon_options.h"
@@ -38,6 +40,21 @@ GateVerdict JudgeCandidate(size_t holdout_frames, double ap_candidate, double ap
 // Whether a delta ships: its reconstruction may score at most publish.delta_max_ap_loss below the
 // full fp16 weights in held-out AP; otherwise the version ships as full weights.
 bool DeltaKeepsAccuracy(double ap_delta, double ap_full, const config::LearnerPublishOptions& publish);
+
+// The update ladder: what a version that passed the gate ships as, cheapest first.
+enum class UpdateRung {
+  kTopKDelta,  // the top-k delta (publish.delta_max_fraction): it keeps the full weights' accuracy
+  kWideDelta,  // the wide delta (publish.delta_wide_fraction): the top-k lost, this one keeps it
+  kFull,       // full fp16 weights: no delta kept the accuracy (or none was tried)
+};
+const char* UpdateRungName(UpdateRung rung);  // "top-k delta", "wide delta", "full weights"
+
+// Climbs the ladder for one candidate: `ap_full` and `ap_topk` are the held-out AP of the full fp16
+// weights and of the top-k delta's reconstruction. `score_wide` makes and scores the wide delta; it
+// is called only when the top-k delta falls short and publish.delta_wide_fraction exceeds
+// publish.delta_max_fraction, and returns nullopt when the delta could not be made or scored.
+UpdateRung ClimbUpdateLadder(double ap_full, double ap_topk, const std::function<std::optional<double>()>& score_wide,
+                             const config::LearnerPublishOptions& publish);
 
 // AP and AP50 of `weights` (architecture `arch`) on every row of `holdout`.
 Result<HoldoutScore> ScoreOnHoldout(const model::StudentOptions& arch, const update::TensorMap& weights,

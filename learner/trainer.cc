@@ -208,14 +208,35 @@ bool TrainStage::Finish(const Prepared& p, const TrainedRound& trained) {
   }
   if (delta) {
     // The full weights (fp16) beside the delta's reconstruction: what the top-k costs this round.
-    // When it costs more than publish.delta_max_ap_loss of held-out AP, the version ships as full
-    // weights and the gate judges those (what devices will then run).
+    // When it costs more than publish.delta_max_ap_loss of held-out AP, a wide delta is tried, then
+    // the version ships as full weights (ClimbUpdateLadder); the gate judges what devices will run.
     auto full = update::RoundParametersToF16(trained.state, trained.parameter_names);
     if (auto f = ScoreOnHoldout(*arch, full, *hold, opt.gate); f.ok()) {
       round["ap_full"] = f->ap;
       round["ap50_full"] = f->ap50;
-      if (!DeltaKeepsAccuracy(score_new->ap, f->ap, opt.publish)) {
-        round["delta"] = "dropped: it lost " + std::to_string(f->ap - score_new->ap) + " AP";
+      std::optional<update::EncodedDelta> wide;
+      std::optional<HoldoutScore> wide_score;
+      const auto score_wide = [&]() -> std::optional<double> {
+        update::DeltaOptions wide_options = DeltaOptionsOf(opt);
+        wide_options.max_fraction = opt.publish.delta_wide_fraction;
+        auto enc = update::EncodeDelta(deployed->state, trained.state, trained.parameter_names, wide_options);
+        if (!enc.ok()) return std::nullopt;
+        auto w = ScoreOnHoldout(*arch, enc->reconstructed, *hold, opt.gate);
+        if (!w.ok()) return std::nullopt;
+        wide = std::move(enc).value();
+        wide_score = *w;
+        return w->ap;
+      };
+      const UpdateRung rung = ClimbUpdateLadder(f->ap, score_new->ap, score_wide, opt.publish);
+      const std::string topk_loss = "top-k lost " + std::to_string(f->ap - score_new->ap) + " AP";
+      if (rung == UpdateRung::kWideDelta) {
+        round["delta"] = "widened: " + topk_loss + ", the wide delta " + std::to_string(f->ap - wide_score->ap);
+        delta = std::move(wide);
+        candidate = delta->reconstructed;
+        score_new = *wide_score;
+      } else if (rung == UpdateRung::kFull) {
+        round["delta"] = "dropped: " + topk_loss +
+                         (wide_score ? ", the wide delta " + std::to_string(f->ap - wide_score->ap) : std::string());
         candidate = std::move(full);
         score_new = *f;
         delta.reset();

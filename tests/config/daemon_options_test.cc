@@ -247,6 +247,7 @@ TEST_F(DaemonOptionsTest, OutOfRangeValuesNameTheAllowedRange) {
   ExpectError(LearnerError(kLearnerMin, {"teacher.long_side=500"}), {"teacher.long_side", "multiple of 32"});
   ExpectError(LearnerError(kLearnerMin, {"gate.min_holdout=200"}), {"gate.min_holdout", "holdout_window = 100"});
   ExpectError(LearnerError(kLearnerMin, {"publish.delta_max_fraction=0"}), {"publish.delta_max_fraction", "(0, 1]"});
+  ExpectError(LearnerError(kLearnerMin, {"publish.delta_wide_fraction=1.5"}), {"publish.delta_wide_fraction"});
   ExpectError(LearnerError(kLearnerMin, {"training.device=gpu"}), {"training.device", "cuda:N"});
   EXPECT_TRUE(LearnerError(kLearnerMin, {"training.device=cuda:1"}).ok());
   ExpectError(LearnerError(kLearnerMin, {"store.max_bytes=1024"}), {"store.max_bytes", "[4194304, "});

@@ -36,6 +36,33 @@ TEST(GateTest, ADeltaShipsOnlyWhileItKeepsTheFullWeightsAccuracy) {
   EXPECT_TRUE(DeltaKeepsAccuracy(0.0, 0.9, publish));
 }
 
+TEST(GateTest, TheUpdateLadderTriesTheWideDeltaOnlyWhenTheTopKFallsShort) {
+  config::LearnerPublishOptions publish;  // top-k 0.2, wide 1.0, at most 0.01 AP lost
+  EXPECT_DOUBLE_EQ(publish.delta_wide_fraction, 1.0);
+  int calls = 0;
+  const auto wide = [&calls](std::optional<double> ap) {
+    return [&calls, ap]() -> std::optional<double> {
+      ++calls;
+      return ap;
+    };
+  };
+  // The top-k keeps the accuracy: the wide delta is never made.
+  EXPECT_EQ(ClimbUpdateLadder(0.80, 0.795, wide(0.80), publish), UpdateRung::kTopKDelta);
+  EXPECT_EQ(calls, 0);
+  // The top-k lost 0.05 AP (as in the twelfth stop's demos): the wide delta keeps it and ships.
+  EXPECT_EQ(ClimbUpdateLadder(0.80, 0.75, wide(0.799), publish), UpdateRung::kWideDelta);
+  EXPECT_EQ(calls, 1);
+  // Both fall short, or the wide delta could not be made: full weights.
+  EXPECT_EQ(ClimbUpdateLadder(0.80, 0.75, wide(0.78), publish), UpdateRung::kFull);
+  EXPECT_EQ(ClimbUpdateLadder(0.80, 0.75, wide(std::nullopt), publish), UpdateRung::kFull);
+  EXPECT_EQ(calls, 3);
+  // A wide fraction at or below the top-k fraction turns the rung off: nothing is tried.
+  publish.delta_wide_fraction = publish.delta_max_fraction;
+  EXPECT_EQ(ClimbUpdateLadder(0.80, 0.75, wide(0.80), publish), UpdateRung::kFull);
+  EXPECT_EQ(calls, 3);
+  EXPECT_STREQ(UpdateRungName(UpdateRung::kWideDelta), "wide delta");
+}
+
 TEST(GateTest, ScoreOnHoldoutIsDeterministicAndRefusesWeightsThatDoNotFit) {
   const auto arch = testing::TinyStudent();
   auto data = testing::SyntheticRows(4, 64, 64, 64, 64);
