@@ -24,9 +24,11 @@ std::string WorkerKey(uint64_t generation, uint64_t id, const std::string& leaf)
   return "kd/g" + std::to_string(generation) + "/w/" + std::to_string(id) + "/" + leaf;
 }
 
-std::string JoinMac(const std::string& secret, uint64_t id, uint64_t generation, const std::string& challenge) {
-  return ToHex(
-      HmacSha256(secret, "kd-join|" + std::to_string(id) + "|" + std::to_string(generation) + "|" + challenge));
+// The role is inside the MAC: nobody without the secret can turn a trainer into a labeller.
+std::string JoinMac(const std::string& secret, uint64_t id, uint64_t generation, const std::string& role,
+                    const std::string& challenge) {
+  return ToHex(HmacSha256(
+      secret, "kd-join|" + std::to_string(id) + "|" + std::to_string(generation) + "|" + role + "|" + challenge));
 }
 std::string SessionKey(const std::string& secret, uint64_t id, uint64_t generation, const std::string& challenge) {
   return HmacSha256(secret, "kd-session|" + std::to_string(id) + "|" + std::to_string(generation) + "|" + challenge);
@@ -92,6 +94,14 @@ const char* WorkerStateName(WorkerState state) {
   return "?";
 }
 
+const char* WorkerRoleName(WorkerRole role) { return role == WorkerRole::kLabel ? "label" : "train"; }
+
+std::optional<WorkerRole> ParseWorkerRole(std::string_view name) {
+  if (name == "train") return WorkerRole::kTrain;
+  if (name == "label") return WorkerRole::kLabel;
+  return std::nullopt;
+}
+
 // ---------------------------------------------------------------------------------------------
 // WorkerPool
 // ---------------------------------------------------------------------------------------------
@@ -134,30 +144,37 @@ void WorkerPool::AdmitJoins() {
     std::string name;
     uint64_t generation = 0;
     std::string mac;
+    std::string role_name;
+    std::optional<WorkerRole> role;
     try {
       const auto j = nlohmann::json::parse(**hello);
       name = j.at("name").get<std::string>();
       generation = j.at("generation").get<uint64_t>();
       mac = j.at("mac").get<std::string>();
+      role_name = j.at("role").get<std::string>();
+      role = ParseWorkerRole(role_name);
     } catch (const std::exception&) {
       verdict = "refused: malformed join request";
     }
+    if (verdict.empty() && !role) verdict = "refused: unknown role \"" + role_name + "\"";
     if (verdict.empty() && generation != options_.generation) {
       verdict = "refused: generation " + std::to_string(generation) + " is not this world's (" +
                 std::to_string(options_.generation) + ")";
     }
-    if (verdict.empty() && !ConstantTimeEquals(mac, JoinMac(options_.secret, id, generation, challenge_))) {
+    if (verdict.empty() && !ConstantTimeEquals(mac, JoinMac(options_.secret, id, generation, role_name, challenge_))) {
       verdict = "refused: wrong shared secret";
     }
     if (verdict.empty()) {
       Member m;
       m.info.id = id;
       m.info.name = name;
+      m.info.role = *role;
       m.info.joined_us = m.info.last_beat_us = clock_.MonotonicNanos() / 1000;
       m.session_key = SessionKey(options_.secret, id, generation, challenge_);
       members_[id] = std::move(m);
       verdict = "admitted";
-      KD_LOG(kInfo) << "cluster: worker " << id << " (" << name << ") joined generation " << options_.generation;
+      KD_LOG(kInfo) << "cluster: worker " << id << " (" << name << ", " << role_name << ") joined generation "
+                    << options_.generation;
     } else {
       KD_LOG(kWarn) << "cluster: worker " << id << " (" << name << ") " << verdict;
     }
@@ -264,8 +281,11 @@ Result<std::unique_ptr<WorkerLink>> WorkerLink::Join(KvStore& store, const Worke
   const uint64_t generation = options.generation.value_or(current_generation);
   KD_ASSIGN_OR_RETURN(const int64_t id_signed, store.Add(kNextWorkerKey, 1));
   const auto id = static_cast<uint64_t>(id_signed);
-  nlohmann::json hello{
-      {"name", options.name}, {"generation", generation}, {"mac", JoinMac(options.secret, id, generation, *challenge)}};
+  const std::string role = WorkerRoleName(options.role);
+  nlohmann::json hello{{"name", options.name},
+                       {"generation", generation},
+                       {"role", role},
+                       {"mac", JoinMac(options.secret, id, generation, role, *challenge)}};
   KD_RETURN_IF_ERROR(store.Set(JoinKey(id), hello.dump()));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(options.join_timeout_s);
   while (true) {

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -47,9 +48,16 @@ struct WorkerPoolOptions {
 enum class WorkerState { kAlive, kLeft, kDead };
 const char* WorkerStateName(WorkerState state);
 
+// What a worker does for the coordinator, fixed when it joins: train the round jobs of the groups
+// placed on it, or label frames with the teacher (learner/label_job.h) and hold no groups.
+enum class WorkerRole { kTrain, kLabel };
+const char* WorkerRoleName(WorkerRole role);                       // "train" or "label"
+std::optional<WorkerRole> ParseWorkerRole(std::string_view name);  // nullopt for any other name
+
 struct WorkerInfo {
   uint64_t id = 0;
   std::string name;  // what the worker calls itself (host:pid); for people
+  WorkerRole role = WorkerRole::kTrain;
   WorkerState state = WorkerState::kAlive;
   int64_t joined_us = 0, last_beat_us = 0;  // coordinator monotonic clock (us): joined, last new heartbeat seen
   uint64_t jobs_sent = 0, results = 0;
@@ -98,6 +106,7 @@ class WorkerPool {
 struct WorkerLinkOptions {
   std::string secret;                                 // REQUIRES: >= kMinSecretBytes
   std::string name;                                   // for the coordinator's status (e.g. "host:pid")
+  WorkerRole role = WorkerRole::kTrain;               // what this worker does (cluster/PROTOCOL.md)
   std::optional<uint64_t> generation = std::nullopt;  // join only this world (nullopt: the current one)
   double heartbeat_s = 1;                             // REQUIRES: > 0 and well below the coordinator's timeout
   double join_timeout_s = 10;                         // wait for the coordinator's verdict. REQUIRES: > 0
