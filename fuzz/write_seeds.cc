@@ -27,6 +27,7 @@
 #include "fuzz/delta_base.h"
 #include "fuzz/fuzz_util.h"
 #include "learner/dataset.h"
+#include "learner/label_job.h"
 #include "learner/round_job.h"
 #include "learner/teacher_record.h"
 #include "model/student.h"
@@ -350,6 +351,25 @@ void RoundJobSeeds(SeedWriter& w) {
   result.trained_kdw.clear();
   w.Write("round_job", "result-error", learner::EncodeRoundResult(result));
   w.Write("round_job", "edge-truncated-job", job_bytes.substr(0, job_bytes.size() / 2));
+
+  // Label jobs and results (learner/label_job.h) go through the same target.
+  learner::LabelJob label;
+  label.student_long_side = 384;
+  label.teacher_long_side = 512;
+  label.teacher_min_score = 0.05f;
+  label.labels = {0, 1, 2, 3, 5, 7};
+  label.refine.extra_long_sides = {640, 768};
+  label.jpegs = {std::string("\xff\xd8\xff\xd9", 4), std::string("\xff\xd8", 2)};
+  const std::string label_bytes = learner::EncodeLabelJob(label);
+  KD_CHECK(learner::DecodeLabelJob(label_bytes).ok());
+  w.Write("round_job", "label-job-two-frames", label_bytes);
+  learner::LabelResult labelled;
+  labelled.seconds = 1.5;
+  labelled.rows = {"row 1", "row 2"};
+  w.Write("round_job", "label-result-two-rows", learner::EncodeLabelResult(labelled));
+  labelled.rows.clear();
+  labelled.error = "LibTorch: out of memory";
+  w.Write("round_job", "label-result-error", learner::EncodeLabelResult(labelled));
 }
 
 // ---- store values --------------------------------------------------------------------------------

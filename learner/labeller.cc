@@ -25,6 +25,7 @@ CenterNetTeacherPass::CenterNetTeacherPass(const model::CenterNetTeacher& teache
     : teacher_(teacher), chunk_frames_(std::max<size_t>(1, chunk_frames)) {}
 
 Result<DistillDataset> CenterNetTeacherPass::Label(const std::vector<media::Frame>& frames,
+                                                   const std::vector<std::vector<uint8_t>>& /*jpegs*/,
                                                    const DatasetOptions& options, const std::atomic<bool>& cancel) {
   DatasetBuilder builder(teacher_, options);
   for (size_t begin = 0; begin < frames.size(); begin += chunk_frames_) {
@@ -83,6 +84,7 @@ Status LabelStage::LabelNext(const std::string& dev, bool* did_work, const std::
     deployed = state_.GroupFor(dev).deployed;
   }
   std::vector<media::Frame> frames_batch;
+  std::vector<std::vector<uint8_t>> jpegs;  // what each frame was decoded from (a label worker gets these)
   std::vector<uint64_t> seqs;
   // Position in time of each frame: consecutive values = consecutive frames of one run.
   std::vector<int64_t> timeline;
@@ -109,6 +111,7 @@ Status LabelStage::LabelNext(const std::string& dev, bool* did_work, const std::
       return false;
     }
     frames_batch.push_back(std::move(frame).value());
+    jpegs.push_back(f.jpeg);
     seqs.push_back(f.seq);
     timeline.push_back(timeline.empty() ? 0 : timeline.back() + (continues_run ? 1 : 2));
     last_capture_us = f.capture_time_us;
@@ -128,7 +131,7 @@ Status LabelStage::LabelNext(const std::string& dev, bool* did_work, const std::
       dopt.student_long_side = std::max(so.input_width, so.input_height);
     }
     dopt.refine = refine_;
-    KD_ASSIGN_OR_RETURN(auto data, teacher_.Label(frames_batch, dopt, cancel));
+    KD_ASSIGN_OR_RETURN(auto data, teacher_.Label(frames_batch, jpegs, dopt, cancel));
     if (data.size() != seqs.size()) {
       return Status::Internal("teacher labelled " + std::to_string(data.size()) + " of " + std::to_string(seqs.size()) +
                               " frames");

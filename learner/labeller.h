@@ -33,12 +33,15 @@
 namespace kd::learner {
 
 // The teacher pass the labeller runs: frames of one size -> their DistillDataset rows (teacher
-// targets on the student grid of `options`). The seam that lets the stage run without the teacher.
-// `cancel` set: stops early with Unavailable (nothing labelled; the frames stay unlabelled).
+// targets on the student grid of `options`). The seam that lets the stage run without the teacher,
+// or on a label worker (learner/remote_teacher.h). `jpegs` are the bytes each frame was decoded
+// from (what a remote pass sends; empty when unknown). `cancel` set: stops early with Unavailable
+// (nothing labelled; the frames stay unlabelled).
 class TeacherPass {
  public:
   virtual ~TeacherPass() = default;
-  virtual Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const DatasetOptions& options,
+  virtual Result<DistillDataset> Label(const std::vector<media::Frame>& frames,
+                                       const std::vector<std::vector<uint8_t>>& jpegs, const DatasetOptions& options,
                                        const std::atomic<bool>& cancel) = 0;
 };
 
@@ -49,8 +52,8 @@ class TeacherPass {
 class CenterNetTeacherPass final : public TeacherPass {
  public:
   CenterNetTeacherPass(const model::CenterNetTeacher& teacher, size_t chunk_frames);
-  Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const DatasetOptions& options,
-                               const std::atomic<bool>& cancel) override;
+  Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const std::vector<std::vector<uint8_t>>& jpegs,
+                               const DatasetOptions& options, const std::atomic<bool>& cancel) override;
 
  private:
   const model::CenterNetTeacher& teacher_;

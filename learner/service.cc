@@ -27,6 +27,7 @@
 #include "learner/observe.h"
 #include "learner/preflight.h"
 #include "learner/publisher.h"
+#include "learner/remote_teacher.h"
 #include "learner/trainer.h"
 #include "model/teacher.h"
 #include "model/threads.h"
@@ -82,6 +83,8 @@ struct LearnerService::Impl {
   std::unique_ptr<wire::AdminServer> admin;
   std::unique_ptr<cluster::KvStore> cluster_store;  // [cluster] on: workers connect here
   std::unique_ptr<cluster::WorkerPool> workers;
+  // [cluster] on: the labeller's teacher, on label workers when any (else teacher_pass).
+  std::unique_ptr<RemoteTeacherPass> remote_teacher;
 
   // Stages, lowest first.
   std::unique_ptr<Catalogue> catalogue;
@@ -262,7 +265,10 @@ Status LearnerService::Impl::Init() {
   KD_RETURN_IF_ERROR(BindSockets());
   KD_RETURN_IF_ERROR(OpenCluster());
 
-  label_stage = std::make_unique<LabelStage>(state, *store, *catalogue, *teacher_pass, recipe.refine);
+  if (workers) remote_teacher = std::make_unique<RemoteTeacherPass>(*workers, *teacher_pass);
+  label_stage = std::make_unique<LabelStage>(
+      state, *store, *catalogue, remote_teacher ? static_cast<TeacherPass&>(*remote_teacher) : *teacher_pass,
+      recipe.refine);
   ingest_stage = std::make_unique<IngestStage>(state, *store, clock, draining, [this] { label_stage->Wake(); });
   train_stage = std::make_unique<TrainStage>(state, *store, *catalogue, *publisher, *teacher, device, recipe,
                                              bootstrap ? &*bootstrap : nullptr, clock, workers.get());
@@ -352,6 +358,7 @@ void LearnerService::Impl::Stop() {
   train_stage.reset();
   ingest_stage.reset();
   label_stage.reset();
+  remote_teacher.reset();
   workers.reset();
   cluster_store.reset();
   admin.reset();

@@ -379,9 +379,9 @@ void TrainStage::Run(const std::atomic<bool>& stopping) {
 // ---------------------------------------------------------------------------------------------
 
 void TrainStage::Place() {
-  std::vector<uint64_t> alive;
+  std::vector<uint64_t> alive;  // the workers that train (label workers hold no groups)
   for (const auto& w : workers_->Workers()) {
-    if (w.state == cluster::WorkerState::kAlive) alive.push_back(w.id);
+    if (w.state == cluster::WorkerState::kAlive && w.role == cluster::WorkerRole::kTrain) alive.push_back(w.id);
   }
   // Jobs of workers that are gone are abandoned (their groups train again elsewhere).
   for (auto it = in_flight_.begin(); it != in_flight_.end();) {
@@ -567,7 +567,9 @@ bool TrainStage::RunCluster(const std::atomic<bool>& stopping) {
   const auto ready = ReadyGroups();
   for (const auto& w : workers_->Workers()) {
     if (stopping) break;
-    if (w.state != cluster::WorkerState::kAlive || in_flight_.count(w.id)) continue;
+    if (w.state != cluster::WorkerState::kAlive || w.role != cluster::WorkerRole::kTrain || in_flight_.count(w.id)) {
+      continue;
+    }
     std::map<std::string, GroupSignals> mine;
     for (const auto& [name, signals] : ready) {
       if (auto p = placement_.find(name); p != placement_.end() && p->second.worker == w.id)
@@ -601,6 +603,7 @@ void TrainStage::PublishSchedule() {
       }
       workers.push_back({{"id", w.id},
                          {"name", w.name},
+                         {"role", cluster::WorkerRoleName(w.role)},
                          {"state", cluster::WorkerStateName(w.state)},
                          {"since_beat_s", static_cast<double>(mono_us - w.last_beat_us) / 1e6},
                          {"jobs", w.jobs_sent},

@@ -10,7 +10,10 @@
 #include "base/host_port.h"
 #include "base/log.h"
 #include "config/distill_options.h"
+#include "learner/label_job.h"
+#include "learner/labeller.h"
 #include "learner/preflight.h"
+#include "learner/remote_teacher.h"
 #include "learner/round_job.h"
 #include "learner/round_trainer.h"
 #include "learner/trainer.h"
@@ -38,6 +41,7 @@ void SleepUnlessStopped(double seconds, const std::atomic<bool>& stop) {
 // What a worker needs across its memberships: the teacher, the recipe, the device.
 struct WorkerContext {
   std::unique_ptr<model::CenterNetTeacher> teacher;
+  std::unique_ptr<CenterNetTeacherPass> teacher_pass;  // a label worker's
   config::DistillOptions recipe;
   torch::Device device{torch::kCPU};
 };
@@ -134,6 +138,11 @@ Status RunWorker(const config::LearnerOptions& options, const WorkerRunOptions& 
   auto teacher = model::CenterNetTeacher::Load(teacher_path, ctx.device);
   if (!teacher.ok()) return teacher.status().WithContext("teacher " + teacher_path);
   ctx.teacher = std::move(teacher).value();
+  if (run.role == cluster::WorkerRole::kLabel) {
+    ctx.teacher_pass = std::make_unique<CenterNetTeacherPass>(*ctx.teacher, static_cast<size_t>(options.teacher.batch));
+    // As the coordinator's labeller: teacher.threads when set (0 = training.threads).
+    if (options.teacher.threads > 0) model::SetThisThreadsComputeThreads(options.teacher.threads);
+  }
 
   const std::string name = run.name.empty() ? DefaultName() : run.name;
   while (!stop) {
@@ -145,6 +154,7 @@ Status RunWorker(const config::LearnerOptions& options, const WorkerRunOptions& 
     }
     auto link = cluster::WorkerLink::Join(**store, {.secret = secret,
                                                     .name = name,
+                                                    .role = run.role,
                                                     .generation = run.generation,
                                                     .heartbeat_s = options.cluster.heartbeat_s,
                                                     .join_timeout_s = options.cluster.worker_timeout_s});
@@ -154,8 +164,9 @@ Status RunWorker(const config::LearnerOptions& options, const WorkerRunOptions& 
       SleepUnlessStopped(run.reconnect_s, stop);
       continue;
     }
-    KD_LOG(kInfo) << "worker " << (*link)->id() << " (" << name << ") joined generation " << (*link)->generation()
-                  << " at " << run.coordinator << ", device " << ctx.device.str();
+    KD_LOG(kInfo) << cluster::WorkerRoleName(run.role) << " worker " << (*link)->id() << " (" << name
+                  << ") joined generation " << (*link)->generation() << " at " << run.coordinator << ", device "
+                  << ctx.device.str();
     std::unique_ptr<RoundTrainer> trainer;  // per membership: a new member gets new placements
     while (!stop) {
       auto job_bytes = (*link)->NextJob(1.0, stop);
@@ -168,6 +179,25 @@ Status RunWorker(const config::LearnerOptions& options, const WorkerRunOptions& 
         break;  // declared dead, or the coordinator is gone: join again
       }
       if (!job_bytes->has_value()) continue;
+      if (run.role == cluster::WorkerRole::kLabel) {
+        auto job = DecodeLabelJob(**job_bytes);
+        LabelResult result;
+        if (!job.ok()) {
+          result.error = job.status().ToString();
+        } else {
+          result = AnswerLabelJob(*job, *ctx.teacher_pass, stop);
+        }
+        if (result.error.empty()) {
+          KD_LOG(kInfo) << "worker: labelled " << result.rows.size() << " frames in " << result.seconds << " s";
+        } else {
+          KD_LOG(kWarn) << "worker: label job: " << result.error;
+        }
+        if (Status st = (*link)->PutResult(EncodeLabelResult(result)); !st.ok()) {
+          KD_LOG(kWarn) << "worker: result: " << st.message();
+          break;
+        }
+        continue;
+      }
       auto job = DecodeRoundJob(**job_bytes);
       RoundResult result;
       if (!job.ok()) {

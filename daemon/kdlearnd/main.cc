@@ -37,6 +37,7 @@
 #include "model/weights_file.h"
 #include "storage/sample_store.h"
 
+#include "cluster/membership.h"
 #include "ops/web_assets.h"
 
 namespace kd {
@@ -304,7 +305,9 @@ int RunServe(const daemon::ConfigFlags& flags) {
 
 // `kdlearnd worker`: trains round jobs for a coordinating `kdlearnd serve` (learner/worker.h).
 int RunWorkerProcess(const daemon::ConfigFlags& flags, const std::string& coordinator, int64_t generation,
-                     const std::string& name) {
+                     const std::string& name, const std::string& role) {
+  const auto parsed_role = cluster::ParseWorkerRole(role);
+  if (!parsed_role) return Fail(Status::InvalidArgument("--role: \"" + role + "\" is neither train nor label"));
   std::vector<std::string> overrides = config::EnvOverrides(config::kLearnerEnvPrefix, environ);
   overrides.insert(overrides.end(), flags.overrides.begin(), flags.overrides.end());
   auto options = config::LoadLearnerOptions(flags.config_path, overrides);
@@ -313,6 +316,7 @@ int RunWorkerProcess(const daemon::ConfigFlags& flags, const std::string& coordi
   run.coordinator = coordinator;
   if (generation > 0) run.generation = static_cast<uint64_t>(generation);
   run.name = name;
+  run.role = *parsed_role;
   std::atomic<bool> stop{false};
   Status result;
   std::thread worker([&] {
@@ -391,7 +395,7 @@ int main(int argc, char** argv) {
 
   auto* worker = app.add_subcommand("worker", "Train rounds for a coordinating `kdlearnd serve` ([cluster])");
   kd::daemon::ConfigFlags worker_flags;
-  std::string coordinator, worker_name;
+  std::string coordinator, worker_name, worker_role = "train";
   int64_t generation = 0;
   worker->add_option("--config", worker_flags.config_path,
                      "The learner's TOML file ([teacher], [training], [cluster])");
@@ -399,6 +403,9 @@ int main(int argc, char** argv) {
   worker->add_option("--coordinator", coordinator, "HOST:PORT of the coordinator's cluster.listen")->required();
   worker->add_option("--generation", generation, "Join only this world generation (default: the current one)");
   worker->add_option("--name", worker_name, "Name in the coordinator's status (default: host:pid)");
+  worker->add_option("--role", worker_role,
+                     "train: train the rounds of the groups placed here; label: run the teacher on the "
+                     "coordinator's new frames (default: train)");
 
   kd::daemon::BlockTerminationSignals();  // before any thread starts: the main thread takes them
   CLI11_PARSE(app, argc, argv);
@@ -409,7 +416,7 @@ int main(int argc, char** argv) {
   }
   kd::SetLogLevel(level);
   if (*serve) return kd::RunServe(serve_flags);
-  if (*worker) return kd::RunWorkerProcess(worker_flags, coordinator, generation, worker_name);
+  if (*worker) return kd::RunWorkerProcess(worker_flags, coordinator, generation, worker_name, worker_role);
   if (*distill) return kd::RunDistill(video, frames, out, config, seed, init, threads, iterations, heldout, fp16);
   if (*labels) return kd::RunLabels(store_path, device, out);
   if (*label) return kd::RunLabel(video, frames, size, coco_out, results_out, min_score, threads, refine, config);

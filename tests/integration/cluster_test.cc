@@ -3,7 +3,8 @@
 // 127.0.0.1, simulated cameras streaming frames over ZeroMQ, the real teacher labelling them and
 // RocksDB keeping them. Several groups are spread over two workers and versions trained there are
 // published; kill -9 of a worker moves its groups to the other and publishing continues; a worker
-// that joins later takes groups; workers with the wrong secret or world generation are refused.
+// that joins later takes groups; workers with the wrong secret or world generation are refused. A
+// label worker (`--role label`) labels the coordinator's new frames and holds no groups.
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -154,12 +155,12 @@ json Status(const fs::path& dir) {
   return doc.is_object() ? doc : json::object();
 }
 
-// worker name -> its groups, for alive workers.
+// worker name -> its groups, for alive train workers.
 std::map<std::string, std::set<std::string>> GroupsByWorker(const json& status) {
   std::map<std::string, std::set<std::string>> out;
   if (!status.contains("schedule") || !status["schedule"].contains("workers")) return out;
   for (const auto& w : status["schedule"]["workers"]) {
-    if (w.value("state", "") != "alive") continue;
+    if (w.value("state", "") != "alive" || w.value("role", "") != "train") continue;
     auto& groups = out[w.value("name", "")];
     for (const auto& g : w["groups"]) groups.insert(g.get<std::string>());
   }
@@ -169,6 +170,15 @@ std::map<std::string, std::set<std::string>> GroupsByWorker(const json& status) 
 uint64_t Latest(const json& status, const std::string& group) {
   if (!status.contains("groups") || !status["groups"].contains(group)) return 0;
   return status["groups"][group].value("latest", uint64_t{0});
+}
+
+// The alive worker called `name` as status shows it (null when there is none).
+json AliveWorker(const json& status, const std::string& name) {
+  if (!status.contains("schedule") || !status["schedule"].contains("workers")) return nullptr;
+  for (const auto& w : status["schedule"]["workers"]) {
+    if (w.value("name", "") == name && w.value("state", "") == "alive") return w;
+  }
+  return nullptr;
 }
 
 uint64_t Results(const json& status, const std::string& worker) {
@@ -188,15 +198,20 @@ TEST(ClusterTest, GroupsSpreadOverWorkersMoveOnKillAndJoinAndStrangersAreRefused
   coordinator.Start();
   ChildProcess a = Worker(config, cluster_port, "worker-a", dir);
   ChildProcess b = Worker(config, cluster_port, "worker-b", dir);
+  ChildProcess labeller = Worker(config, cluster_port, "labeller", dir, {"--role", "label"});
   a.Start();
   b.Start();
+  labeller.Start();
+  // The label worker is in before frames arrive, so the coordinator's labeller sends them to it.
+  json st;
+  ASSERT_TRUE(WaitFor([&] { return !AliveWorker(st = Status(dir), "labeller").is_null(); }, seconds(120)))
+      << st.dump(1);
 
   const size_t acked = StreamFrames(frames_port);
   ASSERT_EQ(acked, static_cast<size_t>(kGroups * kFramesPerCamera)) << "frames were not all acknowledged";
 
   // 1. Both workers hold groups, and every group gets a version trained on a worker (v1 is the
-  //    factory model the coordinator publishes itself).
-  json st;
+  //    factory model the coordinator publishes itself). The label worker labels and holds none.
   ASSERT_TRUE(WaitFor(
       [&] {
         st = Status(dir);
@@ -215,6 +230,12 @@ TEST(ClusterTest, GroupsSpreadOverWorkersMoveOnKillAndJoinAndStrangersAreRefused
             << before.at("worker-b").size() << "; versions";
   for (int g = 0; g < kGroups; ++g) std::cout << " cam-" << g << "=v" << Latest(st, "cam-" + std::to_string(g));
   std::cout << "\n";
+  const json label_worker = AliveWorker(st, "labeller");
+  ASSERT_FALSE(label_worker.is_null()) << st.dump(1);
+  EXPECT_EQ(label_worker.value("role", ""), "label");
+  EXPECT_TRUE(label_worker["groups"].empty()) << label_worker.dump();
+  EXPECT_GE(label_worker.value("results", uint64_t{0}), 1u) << "no batch was labelled on the label worker";
+  std::cout << "[ cluster ] label worker: " << label_worker.value("results", uint64_t{0}) << " label jobs answered\n";
 
   // 2. kill -9 of worker-a: its groups move to worker-b within the timeout (3 s) plus polling, and
   //    a group that was on worker-a publishes again.
@@ -281,6 +302,7 @@ TEST(ClusterTest, GroupsSpreadOverWorkersMoveOnKillAndJoinAndStrangersAreRefused
   // Ordered stop: workers leave, the coordinator drains.
   EXPECT_EQ(b.Kill(SIGTERM), 0);
   EXPECT_EQ(c.Kill(SIGTERM), 0);
+  EXPECT_EQ(labeller.Kill(SIGTERM), 0);
   EXPECT_EQ(coordinator.Kill(SIGTERM), 0);
   fs::remove_all(dir);
 }

@@ -21,7 +21,8 @@ using testing::StageFixture;
 
 class RandomTeacher final : public TeacherPass {
  public:
-  Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const DatasetOptions& options,
+  Result<DistillDataset> Label(const std::vector<media::Frame>& frames,
+                               const std::vector<std::vector<uint8_t>>& /*jpegs*/, const DatasetOptions& options,
                                const std::atomic<bool>& /*cancel*/) override {
     const int w = frames[0].width, h = frames[0].height;
     const int sw = options.student_long_side * w / std::max(w, h), sh = options.student_long_side * h / std::max(w, h);

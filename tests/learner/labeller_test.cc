@@ -18,7 +18,8 @@ using testing::StageFixture;
 // Labels every frame with random targets on the requested student grid, and records what it saw.
 class FakeTeacher final : public TeacherPass {
  public:
-  Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const DatasetOptions& options,
+  Result<DistillDataset> Label(const std::vector<media::Frame>& frames,
+                               const std::vector<std::vector<uint8_t>>& /*jpegs*/, const DatasetOptions& options,
                                const std::atomic<bool>& cancel) override {
     calls.push_back(frames.size());
     threads_seen = at::get_num_threads();
