@@ -91,13 +91,13 @@ void PrintStatus(const json& j) {
                 g.value("last_pick", "").c_str());
   }
   if (!sched.contains("workers")) return;
-  std::printf("\n%-6s %-24s %-6s %8s %8s %-12s %s\n", "WORKER", "NAME", "STATE", "JOBS", "RESULTS", "TRAINING",
-              ("GROUPS (generation " + std::to_string(sched.value("generation", 0ULL)) + ")").c_str());
+  std::printf("\n%-6s %-24s %-5s %-6s %8s %8s %-12s %s\n", "WORKER", "NAME", "ROLE", "STATE", "JOBS", "RESULTS",
+              "TRAINING", ("GROUPS (generation " + std::to_string(sched.value("generation", 0ULL)) + ")").c_str());
   for (const auto& w : sched["workers"]) {
     std::string placed;
     for (const auto& g : w.value("groups", json::array())) placed += g.get<std::string>() + " ";
-    std::printf("%-6llu %-24s %-6s %8llu %8llu %-12s %s\n", static_cast<unsigned long long>(w.value("id", 0ULL)),
-                w.value("name", "").c_str(), w.value("state", "").c_str(),
+    std::printf("%-6llu %-24s %-5s %-6s %8llu %8llu %-12s %s\n", static_cast<unsigned long long>(w.value("id", 0ULL)),
+                w.value("name", "").c_str(), w.value("role", "train").c_str(), w.value("state", "").c_str(),
                 static_cast<unsigned long long>(w.value("jobs", 0ULL)),
                 static_cast<unsigned long long>(w.value("results", 0ULL)),
                 w["training"].is_string() ? w["training"].get<std::string>().c_str() : "-", placed.c_str());
