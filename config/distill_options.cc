@@ -111,6 +111,7 @@ Status DistillOptions::Validate() const {
   KD_RETURN_IF_ERROR(
       range(crosskd_tap == "tower" || crosskd_tap == "neck", "crosskd_tap must be \"tower\" or \"neck\""));
   KD_RETURN_IF_ERROR(range(cakd_topk >= 1 && cakd_topk <= 64, "cakd_topk must be in 1..64"));
+  KD_RETURN_IF_ERROR(range(cakd_stride == 4 || cakd_stride == 8, "cakd_stride must be 4 or 8"));
   KD_RETURN_IF_ERROR(
       range(pseudo_labels || mimic || crosskd, "at least one of pseudo_labels, mimic, crosskd must be on"));
   for (int side : refine.extra_long_sides) {
@@ -166,6 +167,7 @@ Result<DistillOptions> ParseDistillOptions(const std::string& toml_text, Distill
   KD_RETURN_IF_ERROR(r.Get("cakd_consistent", &o.cakd_consistent));
   KD_RETURN_IF_ERROR(r.Get("cakd_topk", &o.cakd_topk));
   KD_RETURN_IF_ERROR(r.Get("cakd_iou_targets", &o.cakd_iou_targets));
+  KD_RETURN_IF_ERROR(r.Get("cakd_stride", &o.cakd_stride));
   KD_RETURN_IF_ERROR(r.Get("lad", &o.lad));
   KD_RETURN_IF_ERROR(r.Get("adaptive", &o.adaptive));
   KD_RETURN_IF_ERROR(r.Get("adaptive_lambda", &o.adaptive_lambda));
@@ -249,8 +251,12 @@ Result<DistillOptions> AblationArm(char arm, DistillOptions base) {
       o.crosskd = o.crosskd_teacher_scale = true;
       o.crosskd_tap = "neck";
       break;
+    case 'i':  // d with the one-to-one branch at stride 8
+      o.crosskd = o.cakd = true;
+      o.cakd_stride = 8;
+      break;
     default:
-      return Status::InvalidArgument(std::string("unknown ablation arm '") + arm + "' (a..h)");
+      return Status::InvalidArgument(std::string("unknown ablation arm '") + arm + "' (a..i)");
   }
   return o;
 }

@@ -101,6 +101,9 @@ struct DistillOptions {
   // box with the object (one-to-one), t normalised per object times its best IoU (one-to-many),
   // instead of 1.
   bool cakd_iou_targets = true;
+  // CAKD: the one-to-one branch's stride (px): 4 (the student's grid) or 8 (the grid pooled 2x2,
+  // a quarter of the locations to match and to decode). model::StudentOptions::one_to_one_stride.
+  int cakd_stride = 4;
   bool lad = false;       // assign student positives from the teacher's predictions
   bool adaptive = false;  // adaptive hard-sample weights on the KD losses
   double adaptive_lambda = 1.0;
@@ -117,8 +120,9 @@ Result<DistillOptions> LoadDistillOptions(const std::string& path, DistillOption
 // The arms of the ablation: a pseudo-labels only, b +mimicking, c pseudo-labels + CrossKD at the
 // tower tap and the student's scale (the default until the 11th stop), d +CAKD, e d +adaptive
 // hard samples (d and e with the base's CrossKD tap and scale); the CrossKD departures from the
-// paper fixed on c: f the neck tap, g the teacher-scale cross head, h both (the default since).
-// Every other key (the CAKD assignment keys included) comes from `base`.
+// paper fixed on c: f the neck tap, g the teacher-scale cross head, h both (the default since);
+// i is d with the one-to-one branch at stride 8 (cakd_stride). Every other key (the CAKD assignment keys included)
+// comes from `base`.
 Result<DistillOptions> AblationArm(char arm, DistillOptions base);
 
 }  // namespace kd::config

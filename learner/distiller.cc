@@ -63,6 +63,7 @@ Result<model::StudentOptions> StudentOptionsFor(const config::DistillOptions& r,
   o.input_width = data.student_width;
   o.input_height = data.student_height;
   o.one_to_one = r.cakd;
+  o.one_to_one_stride = r.cakd_stride;
   KD_RETURN_IF_ERROR(o.Validate());
   return o;
 }
@@ -164,15 +165,28 @@ Distiller::Losses Distiller::ComputeLosses(const DistillDataset& data, const std
     ta.consistent = r.cakd_consistent;
     ta.topk = r.cakd_topk;
     ta.iou_targets = r.cakd_iou_targets;
-    dual = AssignTaskAligned(pseudo, torch::sigmoid(cross_cls), model::DistancesToBoxes(cross_box, kStride), t_heat,
-                             kStride, ta);
-    const OneToOneTargets& t = dual->one_to_one;
+    const auto cross_prob = torch::sigmoid(cross_cls);
+    const auto cross_xyxy = model::DistancesToBoxes(cross_box, kStride);
+    dual = AssignTaskAligned(pseudo, cross_prob, cross_xyxy, t_heat, kStride, ta);
+    // At stride 8 the one-to-one branch is matched on the cross head's predictions pooled to its
+    // grid: per 2x2 block the best class probability, the mean box (the block's four stride-4
+    // boxes around its corner anchor) and the teacher's highest probability (the ignored band).
+    // The one-to-many branch keeps its stride-4 assignment by the same metric.
+    const int o2o_stride = s.cls_o2o.size(2) == cross_cls.size(2) ? kStride : 2 * kStride;
+    OneToOneTargets t = dual->one_to_one;
+    if (o2o_stride != kStride) {
+      namespace F = torch::nn::functional;
+      const auto max2 = [](const torch::Tensor& x) { return F::max_pool2d(x, F::MaxPool2dFuncOptions(2)); };
+      t = AssignTaskAligned(pseudo, max2(cross_prob), F::avg_pool2d(cross_xyxy, F::AvgPool2dFuncOptions(2)),
+                            max2(t_heat), o2o_stride, ta)
+              .one_to_one;
+    }
     const double norm = std::max(1, t.num_objects);
     out.terms["o2o_cls"] = r.w_o2o * QualityFocalLoss(s.cls_o2o, t.cls).sum() / norm;
     auto bw = t.box_weight.flatten();
     auto sel = bw > 0;
     if (sel.any().item<bool>()) {
-      auto pred = flat(model::DistancesToBoxes(s.box_o2o, kStride)).index({sel});
+      auto pred = flat(model::DistancesToBoxes(s.box_o2o, o2o_stride)).index({sel});
       out.terms["o2o_box"] = r.w_o2o * r.w_det_box * GiouLoss(pred, flat(t.box).index({sel})).mean();
     }
   }

@@ -165,6 +165,7 @@ Status LearnerService::Impl::LoadRecipe() {
   // The student's classes and its one-to-one branch come from the bootstrap model. CAKD trains
   // the one-to-one branch on cross-head predictions, so an NMS-free bootstrap needs CrossKD too.
   recipe.cakd = bootstrap->student->options().one_to_one;
+  recipe.cakd_stride = bootstrap->student->options().one_to_one_stride;
   if (recipe.cakd && !recipe.crosskd) {
     KD_LOG(kWarn) << "training.bootstrap is NMS-free (one-to-one branch): CAKD trains that branch on cross-head "
                      "predictions, so crosskd is turned on for this learner";

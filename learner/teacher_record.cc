@@ -168,9 +168,13 @@ std::vector<float> StudentDisagreement(const model::FusedStudent& student, const
   auto images = data.images.index_select(0, index).to(torch::kFloat);
   // The head the student's architecture uses at inference (one-to-one when it is NMS-free).
   auto head = model::ForwardChecked(student, images);
-  if (!head.ok()) return std::vector<float>(rows.size(), 1.f);              // cannot run: unknown
-  auto s = torch::sigmoid(head->cls);                                       // [B,K,h,w]
-  auto t = data.teacher_heat.index_select(0, index).to(torch::kFloat);      // [B,K,h,w]
+  if (!head.ok()) return std::vector<float>(rows.size(), 1.f);          // cannot run: unknown
+  auto s = torch::sigmoid(head->cls);                                   // [B,K,h,w]
+  auto t = data.teacher_heat.index_select(0, index).to(torch::kFloat);  // [B,K,h,w]
+  if (s.dim() == 4 && t.dim() == 4 && s.size(2) * 2 == t.size(2) && s.size(3) * 2 == t.size(3)) {
+    // A one-to-one branch at stride 8: the teacher's strongest probability per 2x2 block.
+    t = torch::max_pool2d(t, {2, 2});
+  }
   if (s.sizes() != t.sizes()) return std::vector<float>(rows.size(), 1.f);  // other classes/grid: unknown
   auto w = torch::maximum(s, t);
   auto num = ((s - t).abs() * w).flatten(1).sum(1);

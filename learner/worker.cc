@@ -75,6 +75,7 @@ RoundResult Train(WorkerContext& ctx, std::unique_ptr<RoundTrainer>& trainer, co
       // The recipe's CAKD branch follows the student, as in the coordinator (learner/service.cc).
       config::DistillOptions recipe = ctx.recipe;
       recipe.cakd = start_model->student->options().one_to_one;
+      recipe.cakd_stride = start_model->student->options().one_to_one_stride;
       if (recipe.cakd) recipe.crosskd = true;
       if (!trainer || recipe.cakd != ctx.recipe.cakd || recipe.crosskd != ctx.recipe.crosskd) {
         ctx.recipe = recipe;

@@ -24,7 +24,7 @@ Status CheckHead(const InferenceHead& head, const StudentOptions& arch, int64_t 
   if (!head.cls.defined() || !head.box.defined()) {
     return Status::FailedPrecondition(std::string("the model has no ") + branch + " outputs");
   }
-  const int64_t h = arch.input_height / StudentImpl::kStride, w = arch.input_width / StudentImpl::kStride;
+  const int64_t h = arch.input_height / arch.inference_stride(), w = arch.input_width / arch.inference_stride();
   const std::vector<int64_t> want_cls = {batch, arch.num_classes(), h, w}, want_box = {batch, 4, h, w};
   if (head.cls.sizes().vec() != want_cls || head.box.sizes().vec() != want_box) {
     return Status::FailedPrecondition(std::string("the model's ") + branch + " outputs are " +

@@ -18,7 +18,8 @@ std::vector<std::vector<Detection>> DecodeStudentOutput(const StudentOutput& out
   const float sy = static_cast<float>(orig_height) / static_cast<float>(o.input_height);
   std::vector<std::vector<Detection>> result;
   for (int64_t n = 0; n < heat.size(0); ++n) {
-    result.push_back(DecodeDense(heat[n], box[n], o.labels, StudentImpl::kStride, sx, sy, options));
+    result.push_back(
+        DecodeDense(heat[n], box[n], o.labels, o2o ? o.one_to_one_stride : StudentImpl::kStride, sx, sy, options));
   }
   return result;
 }

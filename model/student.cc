@@ -47,6 +47,9 @@ Status StudentOptions::Validate() const {
   if (input_width % 32 != 0 || input_height % 32 != 0 || input_width <= 0 || input_height <= 0) {
     return Status::InvalidArgument("student input size must be positive multiples of 32");
   }
+  if (one_to_one_stride != 4 && one_to_one_stride != 8) {
+    return Status::InvalidArgument("student one_to_one_stride must be 4 or 8");
+  }
   return Status::Ok();
 }
 
@@ -55,6 +58,8 @@ std::string StudentOptions::ArchJson() const {
                       {"head_channels", head_channels}, {"labels", labels},
                       {"input_width", input_width},     {"input_height", input_height},
                       {"one_to_one", one_to_one}};
+  // Written only when it is not 4, so every architecture from before the key hashes as it did.
+  if (one_to_one_stride != 4) j["one_to_one_stride"] = one_to_one_stride;
   return j.dump();  // keys sorted: canonical
 }
 
@@ -71,6 +76,7 @@ Result<StudentOptions> StudentOptions::FromArchJson(const std::string& text) {
     o.input_width = internal::JsonInt<int>(j.at("input_width"));
     o.input_height = internal::JsonInt<int>(j.at("input_height"));
     o.one_to_one = j.at("one_to_one").get<bool>();
+    if (j.contains("one_to_one_stride")) o.one_to_one_stride = internal::JsonInt<int>(j.at("one_to_one_stride"));
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("bad student architecture: ") + e.what());
   }
@@ -129,7 +135,8 @@ StudentOutput StudentImpl::forward(const torch::Tensor& images) {
   out.cls = cls_->forward(feat);
   out.box = F::softplus(box_->forward(feat)) * StudentImpl::kBoxScale;
   if (options_.one_to_one) {
-    auto f2 = o2o_tower_->forward(feat);
+    auto f2 =
+        o2o_tower_->forward(options_.one_to_one_stride == 8 ? F::avg_pool2d(feat, F::AvgPool2dFuncOptions(2)) : feat);
     out.cls_o2o = cls_o2o_->forward(f2);
     out.box_o2o = F::softplus(box_o2o_->forward(f2)) * StudentImpl::kBoxScale;
   }
@@ -226,7 +233,10 @@ StudentOutput FusedStudent::Forward(const torch::Tensor& images) const {
   StudentOutput out;
   if (options_.one_to_one) {
     // NMS-free inference needs only the one-to-one branch.
-    auto f2 = Run(o2o_tower_, feat);
+    auto f2 =
+        Run(o2o_tower_, options_.one_to_one_stride == 8
+                            ? F::avg_pool2d(feat, F::AvgPool2dFuncOptions(2)).contiguous(at::MemoryFormat::ChannelsLast)
+                            : feat);
     out.cls_o2o = conv(cls_o2o_, f2);
     out.box_o2o = F::softplus(conv(box_o2o_, f2)) * StudentImpl::kBoxScale;
   } else {

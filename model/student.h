@@ -34,8 +34,13 @@ struct StudentOptions {
   int input_height = 288;
   // Adds the one-to-one (NMS-free) branch; inference then uses it. Default: false.
   bool one_to_one = false;
+  // Stride (px) of the one-to-one branch: 4 (the head's grid) or 8 (the head's features average-
+  // pooled 2x2 before its tower). Default: 4. REQUIRES: 4 or 8.
+  int one_to_one_stride = 4;
 
   int num_classes() const { return static_cast<int>(labels.size()); }
+  // The stride of the branch inference runs (px): one_to_one_stride with the one-to-one branch, else 4.
+  int inference_stride() const { return one_to_one ? one_to_one_stride : 4; }
   Status Validate() const;
   // Canonical JSON string of the architecture (stored in weight files; hashed for manifests).
   std::string ArchJson() const;
@@ -46,8 +51,8 @@ struct StudentOptions {
 struct StudentOutput {
   torch::Tensor cls;      // [N,K,h,w] logits, one-to-many branch
   torch::Tensor box;      // [N,4,h,w] l,t,r,b distances in input pixels (>= 0), one-to-many
-  torch::Tensor cls_o2o;  // [N,K,h,w] logits of the one-to-one branch (undefined without it)
-  torch::Tensor box_o2o;  // [N,4,h,w]
+  torch::Tensor cls_o2o;  // [N,K,h',w'] logits of the one-to-one branch (undefined without it);
+  torch::Tensor box_o2o;  // [N,4,h',w']; h' = input_height / one_to_one_stride (h or h/2)
   torch::Tensor tap;      // [N,C,h,w] pre-ReLU tower output (the default CrossKD tap)
   torch::Tensor neck;     // [N,C,h,w] pre-ReLU neck output, the tower's input (the earlier tap)
 };

@@ -91,7 +91,13 @@ TEST(DistillOptionsTest, AblationArmsAreCumulative) {
   auto e = *AblationArm('e', {});
   EXPECT_TRUE(e.crosskd && e.cakd && e.adaptive);
   EXPECT_FALSE(AblationArm('z', {}).ok());
-  for (char arm : {'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}) EXPECT_TRUE(AblationArm(arm, {})->Validate().ok());
+  for (char arm : {'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'}) EXPECT_TRUE(AblationArm(arm, {})->Validate().ok());
+  auto d = *AblationArm('d', {}), i = *AblationArm('i', {});
+  EXPECT_TRUE(d.cakd && d.cakd_stride == 4);
+  EXPECT_TRUE(i.crosskd && i.cakd && i.cakd_stride == 8);  // d, one-to-one at stride 8
+  DistillOptions bad;
+  bad.cakd_stride = 16;
+  EXPECT_FALSE(bad.Validate().ok());
   // The CrossKD departures are arms on c: one switch each, both in h.
   auto f = *AblationArm('f', {}), g = *AblationArm('g', {}), h = *AblationArm('h', {});
   EXPECT_TRUE(f.crosskd && !f.cakd && f.crosskd_tap == "neck" && !f.crosskd_teacher_scale);

@@ -128,5 +128,36 @@ TEST(TeacherRecordTest, DisagreementIsLowForAgreementAndHighForMisses) {
   }
 }
 
+// A one-to-one student at stride 8 is compared with the teacher's stride-4 map pooled 2x2 (its
+// strongest probability per block), not written off as unknown (1).
+TEST(TeacherRecordTest, DisagreementOfAStride8OneToOneStudentUsesThePooledTeacherMap) {
+  model::StudentOptions so;
+  so.width = 8, so.head_channels = 8, so.labels = {0, 2}, so.input_width = 32, so.input_height = 32;
+  so.one_to_one = true;
+  so.one_to_one_stride = 8;
+  model::Student s(so);
+  s->eval();
+  model::FusedStudent fused(*s);
+  auto d = SmallDataset();
+  d.images = torch::randint(0, 255, {2, 3, 32, 32}, torch::kUInt8);
+  torch::NoGradGuard ng;
+  auto probs = torch::sigmoid(fused.Forward(d.images.to(torch::kFloat)).cls_o2o);  // [2,2,4,4]
+  // The teacher's 8x8 map whose 2x2 maxima are the student's: agreement.
+  d.teacher_heat =
+      torch::nn::functional::interpolate(
+          probs,
+          torch::nn::functional::InterpolateFuncOptions().scale_factor(std::vector<double>{2, 2}).mode(torch::kNearest))
+          .to(torch::kHalf);
+  auto agree = StudentDisagreement(fused, d, {0, 1});
+  d.teacher_heat = torch::ones_like(d.teacher_heat);
+  auto miss = StudentDisagreement(fused, d, {0, 1});
+  ASSERT_EQ(agree.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_LT(agree[i], 0.01f);
+    EXPECT_GT(miss[i], agree[i] + 0.1f);
+    EXPECT_LT(miss[i], 1.f);  // measured, not "unknown"
+  }
+}
+
 }  // namespace
 }  // namespace kd::learner

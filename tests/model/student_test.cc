@@ -36,6 +36,46 @@ TEST(StudentTest, OutputShapesFollowTheOptions) {
   for (const auto& n : after_tower) EXPECT_EQ(std::count(after_neck.begin(), after_neck.end(), n), 1) << n;
 }
 
+// The one-to-one branch at stride 8 runs on the head's features pooled 2x2: a quarter of the
+// locations, decoded around anchors 8 px apart; its architecture names the stride, while a
+// stride-4 architecture's JSON is what it was before the key existed.
+TEST(StudentTest, AOneToOneBranchAtStride8HasHalfTheGridEachWay) {
+  StudentOptions o;
+  o.input_width = 128;
+  o.input_height = 96;
+  o.one_to_one = true;
+  const std::string stride4_json = o.ArchJson();
+  EXPECT_EQ(stride4_json.find("one_to_one_stride"), std::string::npos);
+  o.one_to_one_stride = 8;
+  Student s(o);
+  auto out = s->forward(torch::rand({2, 3, 96, 128}) * 255);
+  EXPECT_EQ(out.cls.sizes(), (std::vector<int64_t>{2, 6, 24, 32}));
+  EXPECT_EQ(out.cls_o2o.sizes(), (std::vector<int64_t>{2, 6, 12, 16}));
+  EXPECT_EQ(out.box_o2o.sizes(), (std::vector<int64_t>{2, 4, 12, 16}));
+  EXPECT_EQ(o.inference_stride(), 8);
+  auto back = StudentOptions::FromArchJson(o.ArchJson());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->one_to_one_stride, 8);
+  EXPECT_EQ(StudentOptions::FromArchJson(stride4_json)->one_to_one_stride, 4);
+  o.one_to_one_stride = 16;
+  EXPECT_TRUE(o.Validate().IsInvalidArgument());
+
+  // Decoding: cell (x=3, y=2) of the stride-8 grid is the anchor (24, 16) in input pixels.
+  StudentOptions one;
+  one.input_width = one.input_height = 64;
+  one.labels = {0};
+  one.one_to_one = true;
+  one.one_to_one_stride = 8;
+  StudentOutput head;
+  head.cls_o2o = torch::full({1, 1, 8, 8}, -10.f);
+  head.cls_o2o[0][0][2][3] = 3.f;
+  head.box_o2o = torch::full({1, 4, 8, 8}, 4.f);
+  const auto dets = DecodeStudentOutput(head, one, 64, 64, DecodeOptions{})[0];
+  ASSERT_EQ(dets.size(), 1u);
+  EXPECT_FLOAT_EQ(dets[0].box.x1, 20.f);
+  EXPECT_FLOAT_EQ(dets[0].box.y2, 20.f);
+}
+
 TEST(StudentTest, OptionsValidateAndRoundTrip) {
   StudentOptions o;
   o.input_width = 100;
@@ -117,11 +157,13 @@ namespace kd::model {
 namespace {
 
 TEST(FusedStudentTest, MatchesTheModuleInEvalMode) {
-  for (bool o2o : {false, true}) {
+  for (int variant = 0; variant < 3; ++variant) {  // one-to-many; one-to-one at stride 4, at stride 8
+    const bool o2o = variant > 0;
     StudentOptions o;
     o.input_width = 128;
     o.input_height = 96;
     o.one_to_one = o2o;
+    o.one_to_one_stride = variant == 2 ? 8 : 4;
     Student s(o);
     // Non-trivial BN statistics: a few training-mode forwards.
     s->train();
