@@ -20,8 +20,8 @@ std::string FirstLine(std::string s) {
 }  // namespace
 
 RemoteTeacherPass::RemoteTeacherPass(cluster::WorkerPool& workers, TeacherPass& local,
-                                     std::chrono::milliseconds timeout)
-    : workers_(workers), local_(local), timeout_(timeout) {}
+                                     std::chrono::milliseconds timeout, std::chrono::milliseconds retry_after_failure)
+    : workers_(workers), local_(local), timeout_(timeout), retry_after_failure_(retry_after_failure) {}
 
 void RemoteTeacherPass::DrainAbandoned() {
   for (auto it = abandoned_.begin(); it != abandoned_.end();) {
@@ -38,17 +38,24 @@ Result<DistillDataset> RemoteTeacherPass::Label(const std::vector<media::Frame>&
                                                 const std::vector<std::vector<uint8_t>>& jpegs,
                                                 const DatasetOptions& options, const std::atomic<bool>& cancel) {
   DrainAbandoned();
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(failed_until_, [&](const auto& kv) { return kv.second <= now; });
   if (jpegs.size() == frames.size() && !frames.empty()) {
     for (const auto& w : workers_.Workers()) {
-      if (w.role != cluster::WorkerRole::kLabel || w.state != cluster::WorkerState::kAlive || w.busy) continue;
+      if (w.role != cluster::WorkerRole::kLabel || w.state != cluster::WorkerState::kAlive || w.busy ||
+          failed_until_.count(w.id)) {
+        continue;
+      }
       auto rows = LabelOn(w.id, frames, jpegs, options, cancel);
       if (rows.ok()) {
         frames_remote_ += frames.size();
         return rows;
       }
       if (cancel) return Status::Unavailable("stopping: the label job was abandoned");
+      failed_until_[w.id] = std::chrono::steady_clock::now() + retry_after_failure_;
       KD_LOG(kWarn) << "labeller: label worker " << w.id << " (" << w.name << "): " << rows.status().ToString()
-                    << "; labelling " << frames.size() << " frames here";
+                    << "; labelling " << frames.size() << " frames here (no batch for it for "
+                    << retry_after_failure_.count() / 1000.0 << " s)";
       break;  // one try per batch: the next batch looks for a worker again
     }
   }

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <set>
 
 #include "learner/label_job.h"
@@ -33,10 +34,14 @@ class RemoteTeacherPass final : public TeacherPass {
   // A label job that has not answered in this long is given up and labelled here. Generous: a
   // labeller batch is up to teacher.batch + 64 frames at every refine scale, minutes on a CPU.
   static constexpr std::chrono::seconds kDefaultTimeout{600};
+  // A worker whose label job failed (an error, a malformed result, the timeout) gets no batch for
+  // this long: a worker that keeps failing costs one round trip a minute, not one per batch.
+  static constexpr std::chrono::seconds kRetryAfterFailure{60};
 
   // Borrows both; `local` is the coordinator's own teacher pass.
   RemoteTeacherPass(cluster::WorkerPool& workers, TeacherPass& local,
-                    std::chrono::milliseconds timeout = kDefaultTimeout);
+                    std::chrono::milliseconds timeout = kDefaultTimeout,
+                    std::chrono::milliseconds retry_after_failure = kRetryAfterFailure);
 
   Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const std::vector<std::vector<uint8_t>>& jpegs,
                                const DatasetOptions& options, const std::atomic<bool>& cancel) override;
@@ -55,8 +60,9 @@ class RemoteTeacherPass final : public TeacherPass {
 
   cluster::WorkerPool& workers_;
   TeacherPass& local_;
-  const std::chrono::milliseconds timeout_;
-  std::set<uint64_t> abandoned_;  // workers whose job in flight was given up
+  const std::chrono::milliseconds timeout_, retry_after_failure_;
+  std::set<uint64_t> abandoned_;                                            // workers whose job in flight was given up
+  std::map<uint64_t, std::chrono::steady_clock::time_point> failed_until_;  // retry_after_failure_
   std::atomic<uint64_t> frames_remote_{0}, frames_local_{0};
 };
 

@@ -62,6 +62,8 @@ expect_exit2() {  # expect_exit2 <regex> <command...>
   out=$("$@" 2>&1); rc=$?
   if [ $rc -ne 2 ] || ! grep -Eq "$re" <<<"$out"; then echo "FAIL: '$*' -> rc=$rc, output: $out"; fail=1; else echo "ok: $* -> rc=2"; fi
 }
+# A worker role other than train or label is refused before anything starts (no coordinator needed).
+expect_exit2 "role.*neither train nor label" "$B/daemon/kdlearnd" worker --config "$T/kdlearnd.toml" --coordinator 127.0.0.1:1 --role boss
 expect_exit2 "NotFound: server.secret_key" "$B/daemon/kdlearnd" serve --check-config --config "$S/config/examples/kdlearnd.toml"
 cp "$E/learner.key" "$E/public-as-secret.key" && chmod 600 "$E/public-as-secret.key"
 expect_exit2 "server.secret_key.*no secret-key" "$B/daemon/kdlearnd" serve --check-config --config "$T/kdlearnd.toml" --set "server.secret_key=$E/public-as-secret.key"

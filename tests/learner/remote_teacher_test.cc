@@ -157,6 +157,10 @@ TEST_F(RemoteTeacherTest, AWorkerThatFailsDiesOrIsLateLeavesTheBatchToTheCoordin
     EXPECT_EQ(failing.jobs, 1);
     EXPECT_EQ(local.calls, 1);
     EXPECT_EQ(pass.frames_local(), 3u);
+    // It gets no batch for a while (kRetryAfterFailure): the next one is labelled here at once.
+    ASSERT_TRUE(pass.Label(frames_, jpegs_, options_, never_).ok());
+    EXPECT_EQ(failing.jobs, 1);
+    EXPECT_EQ(local.calls, 2);
   }
   {
     // Takes the job, then crashes: declared dead after 0.5 s of silence, the batch is labelled here.
@@ -170,17 +174,18 @@ TEST_F(RemoteTeacherTest, AWorkerThatFailsDiesOrIsLateLeavesTheBatchToTheCoordin
     });
     ASSERT_TRUE(pass.Label(frames_, jpegs_, options_, never_).ok());
     crash.join();
-    EXPECT_EQ(local.calls, 2);
+    EXPECT_EQ(local.calls, 3);
   }
   {
-    // Alive but late: given up after the timeout; its late answer is drained and it labels the next.
+    // Alive but late: given up after the timeout; its late answer is drained and, once its pause
+    // after the failure is over (0 here), it labels a batch again.
     AwaitLabelWorkers(0);
     SyntheticTeacher remote;
     LabelWorker slow(port(), cluster::WorkerRole::kLabel, remote, /*answer=*/false);
     AwaitLabelWorkers(1);
-    RemoteTeacherPass pass(*pool_, local, milliseconds(300));
+    RemoteTeacherPass pass(*pool_, local, milliseconds(300), milliseconds(0));
     ASSERT_TRUE(pass.Label(frames_, jpegs_, options_, never_).ok());
-    EXPECT_EQ(local.calls, 3);
+    EXPECT_EQ(local.calls, 4);
     EXPECT_EQ(slow.jobs, 1);
     slow.Answer();
     bool labelled_there = false;
