@@ -12,9 +12,15 @@
 // backoff is off and rounds do not wait for new labels (training.min_new_frames = 0), so that every group stays ready
 // (this measures capacity, not the policy).
 //
+// Labelling with label workers (`kdlearnd worker --role label`): for each --label-workers count a
+// fresh coordinator that only labels (0 = no cluster: its own teacher) receives the same uploads;
+// the bench reports the wall time until every frame is labelled and the CPU seconds the
+// coordinator and the label workers spent (/proc/PID/stat), i.e. what moving the teacher off the
+// coordinator frees there and what the label jobs' transport costs.
+//
 //   bench_cluster [--kdlearnd build/daemon/kdlearnd] [--workers 0,1,2,3] [--groups 6]
 //                 [--frames-per-camera 24] [--iterations 10] [--measure-seconds 180]
-//                 [--freshness-s 60] [--json F]
+//                 [--freshness-s 60] [--label-workers 0,1] [--json F]
 // Prints a table and writes JSON. Not a test: every number is a measurement of this run.
 #include <algorithm>
 #include <chrono>
@@ -23,7 +29,9 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <thread>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -71,6 +79,31 @@ size_t Upload(int frames_port, int groups, int frames_per_camera) {
   return acked;
 }
 
+// CPU seconds (user + system, all threads) a live process has used so far.
+double CpuSeconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  const size_t close = text.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+std::vector<int> ParseCounts(const std::string& list) {
+  std::vector<int> out;
+  for (size_t pos = 0; pos < list.size();) {
+    const size_t comma = list.find(',', pos);
+    out.push_back(std::stoi(list.substr(pos, comma - pos)));
+    pos = comma == std::string::npos ? list.size() : comma + 1;
+  }
+  return out;
+}
+
 std::map<std::string, uint64_t> Rounds(const json& st) {
   std::map<std::string, uint64_t> out;
   if (st.contains("schedule") && st["schedule"].contains("groups")) {
@@ -83,7 +116,7 @@ std::map<std::string, uint64_t> Rounds(const json& st) {
 
 int main(int argc, char** argv) {
   CLI::App app{"bench_cluster: training capacity with 0..N kdlearnd worker processes"};
-  std::string kdlearnd = "build/daemon/kdlearnd", json_path, workers_list = "0,1,2,3";
+  std::string kdlearnd = "build/daemon/kdlearnd", json_path, workers_list = "0,1,2,3", label_list = "0,1";
   int groups = 6, frames_per_camera = 24, iterations = 10;
   double measure_s = 180, freshness_s = 60;
   app.add_option("--kdlearnd", kdlearnd)->capture_default_str();
@@ -94,18 +127,15 @@ int main(int argc, char** argv) {
   app.add_option("--iterations", iterations, "training.round_iterations")->capture_default_str();
   app.add_option("--measure-seconds", measure_s)->capture_default_str();
   app.add_option("--freshness-s", freshness_s, "Every group needs a finished round this often")->capture_default_str();
+  app.add_option("--label-workers", label_list, "Label worker counts to measure labelling with (\"\" = none)")
+      ->capture_default_str();
   app.add_option("--json", json_path, "Write the results here");
   bool keep = false;
   app.add_flag("--keep", keep, "Keep the run directories (logs, stores) and print where");
   CLI11_PARSE(app, argc, argv);
   ::signal(SIGPIPE, SIG_IGN);
   kdlearnd = fs::absolute(kdlearnd).string();
-  std::vector<int> worker_counts;
-  for (size_t pos = 0; pos < workers_list.size();) {
-    const size_t comma = workers_list.find(',', pos);
-    worker_counts.push_back(std::stoi(workers_list.substr(pos, comma - pos)));
-    pos = comma == std::string::npos ? workers_list.size() : comma + 1;
-  }
+  const std::vector<int> worker_counts = ParseCounts(workers_list), label_counts = ParseCounts(label_list);
 
   // One labelled store, made once.
   const fs::path root = fs::temp_directory_path() / ("kd_bench_cluster_" + std::to_string(::getpid()));
@@ -151,7 +181,68 @@ int main(int argc, char** argv) {
            {"round_iterations", iterations},
            {"measure_seconds", measure_s},
            {"freshness_s", freshness_s},
-           {"runs", json::array()}};
+           {"runs", json::array()},
+           {"labelling", json::array()}};
+
+  // Labelling on the coordinator against label workers: same uploads, a label-only coordinator.
+  if (!label_counts.empty()) {
+    std::printf("\n%-14s %8s %8s %10s %18s %20s\n", "label workers", "frames", "wall s", "frames/s",
+                "coordinator CPU s", "label workers CPU s");
+  }
+  for (int label_workers : label_counts) {
+    const fs::path dir = root / ("label" + std::to_string(label_workers));
+    fs::create_directories(dir);
+    for (const char* f : {"factory.kdw", "s.key", "s.pub", "cluster.secret", "recipe.toml"})
+      fs::copy(seed / f, dir / f);
+    const int fp = FreePort(), cp = FreePort(), cluster_port = FreePort();
+    std::string text = Config(dir, fp, cp, cluster_port, label_workers > 0, iterations);
+    text.replace(text.find("min_frames = 8"), 14, "min_frames = 1000000");  // label only
+    std::ofstream(dir / "kdlearnd.toml") << text;
+    Child learner({kdlearnd, "serve", "--config", (dir / "kdlearnd.toml").string(), "--set", "http.listen=\"\""},
+                  (dir / "kdlearnd.log").string());
+    std::vector<std::unique_ptr<Child>> labellers;
+    for (int w = 0; w < label_workers; ++w) {
+      labellers.push_back(std::make_unique<Child>(
+          std::vector<std::string>{kdlearnd, "worker", "--config", (dir / "kdlearnd.toml").string(), "--coordinator",
+                                   "127.0.0.1:" + std::to_string(cluster_port), "--name", "l" + std::to_string(w),
+                                   "--role", "label"},
+          (dir / ("label" + std::to_string(w) + ".log")).string()));
+    }
+    // Every label worker is in (teacher loaded, joined) before the first frame arrives.
+    const auto join_deadline = SteadyClock::now() + std::chrono::seconds(300);
+    while (label_workers > 0 && SteadyClock::now() < join_deadline) {
+      const json st = Status(dir);
+      int alive = 0;
+      if (st.contains("schedule") && st["schedule"].contains("workers")) {
+        for (const auto& w : st["schedule"]["workers"]) {
+          alive += w.value("role", "") == "label" && w.value("state", "") == "alive";
+        }
+      }
+      if (alive == label_workers) break;
+      std::this_thread::sleep_for(milliseconds(500));
+    }
+    const double coordinator_cpu0 = CpuSeconds(learner.pid());
+    double labellers_cpu0 = 0;
+    for (const auto& l : labellers) labellers_cpu0 += CpuSeconds(l->pid());
+    const auto t0 = SteadyClock::now();
+    const size_t acked = Upload(fp, groups, frames_per_camera);
+    while (Labelled(Status(dir)) < acked) std::this_thread::sleep_for(milliseconds(200));
+    const double wall = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+    const double coordinator_cpu = CpuSeconds(learner.pid()) - coordinator_cpu0;
+    double labellers_cpu1 = 0;
+    for (const auto& l : labellers) labellers_cpu1 += CpuSeconds(l->pid());
+    const double labellers_cpu = labellers_cpu1 - labellers_cpu0;
+    std::printf("%-14d %8zu %8.1f %10.2f %18.1f %20.1f\n", label_workers, acked, wall,
+                static_cast<double>(acked) / wall, coordinator_cpu, labellers_cpu);
+    std::fflush(stdout);
+    out["labelling"].push_back({{"label_workers", label_workers},
+                                {"frames", acked},
+                                {"wall_s", wall},
+                                {"frames_per_s", static_cast<double>(acked) / wall},
+                                {"coordinator_cpu_s", coordinator_cpu},
+                                {"label_workers_cpu_s", labellers_cpu}});
+  }
+
   std::printf("\n%-8s %10s %12s %16s %22s\n", "workers", "rounds", "rounds/min", "longest wait s",
               "cameras at freshness");
   for (int workers : worker_counts) {

@@ -58,6 +58,7 @@ class Child {
   }
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
+  pid_t pid() const { return pid_; }
   ~Child() {
     if (pid_ > 0) {
       ::kill(pid_, SIGTERM);
