@@ -234,9 +234,11 @@ Result<DistillOptions> AblationArm(char arm, DistillOptions base) {
       break;
     case 'd':
       o.crosskd = o.cakd = true;
+      o.cakd_stride = 4;
       break;
     case 'e':
       o.crosskd = o.cakd = o.adaptive = true;
+      o.cakd_stride = 4;
       break;
     case 'f':
       o.crosskd = true;
