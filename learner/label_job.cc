@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/coding.h"
+#include "model/json_int.h"
 
 namespace kd::learner {
 namespace {
@@ -70,13 +71,19 @@ Result<LabelJob> DecodeLabelJob(std::string_view bytes) {
   LabelJob job;
   try {
     const auto h = nlohmann::json::parse(header);
-    job.student_long_side = h.at("student_long_side").get<int>();
-    job.teacher_long_side = h.at("teacher_long_side").get<int>();
-    job.teacher_min_score = h.at("teacher_min_score").get<float>();
-    job.labels = h.at("labels").get<std::vector<int>>();
+    // Checked reads: nlohmann's get<int>() of 5e42 (or get<float>() of 1e300) is undefined
+    // behaviour (a fuzzer found it), so integers go through JsonInt and the score through double.
+    using model::internal::JsonInt;
+    using model::internal::JsonInts;
+    job.student_long_side = JsonInt<int>(h.at("student_long_side"));
+    job.teacher_long_side = JsonInt<int>(h.at("teacher_long_side"));
+    const double min_score = h.at("teacher_min_score").get<double>();
+    if (!(min_score >= 0 && min_score <= 1)) throw std::out_of_range("teacher_min_score outside [0,1]");
+    job.teacher_min_score = static_cast<float>(min_score);
+    job.labels = JsonInts<int>(h.at("labels"));
     const auto& refine = h.at("refine");
     job.refine.enabled = refine.at("enabled").get<bool>();
-    job.refine.extra_long_sides = refine.at("extra_long_sides").get<std::vector<int>>();
+    job.refine.extra_long_sides = JsonInts<int>(refine.at("extra_long_sides"));
     job.refine.wbf_iou = refine.at("wbf_iou").get<double>();
   } catch (const std::exception& e) {
     return Bad("label job header", e.what());

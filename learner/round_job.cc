@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/coding.h"
+#include "model/json_int.h"
 
 namespace kd::learner {
 namespace {
@@ -64,11 +65,13 @@ Result<RoundJob> DecodeRoundJob(std::string_view bytes) {
   if (!r.LengthPrefixed(kMaxHeaderBytes, &header)) return Bad("round job", "truncated header");
   try {
     const auto h = nlohmann::json::parse(header);
+    // Checked integer reads (nlohmann's get<int>() of a float out of range is undefined behaviour).
+    using model::internal::JsonInt;
     job.group = h.at("group").get<std::string>();
-    job.epoch = h.at("epoch").get<uint64_t>();
-    job.token = h.at("token").get<uint64_t>();
-    job.iterations = h.at("iterations").get<int>();
-    job.seed = h.at("seed").get<uint64_t>();
+    job.epoch = JsonInt<uint64_t>(h.at("epoch"));
+    job.token = JsonInt<uint64_t>(h.at("token"));
+    job.iterations = JsonInt<int>(h.at("iterations"));
+    job.seed = JsonInt<uint64_t>(h.at("seed"));
   } catch (const std::exception& e) {
     return Bad("round job header", e.what());
   }
@@ -108,12 +111,13 @@ Result<RoundResult> DecodeRoundResult(std::string_view bytes) {
   if (!r.LengthPrefixed(kMaxHeaderBytes, &header)) return Bad("round result", "truncated header");
   try {
     const auto h = nlohmann::json::parse(header);
+    using model::internal::JsonInt;
     out.group = h.at("group").get<std::string>();
-    out.epoch = h.at("epoch").get<uint64_t>();
+    out.epoch = JsonInt<uint64_t>(h.at("epoch"));
     out.error = h.at("error").get<std::string>();
-    out.round = h.at("round").get<uint64_t>();
-    out.frames = h.at("frames").get<uint64_t>();
-    out.steps = h.at("steps").get<int>();
+    out.round = JsonInt<uint64_t>(h.at("round"));
+    out.frames = JsonInt<uint64_t>(h.at("frames"));
+    out.steps = JsonInt<int>(h.at("steps"));
     out.loss = h.at("loss").get<double>();
     out.seconds = h.at("seconds").get<double>();
     out.stopped = h.at("stopped").get<bool>();

@@ -1,5 +1,6 @@
 #include "learner/label_job.h"
 
+#include <cstring>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -81,6 +82,25 @@ TEST(LabelJobTest, OptionsOutsideTheirRangesAreRefused) {
   EXPECT_TRUE(refused([](LabelJob& j) { j.refine.extra_long_sides = std::vector<int>(9, 640); }));
   EXPECT_TRUE(refused([](LabelJob& j) { j.refine.wbf_iou = 1.0; }));
   EXPECT_FALSE(refused([](LabelJob&) {}));
+}
+
+// Found by the round_job fuzz target: a header number no int can hold was converted with
+// undefined behaviour; it is Corruption now, in label jobs and round jobs alike.
+TEST(LabelJobTest, AHeaderNumberOutsideItsTypeIsCorruption) {
+  std::string bytes = EncodeLabelJob(SampleJob());
+  const std::string from = "\"teacher_long_side\":512", to = "\"teacher_long_side\":5e42";
+  const size_t at = bytes.find(from);
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, from.size(), to);
+  // The header's length prefix (bytes 8..11) grows by the same amount.
+  uint32_t len = 0;
+  std::memcpy(&len, bytes.data() + 8, 4);
+  len += static_cast<uint32_t>(to.size() - from.size());
+  std::memcpy(bytes.data() + 8, &len, 4);
+  EXPECT_TRUE(DecodeLabelJob(bytes).status().IsCorruption());
+  LabelJob big = SampleJob();
+  big.teacher_min_score = 2.f;  // the range check runs on the double before the float cast
+  EXPECT_TRUE(DecodeLabelJob(EncodeLabelJob(big)).status().IsCorruption());
 }
 
 TEST(LabelJobTest, AFrameCountBeyondTheBytesIsRefusedBeforeAllocating) {
