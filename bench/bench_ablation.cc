@@ -53,11 +53,15 @@ int main(int argc, char** argv) {
   kd::model::TuneAllocatorForTensors();
   CLI::App app{"Distillation ablation on the sample video"};
   bool quick = false;
-  int iterations = 600, seeds = 3, threads = 2;
+  int iterations = 600, seeds = 3, first_seed = 1, threads = 2;
   std::string arms = "abcde", json_path, config_path, save_dir, eval_dir = KD_SHARED_EVAL_DIR;
   app.add_flag("--quick", quick, "CI smoke test: 64 training frames, 32 held-out, 25 iterations, 1 seed");
   app.add_option("--iterations", iterations, "Optimiser steps per run (the fixed budget)")->capture_default_str();
   app.add_option("--seeds", seeds, "Seeds per arm")->capture_default_str();
+  app.add_option("--first-seed", first_seed,
+                 "First seed (runs seeds first..first+seeds-1: a later seed can be added without rerunning the others)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--arms", arms, "Arms to run, in order")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads")->capture_default_str();
   app.add_option("--config", config_path, "Base recipe TOML (arms switch its losses)");
@@ -131,7 +135,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_ablation: %s\n", recipe.status().ToString().c_str());
       return 2;
     }
-    for (int s = 1; s <= seeds; ++s) {
+    for (int s = first_seed; s < first_seed + seeds; ++s) {
       recipe->seed = static_cast<uint64_t>(s);
       torch::manual_seed(recipe->seed);  // identical student initialisation across arms
       auto sopt = kd::learner::StudentOptionsFor(*recipe, *train);
@@ -205,9 +209,10 @@ int main(int argc, char** argv) {
       {'a', "pseudo-labels only"},    {'b', "+ prediction mimicking"},      {'c', "pseudo-labels + CrossKD"},
       {'d', "c + CAKD (NMS-free)"},   {'e', "d + adaptive hard samples"},   {'f', "c, neck tap"},
       {'g', "c, teacher-scale head"}, {'h', "c, neck tap + teacher scale"}, {'i', "d, one-to-one at stride 8"}};
-  std::printf("\nablation: %d iterations, %d seed(s), train [0,%lld), held-out [%lld,%lld), %.0f s total\n",
-              base.iterations, seeds, static_cast<long long>(train_end), static_cast<long long>(held_begin),
-              static_cast<long long>(held_end), total.ElapsedSeconds());
+  std::printf(
+      "\nablation: %d iterations, %d seed(s) from seed %d, train [0,%lld), held-out [%lld,%lld), %.0f s total\n",
+      base.iterations, seeds, first_seed, static_cast<long long>(train_end), static_cast<long long>(held_begin),
+      static_cast<long long>(held_end), total.ElapsedSeconds());
   const char baseline = arms.empty() ? 0 : arms[0];
   std::printf("%-4s %-28s %16s %16s %16s   %s\n", "arm", "recipe", "human AP", "held-out AP", "held-out AP50",
               ("per-seed paired difference in human AP vs arm " + std::string(1, baseline) + " (seeds won)").c_str());
@@ -264,6 +269,7 @@ int main(int argc, char** argv) {
                                                {"quick", quick},
                                                {"iterations", base.iterations},
                                                {"seeds", seeds},
+                                               {"first_seed", first_seed},
                                                {"human_frames", have_humans ? human_frames : ""},
                                                {"runs", runs},
                                                {"summary", summary},
