@@ -251,6 +251,7 @@ constexpr Key<LearnerTrainingOptions> kLearnerTrainingKeys[] = {
     {"fresh_fraction", &LearnerTrainingOptions::fresh_fraction, InRange(0.0, 1.0)},
     {"student_long_side", &LearnerTrainingOptions::student_long_side, internal::MultipleOf32(64, 1024)},
     {"seed", &LearnerTrainingOptions::seed, InRange<uint64_t>(0, kMaxTomlInt)},
+    {"sparse_rounds", &LearnerTrainingOptions::sparse_rounds},
 };
 
 constexpr Key<LearnerGateOptions> kLearnerGateKeys[] = {

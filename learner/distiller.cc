@@ -8,11 +8,13 @@
 
 #include <torch/torch.h>
 
+#include "base/check.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "learner/losses.h"
 #include "model/decode.h"
 #include "model/inference.h"
+#include "update/delta.h"
 
 namespace kd::learner {
 namespace {
@@ -263,9 +265,70 @@ StepStats Distiller::Step(const DistillDataset& data, const std::vector<size_t>&
     optimizer_->zero_grad();
     return st;
   }
+  const bool probing = !anchor_.empty() && update_mask_.empty() && probe_steps_ > 0;
+  if (!anchor_.empty() && !probing) {
+    if (update_mask_.empty()) ChooseUpdateMasks(/*by_gradient=*/true);
+    for (size_t i = 0; i < anchor_.size(); ++i) {
+      if (params[i].grad().defined()) params[i].mutable_grad().mul_(update_mask_[i]);
+    }
+  }
   optimizer_->step();
-  if (average_) average_->Update(*student_);
+  // The probe is over: keep the coordinates that moved farthest from the anchor, undo the others,
+  // and average from the kept weights on.
+  const bool chosen_now = probing && ++probe_done_ >= probe_steps_;
+  if (chosen_now) ChooseUpdateMasks(/*by_gradient=*/false);
+  if (!update_mask_.empty()) RestoreFrozen(params);
+  if (average_ && chosen_now) {
+    average_ = std::make_unique<WeightAverage>(*student_, recipe_.continual_ema_decay);
+  } else if (average_) {
+    average_->Update(*student_);
+  }
   return st;
+}
+
+void Distiller::RestoreFrozen(const std::vector<torch::Tensor>& params) {
+  // AdamW's weight decay and its momentum move every coordinate: put the frozen ones back.
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < anchor_.size(); ++i) params[i].copy_(torch::where(update_mask_[i], params[i], anchor_[i]));
+}
+
+void Distiller::AnchorSparse(double fraction, int probe_steps) {
+  KD_CHECK(fraction > 0 && probe_steps >= 0);
+  anchor_.clear();
+  update_mask_.clear();
+  sparse_fraction_ = fraction;
+  probe_steps_ = probe_steps;
+  probe_done_ = 0;
+  if (fraction >= 1) return;
+  torch::NoGradGuard no_grad;
+  for (const auto& p : student_->parameters()) anchor_.push_back(p.detach().clone());
+  if (average_) average_ = std::make_unique<WeightAverage>(*student_, recipe_.continual_ema_decay);
+}
+
+void Distiller::ChooseUpdateMasks(bool by_gradient) {
+  torch::NoGradGuard no_grad;
+  const std::vector<torch::Tensor> params = student_->parameters();
+  for (size_t i = 0; i < anchor_.size(); ++i) {
+    const torch::Tensor& p = params[i];
+    const int64_t numel = p.numel();
+    const int64_t k = std::min<int64_t>(update::DeltaTopK(sparse_fraction_, numel), numel);
+    torch::Tensor mask = torch::zeros({numel}, torch::TensorOptions().dtype(torch::kBool).device(p.device()));
+    const torch::Tensor score =
+        by_gradient ? (p.grad().defined() ? p.grad().abs() : torch::zeros_like(p)) : (p - anchor_[i]).abs();
+    if (k > 0) {
+      mask.index_fill_(
+          0, std::get<1>(torch::topk(score.reshape({-1}), k, /*dim=*/0, /*largest=*/true, /*sorted=*/false)), true);
+    }
+    update_mask_.push_back(mask.view(p.sizes()));
+  }
+}
+
+std::map<std::string, torch::Tensor> Distiller::UpdateMasks() const {
+  std::map<std::string, torch::Tensor> out;
+  if (update_mask_.empty()) return out;
+  size_t i = 0;
+  for (const auto& p : student_->named_parameters()) out[p.key()] = update_mask_.at(i++).cpu();
+  return out;
 }
 
 void Distiller::SetContinual(double lr_scale) {

@@ -68,6 +68,23 @@ class Distiller {
   // decaying over recipe.iterations (the stream has no last step), and with
   // recipe.continual_ema_decay > 0 a WeightAverage of the weights starts here. scale in (0, 1].
   void SetContinual(double lr_scale);
+  // Sparse continual training (after AMS, Khani et al., ICCV 2021): only
+  // update::DeltaTopK(fraction, numel) coordinates of each student parameter tensor may move away
+  // from the student's current weights (the anchor: the version devices run), so a top-k delta of
+  // `fraction` from the anchor carries everything training changed, up to its q8 rounding. The
+  // first `probe_steps` steps train every coordinate; then the coordinates that moved farthest
+  // from the anchor are kept and the others put back (with probe_steps = 0: the largest gradient
+  // magnitudes of the first step). Adam normalises each coordinate's step, so how far a
+  // coordinate travelled in a few steps says how consistently the loss pulls it, which one
+  // batch's gradient does not. From then on the other coordinates are held at the anchor (AdamW's
+  // decay and its momentum included) and the moving average restarts from the kept weights. Call
+  // again at each new anchor; fraction >= 1 turns it off. Batch-norm statistics and the CrossKD
+  // adapter are not masked (the former ship whole in every delta; the latter never ships).
+  // REQUIRES: 0 < fraction, probe_steps >= 0.
+  void AnchorSparse(double fraction, int probe_steps);
+  // Coordinates allowed to move per parameter (name -> bool mask), empty before the first step of
+  // an anchor or when sparse training is off.
+  std::map<std::string, torch::Tensor> UpdateMasks() const;
   int steps() const { return step_; }
   // The weights training has produced so far, as update::StateOf lists them: the moving average
   // in continual mode with recipe.continual_ema_decay > 0, else the student's own. The student
@@ -80,6 +97,10 @@ class Distiller {
  private:
   struct Losses;
   Losses ComputeLosses(const DistillDataset& data, const std::vector<size_t>& rows);
+  // The update masks: top-k per tensor by the gradient of the step being taken, or by the distance
+  // travelled from the anchor.
+  void ChooseUpdateMasks(bool by_gradient);
+  void RestoreFrozen(const std::vector<torch::Tensor>& params);  // frozen coordinates := anchor
 
   config::DistillOptions recipe_;
   model::Student student_;
@@ -90,6 +111,11 @@ class Distiller {
   std::unique_ptr<WeightAverage> average_;  // continual mode with continual_ema_decay > 0 only
   std::vector<int64_t> label_index_;        // student channel k -> teacher channel
   std::vector<float> difficulty_;
+  // Sparse training (AnchorSparse): per student parameter, in student_->parameters() order, the
+  // anchor's values and the mask of coordinates that may move (empty until the first step chooses).
+  double sparse_fraction_ = 1.0;
+  int probe_steps_ = 0, probe_done_ = 0;
+  std::vector<torch::Tensor> anchor_, update_mask_;
   int step_ = 0;
   bool continual_ = false;
   double continual_lr_scale_ = 1.0;

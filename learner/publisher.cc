@@ -26,6 +26,10 @@ update::DeltaOptions DeltaOptionsOf(const config::LearnerOptions& options) {
   return d;
 }
 
+double UpdateFractionOf(const config::LearnerOptions& options) {
+  return options.training.sparse_rounds ? options.publish.delta_max_fraction : 1.0;
+}
+
 Publisher::Publisher(LoopState& state, Catalogue& catalogue, update::SigningKeyPair signing_key, const Clock& clock,
                      FileSystem& file_system)
     : state_(state), catalogue_(catalogue), signing_key_(std::move(signing_key)), clock_(clock), fs_(file_system) {}

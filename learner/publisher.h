@@ -36,6 +36,10 @@ struct PublishScore {
 // The delta encoding the config asks for (publish.delta_*): what the trainer's candidate and the
 // published delta must agree on.
 update::DeltaOptions DeltaOptionsOf(const config::LearnerOptions& options);
+// The fraction of each parameter tensor a round may train away from the deployed version:
+// publish.delta_max_fraction with training.sparse_rounds (so the top-k delta carries the round
+// whole), else 1 (RoundSettings::update_fraction).
+double UpdateFractionOf(const config::LearnerOptions& options);
 
 class Publisher {
  public:

@@ -43,7 +43,9 @@ std::string EncodeRoundJob(const RoundJob& job) {
                          {"epoch", job.epoch},
                          {"token", job.token},
                          {"iterations", job.iterations},
-                         {"seed", job.seed}};
+                         {"seed", job.seed},
+                         {"anchor", job.anchor},
+                         {"update_fraction", job.update_fraction}};
   PutLengthPrefixed(&out, h.dump());
   PutLengthPrefixed(&out, job.start_kdw);
   PutLe32(&out, static_cast<uint32_t>(job.frames.size()));
@@ -72,10 +74,15 @@ Result<RoundJob> DecodeRoundJob(std::string_view bytes) {
     job.token = JsonInt<uint64_t>(h.at("token"));
     job.iterations = JsonInt<int>(h.at("iterations"));
     job.seed = JsonInt<uint64_t>(h.at("seed"));
+    if (h.contains("anchor")) job.anchor = JsonInt<uint64_t>(h.at("anchor"));
+    if (h.contains("update_fraction")) job.update_fraction = h.at("update_fraction").get<double>();
   } catch (const std::exception& e) {
     return Bad("round job header", e.what());
   }
   if (job.group.empty() || job.iterations < 1) return Bad("round job header", "empty group or no iterations");
+  if (!(job.update_fraction > 0 && job.update_fraction <= 1)) {
+    return Bad("round job header", "update_fraction outside (0, 1]");
+  }
   if (!r.LengthPrefixed(kMaxFrameBytes, &job.start_kdw)) return Bad("round job", "truncated start weights");
   uint32_t n = 0;
   if (!r.U32(&n)) return Bad("round job", "truncated frame count");

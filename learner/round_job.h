@@ -7,9 +7,11 @@
 //   result = "KDRR" u32 version(1) lp(json header) lp(trained .kdw (f32) or "")
 //
 // lp(x) = u32 length, then the bytes. Job header: {"group", "epoch", "token", "iterations",
-// "seed"}; result header: {"group", "epoch", "error" ("" = ok), "round", "frames", "steps", "loss",
-// "seconds", "stopped"}. `token` is RoundStart::token (learner/round_trainer.h): the start weights
-// travel only when it changes. Weights are .kdw files (docs/WEIGHTS_FORMAT.md), self-describing and
+// "seed"}, optionally "anchor" (the deployed version the start weights are; default 0) and
+// "update_fraction" (RoundSettings::update_fraction, in (0, 1]; default 1); result header: {"group",
+// "epoch", "error" ("" = ok), "round", "frames", "steps", "loss", "seconds", "stopped"}. `token` is
+// RoundStart::token (learner/round_trainer.h): the start weights travel only when it changes, or,
+// in sparse rounds, when the anchor does. Weights are .kdw files (docs/WEIGHTS_FORMAT.md), self-describing and
 // checksummed.
 // Pure functions; thread-safe.
 #ifndef KD_LEARNER_ROUND_JOB_H_
@@ -37,7 +39,9 @@ struct RoundJob {
   uint64_t token = 0;  // RoundStart::token
   int iterations = 0;
   uint64_t seed = 0;
-  std::string start_kdw;  // "" = the worker keeps its trainer (or starts fresh when it has none)
+  uint64_t anchor = 0;           // RoundStart::anchor
+  double update_fraction = 1.0;  // RoundSettings::update_fraction
+  std::string start_kdw;         // "" = the worker keeps its trainer (or starts fresh when it has none)
   std::vector<JobFrame> frames;
 };
 

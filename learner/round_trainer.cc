@@ -1,5 +1,6 @@
 #include "learner/round_trainer.h"
 
+#include <algorithm>
 #include <random>
 
 #include <torch/cuda.h>
@@ -14,6 +15,7 @@ struct RoundTrainer::GroupTrainer {
   std::unique_ptr<Distiller> distiller;
   uint64_t rounds = 0;
   uint64_t token = 0;
+  uint64_t anchor = 0;  // the version sparse rounds are anchored at (0 = dense)
 };
 
 torch::Device PickTrainingDevice(const std::string& name) {
@@ -54,6 +56,16 @@ Result<TrainedRound> RoundTrainer::Train(const std::string& group, const Distill
     fresh->distiller = std::make_unique<Distiller>(r, fresh->student, teacher_, device_);
     fresh->distiller->SetContinual(r.continual_lr_scale);
     trainer = fresh;
+  }
+  if (settings.update_fraction < 1 && start.anchor != 0 && start.state && start.anchor != trainer->anchor) {
+    // A new deployed version: train from what devices run, with a fresh choice of coordinates.
+    KD_RETURN_IF_ERROR(update::LoadState(*trainer->student, *start.state).WithContext("group " + group));
+    // The probe: a third of the round trains every coordinate before the round's are chosen.
+    trainer->distiller->AnchorSparse(settings.update_fraction, std::max(1, settings.iterations / 3));
+    trainer->anchor = start.anchor;
+  } else if (settings.update_fraction >= 1 && trainer->anchor != 0) {
+    trainer->distiller->AnchorSparse(1.0, 0);  // sparse rounds turned off
+    trainer->anchor = 0;
   }
   const model::StudentOptions& arch = trainer->student->options();
   if (data.student_width != arch.input_width || data.student_height != arch.input_height) {

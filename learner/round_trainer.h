@@ -7,6 +7,11 @@
 // else a fresh student sized for the data) and is rebuilt whenever `start.token` changes (a revert,
 // or the group moving to this worker), so rounds continue from where the last one stopped.
 //
+// Sparse rounds (RoundSettings::update_fraction < 1): the trainer anchors at the deployed version
+// (RoundStart::anchor) and trains only that fraction of each parameter tensor away from it
+// (Distiller::AnchorSparse), so the learner's top-k delta of the same fraction ships the round
+// whole. A new anchor (a version was published) reloads the deployed weights, keeps the optimiser.
+//
 // Threading: one thread at a time (the owner's).
 #ifndef KD_LEARNER_ROUND_TRAINER_H_
 #define KD_LEARNER_ROUND_TRAINER_H_
@@ -37,11 +42,17 @@ struct RoundStart {
   uint64_t token = 0;                           // a change rebuilds the trainer from this start
   const model::StudentOptions* arch = nullptr;  // with `state`: start from these weights
   const update::TensorMap* state = nullptr;     // null: a fresh student (StudentOptionsFor the data)
+  // The deployed version `state` holds (0 = none: bootstrap or fresh). Sparse rounds re-anchor on
+  // `state` whenever this changes.
+  uint64_t anchor = 0;
 };
 
 struct RoundSettings {
   int iterations = 100;  // optimiser steps
   uint64_t seed = 0;     // the round's batches: seed + the group's round number
+  // Fraction of each parameter tensor a round may move away from the anchor (1 = all: dense
+  // rounds). The learner passes publish.delta_max_fraction when training.sparse_rounds is on.
+  double update_fraction = 1.0;
 };
 
 struct TrainedRound {

@@ -121,6 +121,7 @@ RoundStart TrainStage::StartOf(const Prepared& p, uint64_t token) const {
   if (p.deployed && p.arch) {
     start.arch = p.arch.get();
     start.state = &p.deployed->state;
+    start.anchor = p.latest;
   }
   return start;
 }
@@ -145,10 +146,11 @@ bool TrainStage::Round(const std::string& name, const std::atomic<bool>& stoppin
     ++state_.train_steps;
     state_.train_step_seconds.Observe(step_s);
   };
-  auto trained =
-      trainer_.Train(name, *data, start,
-                     {.iterations = state_.options.training.round_iterations, .seed = state_.options.training.seed},
-                     on_step, stopping);
+  auto trained = trainer_.Train(name, *data, start,
+                                {.iterations = state_.options.training.round_iterations,
+                                 .seed = state_.options.training.seed,
+                                 .update_fraction = UpdateFractionOf(state_.options)},
+                                on_step, stopping);
   if (!trained.ok()) {
     KD_LOG(kWarn) << trained.status().message() << "; round skipped";
     return false;
@@ -458,8 +460,12 @@ Status TrainStage::Dispatch(uint64_t worker, const std::string& name) {
   job.token = token;
   job.iterations = state_.options.training.round_iterations;
   job.seed = state_.options.training.seed;
-  if (place.token_sent != token) {
-    RoundStart start = StartOf(*prepared, token);
+  job.update_fraction = UpdateFractionOf(state_.options);
+  RoundStart start = StartOf(*prepared, token);
+  job.anchor = start.anchor;
+  // The start weights travel when the worker lacks them: a new token, or (sparse rounds) a newly
+  // deployed version to anchor at.
+  if (place.token_sent != token || (job.update_fraction < 1 && place.anchor_sent != job.anchor)) {
     const model::StudentImpl* source = nullptr;
     model::Student holder{nullptr};
     if (start.state) {
@@ -487,6 +493,7 @@ Status TrainStage::Dispatch(uint64_t worker, const std::string& name) {
   if (job.frames.empty()) return Status::FailedPrecondition("no stored frames for the round");
   KD_RETURN_IF_ERROR(workers_->SendJob(worker, EncodeRoundJob(job)));
   place.token_sent = token;
+  place.anchor_sent = job.anchor;
   in_flight_[worker] =
       InFlight{.round = std::move(*prepared), .epoch = place.epoch, .token = token, .sent_us = clock_.WallMicros()};
   return Status::Ok();

@@ -91,7 +91,8 @@ class TrainStage {
   };
   struct Placement {
     uint64_t worker = 0, epoch = 0;
-    uint64_t token_sent = 0;  // the start token the worker has (0 = none yet)
+    uint64_t token_sent = 0;   // the start token the worker has (0 = none yet)
+    uint64_t anchor_sent = 0;  // the deployed version whose weights the worker was last sent
   };
   struct InFlight {
     Prepared round;

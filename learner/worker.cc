@@ -62,6 +62,7 @@ RoundResult Train(WorkerContext& ctx, std::unique_ptr<RoundTrainer>& trainer, co
     update::TensorMap start_state;
     RoundStart start;
     start.token = job.token;
+    start.anchor = job.anchor;
     if (!job.start_kdw.empty()) {
       auto loaded = model::DecodeWeights(std::vector<uint8_t>(job.start_kdw.begin(), job.start_kdw.end()));
       if (!loaded.ok()) {
@@ -83,8 +84,9 @@ RoundResult Train(WorkerContext& ctx, std::unique_ptr<RoundTrainer>& trainer, co
       }
     }
     if (!trainer) trainer = std::make_unique<RoundTrainer>(*ctx.teacher, ctx.device, ctx.recipe);
-    auto trained =
-        trainer->Train(job.group, *data, start, {.iterations = job.iterations, .seed = job.seed}, nullptr, stop);
+    auto trained = trainer->Train(
+        job.group, *data, start,
+        {.iterations = job.iterations, .seed = job.seed, .update_fraction = job.update_fraction}, nullptr, stop);
     if (!trained.ok()) {
       out.error = trained.status().ToString();
       return out;

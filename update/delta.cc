@@ -205,7 +205,7 @@ Result<bool> EncodeTensor(const std::string& name, const torch::Tensor& base, co
     const torch::Tensor candidate = change.gt(o.min_abs_change).logical_and(Bits(t16f).ne(Bits(b)));
     const int64_t n_candidates = candidate.sum().item<int64_t>();
     if (n_candidates == 0) return false;
-    const int64_t k_max = static_cast<int64_t>(std::ceil(o.max_fraction * static_cast<double>(numel)));
+    const int64_t k_max = DeltaTopK(o.max_fraction, numel);
     if (n_candidates > k_max) {
       const torch::Tensor score = torch::where(candidate, change, torch::full_like(change, -1.f));
       selected = std::get<0>(torch::sort(std::get<1>(torch::topk(score, k_max, /*dim=*/0, /*largest=*/true,
@@ -243,8 +243,7 @@ Result<bool> EncodeTensor(const std::string& name, const torch::Tensor& base, co
   const int64_t n = selected.numel();
   // Dense rewrites every element, so it is used only where that stays within the cap
   // (cap >= numel, i.e. max_fraction = 1 or a tiny tensor): max_fraction is a hard limit.
-  const int64_t cap =
-      is_parameter ? static_cast<int64_t>(std::ceil(o.max_fraction * static_cast<double>(numel))) : numel;
+  const int64_t cap = is_parameter ? DeltaTopK(o.max_fraction, numel) : numel;
   if (static_cast<double>(n) > o.dense_above * static_cast<double>(numel) && cap >= numel) {
     entry->layout = Layout::kDense;
     entry->values = full_values.contiguous();
@@ -328,6 +327,10 @@ uint64_t MaxPayloadBytes(const TensorMap& base) {
 }
 
 }  // namespace
+
+int64_t DeltaTopK(double max_fraction, int64_t numel) {
+  return static_cast<int64_t>(std::ceil(max_fraction * static_cast<double>(numel)));
+}
 
 Result<EncodedDelta> EncodeDelta(const TensorMap& base, const TensorMap& target,
                                  const std::set<std::string>& parameter_names, const DeltaOptions& options) {

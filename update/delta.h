@@ -81,6 +81,11 @@ struct EncodedDelta {
   DeltaStats stats;
 };
 
+// How many elements of a parameter tensor of `numel` elements a delta may carry at most:
+// ceil(max_fraction * numel). Shared with the trainer's sparse rounds (learner/distiller.h), which
+// train exactly this many coordinates per tensor so that the top-k delta carries them all.
+int64_t DeltaTopK(double max_fraction, int64_t numel);
+
 // Parameters (names in `parameter_names` with dtype f32) are shipped as q8 or fp16 values (see
 // DeltaOptions::value_bits); float buffers (BN running_mean/var) as fp16 (f16_buffers) and other
 // tensors (num_batches_tracked) exactly, all changed elements, when any element changed. base and target must have the

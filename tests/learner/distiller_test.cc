@@ -9,7 +9,9 @@
 #include <torch/torch.h>
 
 #include "base/assets.h"
+#include "learner/round_trainer.h"
 #include "media/video_source.h"
+#include "update/delta.h"
 
 namespace kd::learner {
 namespace {
@@ -202,6 +204,110 @@ TEST_F(DistillerTest, ContinualRoundsHandOutTheWeightAverageAndTrainOnTheRawWeig
     const update::TensorMap own = update::StateOf(*dd->student());
     for (const auto& [name, t] : dd->TrainedState()) EXPECT_TRUE(torch::equal(t, own.at(name))) << name;
   }
+}
+
+// Elements of each parameter tensor that moved away from `base` (more than the moving average's
+// rounding, 1e-6), and how many a top-k delta of `fraction` may carry.
+struct Moved {
+  int64_t moved = 0, allowed = 0;
+};
+std::map<std::string, Moved> MovedFrom(const update::TensorMap& base, const update::TensorMap& now,
+                                       const std::set<std::string>& params, double fraction) {
+  std::map<std::string, Moved> out;
+  for (const auto& name : params) {
+    const auto& b = base.at(name);
+    out[name] = {(now.at(name) - b).abs().gt(1e-6).sum().item<int64_t>(), update::DeltaTopK(fraction, b.numel())};
+  }
+  return out;
+}
+
+TEST_F(DistillerTest, SparseTrainingMovesOnlyTheTopKCoordinatesSoTheTopKDeltaCarriesItWhole) {
+  update::DeltaOptions topk, wide;
+  topk.max_fraction = 0.2;
+  topk.min_abs_change = wide.min_abs_change = 1e-3f;
+  wide.max_fraction = 1.0;
+  for (double fraction : {0.2, 1.0}) {
+    SCOPED_TRACE(fraction);
+    auto d = Make('h');
+    d->SetContinual(1.0);
+    const update::TensorMap anchor = update::StateOf(*d->student());
+    const auto params = update::ParameterNames(*d->student());
+    d->AnchorSparse(fraction, 2);  // two dense probe steps, then the top-k by distance moved
+    ASSERT_FALSE(d->Step(*data_, {0, 1}).skipped);
+    EXPECT_TRUE(d->UpdateMasks().empty());  // still probing (or dense)
+    for (int i = 0; i < 5; ++i) ASSERT_FALSE(d->Step(*data_, {0, 1}).skipped);
+    const update::TensorMap raw = update::StateOf(*d->student()), trained = d->TrainedState();
+    int64_t moved = 0, over = 0;
+    for (const auto& [name, m] : MovedFrom(anchor, trained, params, 0.2)) {
+      moved += m.moved;
+      over += m.moved > m.allowed;
+    }
+    EXPECT_GT(moved, 0);
+    // The top-k delta of the same fraction reconstructs what the wide delta (every element that
+    // moved more than 1e-3) does, bit for bit: nothing training changed is left behind.
+    auto a = update::EncodeDelta(anchor, trained, params, topk);
+    auto b = update::EncodeDelta(anchor, trained, params, wide);
+    ASSERT_TRUE(a.ok() && b.ok());
+    bool same = true;
+    for (const auto& name : params) same = same && torch::equal(a->reconstructed.at(name), b->reconstructed.at(name));
+    if (fraction < 1) {
+      EXPECT_EQ(over, 0);
+      EXPECT_TRUE(same);
+      const auto masks = d->UpdateMasks();
+      ASSERT_EQ(masks.size(), params.size());
+      for (const auto& [name, mask] : masks) {
+        const auto& t = raw.at(name);
+        EXPECT_EQ(mask.sum().item<int64_t>(), std::min<int64_t>(update::DeltaTopK(fraction, t.numel()), t.numel()));
+        // The raw weights outside the mask are the anchor's exactly (AdamW's decay undone).
+        EXPECT_TRUE(torch::equal(torch::where(mask, t, anchor.at(name)), t)) << name;
+      }
+    } else {
+      EXPECT_GT(over, 0);  // dense training spreads: the test can tell the two apart
+      EXPECT_FALSE(same);
+      EXPECT_TRUE(d->UpdateMasks().empty());
+    }
+  }
+}
+
+TEST_F(DistillerTest, SparseRoundsReanchorAtEachNewDeployedVersion) {
+  auto recipe = *config::AblationArm('h', {});
+  recipe.student.width = 8;
+  recipe.student.head_channels = 16;
+  recipe.warmup = 2;
+  recipe.batch_size = 2;
+  RoundTrainer rounds(*teacher_, torch::kCPU, recipe);
+  model::Student s(*StudentOptionsFor(recipe, *data_));
+  const model::StudentOptions arch = s->options();
+  const auto params = update::ParameterNames(*s);
+  const update::TensorMap v1 = update::StateOf(*s);
+  std::atomic<bool> stop{false};
+  auto train = [&](const update::TensorMap& deployed, uint64_t version, double fraction) {
+    RoundStart start{.token = 1, .arch = &arch, .state = &deployed, .anchor = version};
+    auto r = rounds.Train("g", *data_, start, {.iterations = 4, .seed = 0, .update_fraction = fraction}, nullptr, stop);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r->state : update::TensorMap{};
+  };
+  auto within = [&](const update::TensorMap& base, const update::TensorMap& now) {
+    int64_t over = 0;
+    for (const auto& [name, m] : MovedFrom(base, now, params, 0.2)) over += m.moved > m.allowed;
+    return over == 0;
+  };
+  const update::TensorMap r1 = train(v1, 1, 0.2);
+  EXPECT_TRUE(within(v1, r1));
+  // v2 is published: other weights (here a differently initialised student, far from r1). The next
+  // round starts from them, with fresh coordinates: its delta from v2 fits the top-k again.
+  torch::manual_seed(7);
+  model::Student other(arch);
+  const update::TensorMap v2 = update::StateOf(*other);
+  const update::TensorMap r2 = train(v2, 2, 0.2);
+  EXPECT_TRUE(within(v2, r2));
+  // A round that failed the gate leaves v2 deployed: the next one continues on the same coordinates.
+  const update::TensorMap r3 = train(v2, 2, 0.2);
+  EXPECT_TRUE(within(v2, r3));
+  EXPECT_NE(update::StateDigest(r3), update::StateDigest(r2));
+  // Dense rounds again: every coordinate trains.
+  const update::TensorMap r4 = train(v2, 2, 1.0);
+  EXPECT_FALSE(within(v2, r4));
 }
 
 TEST_F(DistillerTest, LabelFreeBatchesHaveFiniteNormalisedLosses) {

@@ -14,6 +14,8 @@ RoundJob SampleJob() {
   job.token = 7000022;
   job.iterations = 100;
   job.seed = 3;
+  job.anchor = 5;
+  job.update_fraction = 0.2;
   job.start_kdw = std::string("KDW\0weights", 11);
   job.frames.push_back({.device_id = "cam-1", .seq = 41, .jpeg = {0xff, 0xd8, 0x00}, .teacher_blob = {1, 2}});
   job.frames.push_back({.device_id = "cam-2", .seq = 9, .jpeg = {}, .teacher_blob = {3}});
@@ -29,6 +31,8 @@ TEST(RoundJobTest, AJobAndAResultRoundTrip) {
   EXPECT_EQ(back->token, 7000022u);
   EXPECT_EQ(back->iterations, 100);
   EXPECT_EQ(back->seed, 3u);
+  EXPECT_EQ(back->anchor, 5u);
+  EXPECT_DOUBLE_EQ(back->update_fraction, 0.2);
   EXPECT_EQ(back->start_kdw, job.start_kdw);
   ASSERT_EQ(back->frames.size(), 2u);
   EXPECT_EQ(back->frames[0].device_id, "cam-1");
@@ -53,6 +57,34 @@ TEST(RoundJobTest, AJobAndAResultRoundTrip) {
   EXPECT_DOUBLE_EQ(rb->seconds, 42.5);
   EXPECT_TRUE(rb->error.empty());
   EXPECT_EQ(rb->trained_kdw, "weights");
+}
+
+// A job from a coordinator that predates sparse rounds: no "anchor", no "update_fraction".
+std::string JobWithHeader(const std::string& header) {
+  std::string out = "KDRJ";
+  auto le32 = [&](uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  le32(1);
+  le32(static_cast<uint32_t>(header.size()));
+  out += header;
+  le32(0);  // no start weights
+  le32(0);  // no frames
+  return out;
+}
+
+TEST(RoundJobTest, SparseRoundFieldsDefaultToDenseAndAreRangeChecked) {
+  auto old = DecodeRoundJob(JobWithHeader(R"({"group":"g","epoch":1,"token":2,"iterations":3,"seed":0})"));
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->anchor, 0u);
+  EXPECT_DOUBLE_EQ(old->update_fraction, 1.0);
+  for (const char* bad : {"0", "-0.5", "1.5", "\"half\""}) {
+    auto r = DecodeRoundJob(JobWithHeader(std::string(R"({"group":"g","epoch":1,"token":2,"iterations":3,"seed":0,)") +
+                                          R"("update_fraction":)" + bad + "}"));
+    EXPECT_TRUE(r.status().IsCorruption()) << bad;
+  }
+  auto neg = DecodeRoundJob(JobWithHeader(R"({"group":"g","epoch":1,"token":2,"iterations":3,"seed":0,"anchor":-1})"));
+  EXPECT_TRUE(neg.status().IsCorruption());
 }
 
 TEST(RoundJobTest, EveryTruncationAndTrailingByteIsCorruption) {
