@@ -16,7 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto job = kd::learner::DecodeRoundJob(bytes); job.ok()) {
     KD_CHECK(!job->group.empty() && job->iterations >= 1);
     auto again = kd::learner::DecodeRoundJob(kd::learner::EncodeRoundJob(*job));
-    KD_CHECK(again.ok() && again->frames.size() == job->frames.size() && again->start_kdw == job->start_kdw);
+    KD_CHECK(job->update_fraction > 0 && job->update_fraction <= 1);
+    KD_CHECK(again.ok() && again->frames.size() == job->frames.size() && again->start_kdw == job->start_kdw &&
+             again->anchor == job->anchor && again->update_fraction == job->update_fraction);
   }
   if (auto result = kd::learner::DecodeRoundResult(bytes); result.ok()) {
     auto again = kd::learner::DecodeRoundResult(kd::learner::EncodeRoundResult(*result));

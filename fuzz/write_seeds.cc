@@ -334,6 +334,11 @@ void RoundJobSeeds(SeedWriter& w) {
   const std::string job_bytes = learner::EncodeRoundJob(job);
   KD_CHECK(learner::DecodeRoundJob(job_bytes).ok());
   w.Write("round_job", "job-two-frames", job_bytes);
+  job.anchor = 5;  // sparse rounds: the deployed version the start weights are, and the fraction
+  job.update_fraction = 0.2;
+  w.Write("round_job", "job-sparse-anchor", learner::EncodeRoundJob(job));
+  job.anchor = 0;
+  job.update_fraction = 1.0;
   job.frames.clear();
   job.start_kdw.clear();
   w.Write("round_job", "job-no-frames", learner::EncodeRoundJob(job));
