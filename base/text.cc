@@ -19,4 +19,6 @@ std::string PrintableBytes(std::string_view bytes) {
   return out;
 }
 
+std::string FirstLine(std::string_view text) { return std::string(text.substr(0, text.find('\n'))); }
+
 }  // namespace kd

@@ -12,6 +12,10 @@ namespace kd {
 // backslash) as \xNN, so that no control character or invalid UTF-8 reaches a terminal or a log.
 std::string PrintableBytes(std::string_view bytes);
 
+// `text` up to its first newline: what an exception's message says before the C++ backtrace that
+// LibTorch appends to it.
+std::string FirstLine(std::string_view text);
+
 }  // namespace kd
 
 #endif  // KD_BASE_TEXT_H_

@@ -7,7 +7,8 @@
 //            full fp32 and fp16 snapshots; frames dropped (target 0) and the longest gap between two
 //            inferred frames; edge inference ms/frame while downloading or on probation vs idle.
 // Prints tables and writes JSON (--json). Not a test: every number is a measurement of this run.
-//   bench_loop [--kdlearnd build/daemon/kdlearnd] [--ingest-seconds 10] [--edges 1,32] [--busy-cores N]
+//   bench_loop [--kdlearnd build/daemon/kdlearnd] [--ingest-seconds 10] [--edges 1,32] [--credits 16]
+//              [--busy-cores N]
 //              [--rollout-seconds 120] [--skip-ingest] [--skip-rollout] [--json F]
 #include <algorithm>
 #include <atomic>
@@ -123,16 +124,18 @@ std::string KeyPair(const fs::path& dir, const std::string& name) {
   return k.public_key;
 }
 
-std::string LearnerConfig(int frames_port, int control_port, const std::string& extra) {
+// `credits`: the learner's window of un-acknowledged frames per device (the product's default: 16).
+std::string LearnerConfig(int frames_port, int control_port, const std::string& extra, int credits = 16) {
   return "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
          "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
-         "\"\nsecret_key = \"learner.key\"\ncredits = 16\n[store]\npath = \"store\"\nsync_writes = true\n" + extra;
+         "\"\nsecret_key = \"learner.key\"\ncredits = " + std::to_string(credits) +
+         "\n[store]\npath = \"store\"\nsync_writes = true\n" + extra;
 }
 
 // ---- ingest ---------------------------------------------------------------------------------
 
 json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const std::vector<uint8_t>& jpeg, int w, int h,
-                 int busy_cores) {
+                 int busy_cores, int window) {
   const fs::path dir =
       fs::temp_directory_path() / ("kd_bench_ingest_" + std::to_string(::getpid()) + "_" + std::to_string(edges));
   fs::remove_all(dir);
@@ -146,7 +149,8 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
     devices += "[[devices]]\nid = \"sim-" + std::to_string(i) + "\"\nkey = \"sim-" + std::to_string(i) + ".pub\"\n";
   }
   const int fp = FreePort(), cp = FreePort();
-  std::ofstream(dir / "kdlearnd.toml") << LearnerConfig(fp, cp, "[training]\nmin_frames = 1000000000\n" + devices);
+  std::ofstream(dir / "kdlearnd.toml") << LearnerConfig(fp, cp, "[training]\nmin_frames = 1000000000\n" + devices,
+                                                        window);
   Learner learner;
   learner.Start(kdlearnd, (dir / "kdlearnd.toml").string(), (dir / "kdlearnd.log").string());
   const auto server_pub = kd::wire::ReadCurvePublicKey((dir / "learner.pub").string()).value();
@@ -227,6 +231,7 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   json r{{"edges", edges},
+         {"credits", window},
          {"busy_cores", busy_cores},
          {"seconds", dt},
          {"labelled_frames_per_second", static_cast<double>(labelled) / dt},
@@ -238,9 +243,10 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
          {"frames_per_synced_write", frames_per_write}};
   if (n == 0) std::fprintf(stderr, "no frame acknowledged; learner log: %s\n", (dir / "kdlearnd.log").c_str());
   std::printf(
-      "ingest  %2d edges  %d busy cores  %8.1f frames/s acked (sync writes)  ack p50 %6.1f ms  p99 %6.1f ms  "
+      "ingest  %2d edges  credits %3d  %d busy cores  %8.1f frames/s acked (sync writes)  ack p50 %6.1f ms  p99 %6.1f "
+      "ms  "
       "%5.1f frames/write  %6.1f frames/s labelled  (%zu B JPEG)\n",
-      edges, busy_cores, r["frames_per_second"].get<double>(), r["ack_latency_ms_p50"].get<double>(),
+      edges, window, busy_cores, r["frames_per_second"].get<double>(), r["ack_latency_ms_p50"].get<double>(),
       r["ack_latency_ms_p99"].get<double>(), frames_per_write, r["labelled_frames_per_second"].get<double>(),
       jpeg.size());
   std::fflush(stdout);
@@ -397,7 +403,7 @@ int main(int argc, char** argv) {
   std::string kdlearnd = "build/daemon/kdlearnd", json_path;
   double ingest_seconds = 10, rollout_seconds = 120;
   bool skip_ingest = false, skip_rollout = false;
-  int busy_cores = 0;
+  int busy_cores = 0, credits = 16;
   std::vector<int> edge_counts{1, 32};
   app.add_option("--kdlearnd", kdlearnd, "The kdlearnd binary")->capture_default_str();
   app.add_option("--ingest-seconds", ingest_seconds, "Seconds per ingest run")->capture_default_str();
@@ -406,6 +412,10 @@ int main(int argc, char** argv) {
   app.add_option("--edges", edge_counts, "Simulated edges per ingest run (one run each)")
       ->delimiter(',')
       ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--credits", credits,
+                 "The learner's credit window per device in the ingest runs (the product's default is 16)")
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   app.add_flag("--skip-rollout", skip_rollout);
   app.add_option("--busy-cores", busy_cores,
@@ -424,7 +434,8 @@ int main(int argc, char** argv) {
     out["ingest"] = json::array();
     for (int busy : busy_cores > 0 ? std::vector<int>{0, busy_cores} : std::vector<int>{0}) {
       for (int edges : edge_counts) {
-        out["ingest"].push_back(BenchIngest(kdlearnd, edges, ingest_seconds, jpeg, small.width, small.height, busy));
+        out["ingest"].push_back(
+            BenchIngest(kdlearnd, edges, ingest_seconds, jpeg, small.width, small.height, busy, credits));
       }
     }
   }

@@ -265,9 +265,8 @@ StepStats Distiller::Step(const DistillDataset& data, const std::vector<size_t>&
     optimizer_->zero_grad();
     return st;
   }
-  const bool probing = !anchor_.empty() && update_mask_.empty() && probe_steps_ > 0;
-  if (!anchor_.empty() && !probing) {
-    if (update_mask_.empty()) ChooseUpdateMasks(/*by_gradient=*/true);
+  const bool probing = !anchor_.empty() && update_mask_.empty();
+  if (!update_mask_.empty()) {
     for (size_t i = 0; i < anchor_.size(); ++i) {
       if (params[i].grad().defined()) params[i].mutable_grad().mul_(update_mask_[i]);
     }
@@ -276,7 +275,7 @@ StepStats Distiller::Step(const DistillDataset& data, const std::vector<size_t>&
   // The probe is over: keep the coordinates that moved farthest from the anchor, undo the others,
   // and average from the kept weights on.
   const bool chosen_now = probing && ++probe_done_ >= probe_steps_;
-  if (chosen_now) ChooseUpdateMasks(/*by_gradient=*/false);
+  if (chosen_now) ChooseUpdateMasks();
   if (!update_mask_.empty()) RestoreFrozen(params);
   if (average_ && chosen_now) {
     average_ = std::make_unique<WeightAverage>(*student_, recipe_.continual_ema_decay);
@@ -293,7 +292,7 @@ void Distiller::RestoreFrozen(const std::vector<torch::Tensor>& params) {
 }
 
 void Distiller::AnchorSparse(double fraction, int probe_steps) {
-  KD_CHECK(fraction > 0 && probe_steps >= 0);
+  KD_CHECK(fraction > 0 && (fraction >= 1 || probe_steps >= 1));
   anchor_.clear();
   update_mask_.clear();
   sparse_fraction_ = fraction;
@@ -305,7 +304,7 @@ void Distiller::AnchorSparse(double fraction, int probe_steps) {
   if (average_) average_ = std::make_unique<WeightAverage>(*student_, recipe_.continual_ema_decay);
 }
 
-void Distiller::ChooseUpdateMasks(bool by_gradient) {
+void Distiller::ChooseUpdateMasks() {
   torch::NoGradGuard no_grad;
   const std::vector<torch::Tensor> params = student_->parameters();
   for (size_t i = 0; i < anchor_.size(); ++i) {
@@ -313,8 +312,7 @@ void Distiller::ChooseUpdateMasks(bool by_gradient) {
     const int64_t numel = p.numel();
     const int64_t k = std::min<int64_t>(update::DeltaTopK(sparse_fraction_, numel), numel);
     torch::Tensor mask = torch::zeros({numel}, torch::TensorOptions().dtype(torch::kBool).device(p.device()));
-    const torch::Tensor score =
-        by_gradient ? (p.grad().defined() ? p.grad().abs() : torch::zeros_like(p)) : (p - anchor_[i]).abs();
+    const torch::Tensor score = (p - anchor_[i]).abs();
     if (k > 0) {
       mask.index_fill_(
           0, std::get<1>(torch::topk(score.reshape({-1}), k, /*dim=*/0, /*largest=*/true, /*sorted=*/false)), true);

@@ -73,14 +73,14 @@ class Distiller {
   // from the student's current weights (the anchor: the version devices run), so a top-k delta of
   // `fraction` from the anchor carries everything training changed, up to its q8 rounding. The
   // first `probe_steps` steps train every coordinate; then the coordinates that moved farthest
-  // from the anchor are kept and the others put back (with probe_steps = 0: the largest gradient
-  // magnitudes of the first step). Adam normalises each coordinate's step, so how far a
-  // coordinate travelled in a few steps says how consistently the loss pulls it, which one
-  // batch's gradient does not. From then on the other coordinates are held at the anchor (AdamW's
+  // from the anchor are kept and the others put back. Adam normalises each coordinate's step, so
+  // how far a coordinate travelled in a few steps says how consistently the loss pulls it, which
+  // one batch's gradient does not (choosing by the first step's gradient magnitude was measured
+  // and dropped: docs/METHODS.md, "Sparse rounds"). From then on the other coordinates are held at the anchor (AdamW's
   // decay and its momentum included) and the moving average restarts from the kept weights. Call
   // again at each new anchor; fraction >= 1 turns it off. Batch-norm statistics and the CrossKD
   // adapter are not masked (the former ship whole in every delta; the latter never ships).
-  // REQUIRES: 0 < fraction, probe_steps >= 0.
+  // REQUIRES: 0 < fraction; probe_steps >= 1 when fraction < 1.
   void AnchorSparse(double fraction, int probe_steps);
   // Coordinates allowed to move per parameter (name -> bool mask), empty before the first step of
   // an anchor or when sparse training is off.
@@ -97,9 +97,8 @@ class Distiller {
  private:
   struct Losses;
   Losses ComputeLosses(const DistillDataset& data, const std::vector<size_t>& rows);
-  // The update masks: top-k per tensor by the gradient of the step being taken, or by the distance
-  // travelled from the anchor.
-  void ChooseUpdateMasks(bool by_gradient);
+  // The update masks: top-k per tensor by the distance travelled from the anchor.
+  void ChooseUpdateMasks();
   void RestoreFrozen(const std::vector<torch::Tensor>& params);  // frozen coordinates := anchor
 
   config::DistillOptions recipe_;

@@ -81,7 +81,10 @@ std::vector<Outgoing> IngestStage::StoreAndAck(const std::vector<wire::Incoming>
     rec.seq = h.seq;
     rec.capture_time_us = h.capture_time_us;
     rec.received_time_us = now;
-    rec.jpeg.assign(batch[i].message.payload.begin(), batch[i].message.payload.end());
+    // As bytes, so the copy is one memmove: from the std::string's chars it was an element-wise
+    // loop, 3 % of this thread's time in a 32-edge profile.
+    const auto* payload = reinterpret_cast<const uint8_t*>(batch[i].message.payload.data());
+    rec.jpeg.assign(payload, payload + batch[i].message.payload.size());
     record_of[i] = records.size();
     records.push_back(std::move(rec));
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/log.h"
+#include "base/text.h"
 #include "learner/deployed_model.h"
 #include "learner/refine.h"
 #include "learner/teacher_record.h"
@@ -15,10 +16,6 @@ namespace {
 // How long an idle labeller sleeps before looking at the store again when nobody wakes it.
 constexpr std::chrono::milliseconds kIdleWait{500};
 
-std::string FirstLine(std::string s) {
-  s.resize(std::min(s.size(), s.find('\n')));
-  return s;
-}
 }  // namespace
 
 CenterNetTeacherPass::CenterNetTeacherPass(const model::CenterNetTeacher& teacher, size_t chunk_frames)

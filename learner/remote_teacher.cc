@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "base/text.h"
 #include "learner/teacher_record.h"
 #include "media/image_ops.h"
 
@@ -11,11 +12,6 @@ namespace {
 
 // How often the labeller looks for a label worker's result (a store read on the learner network).
 constexpr std::chrono::milliseconds kResultPoll{20};
-
-std::string FirstLine(std::string s) {
-  s.resize(std::min(s.size(), s.find('\n')));
-  return s;
-}
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 
 #include "base/host_port.h"
 #include "base/log.h"
+#include "base/text.h"
 #include "config/distill_options.h"
 #include "learner/label_job.h"
 #include "learner/labeller.h"
@@ -111,9 +112,7 @@ RoundResult Train(WorkerContext& ctx, std::unique_ptr<RoundTrainer>& trainer, co
     }
     out.trained_kdw.assign(kdw->begin(), kdw->end());
   } catch (const std::exception& e) {
-    std::string what = e.what();
-    what.resize(std::min(what.size(), what.find('\n')));
-    out.error = "LibTorch: " + what;
+    out.error = "LibTorch: " + FirstLine(e.what());
   }
   return out;
 }

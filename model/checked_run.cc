@@ -6,18 +6,12 @@
 #include <c10/util/Exception.h>
 #include <torch/torch.h>
 
+#include "base/text.h"
 #include "model/inference.h"
 #include "model/weights_file.h"
 
 namespace kd::model {
 namespace {
-
-// LibTorch's message up to its first newline (the rest is a C++ backtrace).
-std::string FirstLine(const char* what) {
-  std::string s = what ? what : "";
-  if (const auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
-  return s;
-}
 
 Status CheckHead(const InferenceHead& head, const StudentOptions& arch, int64_t batch) {
   const char* branch = arch.one_to_one ? "one-to-one" : "one-to-many";

@@ -16,5 +16,12 @@ TEST(TextTest, PrintableBytesKeepsAsciiAndEscapesTheRest) {
   EXPECT_EQ(PrintableBytes(""), "");
 }
 
+TEST(TextTest, FirstLineStopsBeforeTheFirstNewline) {
+  EXPECT_EQ(FirstLine("shape mismatch\nException raised from ...\nframe #0"), "shape mismatch");
+  EXPECT_EQ(FirstLine("one line"), "one line");
+  EXPECT_EQ(FirstLine("\nbacktrace only"), "");
+  EXPECT_EQ(FirstLine(""), "");
+}
+
 }  // namespace
 }  // namespace kd
