@@ -76,10 +76,11 @@ class Distiller {
   // from the anchor are kept and the others put back. Adam normalises each coordinate's step, so
   // how far a coordinate travelled in a few steps says how consistently the loss pulls it, which
   // one batch's gradient does not (choosing by the first step's gradient magnitude was measured
-  // and dropped: docs/METHODS.md, "Sparse rounds"). From then on the other coordinates are held at the anchor (AdamW's
-  // decay and its momentum included) and the moving average restarts from the kept weights. Call
-  // again at each new anchor; fraction >= 1 turns it off. Batch-norm statistics and the CrossKD
-  // adapter are not masked (the former ship whole in every delta; the latter never ships).
+  // and dropped: docs/METHODS.md, "Sparse rounds"). From then on the other coordinates are held
+  // at the anchor (AdamW's decay and its momentum included) and the moving average restarts from
+  // the kept weights. Call again at each new anchor; fraction >= 1 turns it off. Batch-norm
+  // statistics and the CrossKD adapter are not masked (the former ship whole in every delta; the
+  // latter never ships).
   // REQUIRES: 0 < fraction; probe_steps >= 1 when fraction < 1.
   void AnchorSparse(double fraction, int probe_steps);
   // Coordinates allowed to move per parameter (name -> bool mask), empty before the first step of
