@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kd::Result<kd::wire::Message> again = kd::wire::DecodeFrames(kd::wire::EncodeFrames(m), limits, &code);
   KD_CHECK_MSG(again.ok(), "a decoded message does not re-encode: " + again.status().ToString());
   KD_CHECK(again->header.type == m.header.type && again->header.device_id == m.header.device_id &&
-           again->header.seq == m.header.seq && again->header.payload_sha256 == m.header.payload_sha256 &&
+           again->header.seq == m.header.seq && again->header.payload_crc32c == m.header.payload_crc32c &&
            again->payload == m.payload);
   return 0;
 }

@@ -149,7 +149,7 @@ void WireSeeds(SeedWriter& w) {
   w.Write("wire", "edge-empty", std::string());
   w.Write("wire", "edge-two-frames", JoinFrames({frame[0], frame[1]}));
   w.Write("wire", "edge-four-frames", JoinFrames({frame[0], frame[1], frame[2], frame[2]}));
-  w.Write("wire", "edge-protocol-kdp2", JoinFrames({"KDP2", frame[1], frame[2]}));
+  w.Write("wire", "edge-protocol-kdp1", JoinFrames({"KDP1", frame[1], frame[2]}));  // the previous protocol
   w.Write("wire", "edge-empty-header", JoinFrames({frame[0], "", ""}));
 }
 

@@ -427,7 +427,7 @@ Result<std::optional<Incoming>> Server::Receive(std::chrono::milliseconds timeou
       ErrorCode code = ErrorCode::kNone;
       Result<Message> decoded =
           data_frames == 3
-              ? DecodeFrames(frames, m.options.limits, &code)
+              ? DecodeFramesTakingPayload(frames, m.options.limits, &code)
               : Result<Message>(Status::InvalidArgument("expected 3 frames, got " + std::to_string(data_frames)));
       if (data_frames != 3) code = ErrorCode::kBadProtocol;
       if (!decoded.ok()) {
@@ -651,7 +651,7 @@ Result<std::optional<Message>> Client::Receive(std::chrono::milliseconds timeout
       }
       std::vector<std::string> frames;
       for (const auto& f : raw.frames) frames.push_back(ToString(f));
-      Result<Message> decoded = raw.total == 3 ? DecodeFrames(frames, m.options.limits)
+      Result<Message> decoded = raw.total == 3 ? DecodeFramesTakingPayload(frames, m.options.limits)
                                                : Result<Message>(Status::InvalidArgument("not 3 frames"));
       if (!decoded.ok()) {
         m.malformed.fetch_add(1);

@@ -1,4 +1,4 @@
-// The kd wire messages (protocol KDP1) and their codec: every message between kdedge and kdlearnd is
+// The kd wire messages (protocol KDP2) and their codec: every message between kdedge and kdlearnd is
 // three ZeroMQ frames (protocol id, protobuf header, raw payload); the spec is wire/PROTOCOL.md.
 // DecodeFrames is the one validator of untrusted bytes: it never crashes or allocates beyond the
 // limits on any input, and says which ErrorCode to reply with.
@@ -18,7 +18,7 @@
 namespace kd::wire {
 
 // Frame 0 of every message: protocol name and version ("Cheap or Nasty", zguide ch. 7).
-inline constexpr std::string_view kProtocolId = "KDP1";
+inline constexpr std::string_view kProtocolId = "KDP2";
 
 // Values are frozen (they are the enum numbers of wire.proto).
 enum class MsgType : uint32_t {
@@ -92,7 +92,7 @@ struct Header {
   UpdateOutcome outcome = UpdateOutcome::kNone;   // kUpdateReport (model_version = the version concerned)
   EdgeStatus status;                              // kStatus only (EncodeFrames leaves it out of other types)
   uint64_t payload_len = 0;                       // set by Encode, checked by Decode
-  std::string payload_sha256;                     // 32 raw bytes; set by Encode, checked by Decode
+  uint32_t payload_crc32c = 0;                    // CRC32C of the payload; set by Encode, checked by Decode
 };
 
 // payload: JPEG, weight chunk, signed manifest, JSON text... (may be empty except for kFrame).
@@ -120,7 +120,7 @@ struct Limits {
   const Clock* clock = nullptr;
 };
 
-// Three frames: kProtocolId, serialized header, payload. Fills payload_len and payload_sha256 (the
+// Three frames: kProtocolId, serialized header, payload. Fills payload_len and payload_crc32c (the
 // values in message.header are ignored). Does not validate: see DecodeFrames / CheckSendable.
 std::vector<std::string> EncodeFrames(const Message& message);
 
@@ -129,13 +129,17 @@ std::vector<std::string> EncodeFrames(const Message& message);
 //   -> header size <= max_header_bytes [kBadHeader] -> protobuf parse consuming every byte [kBadHeader]
 //   -> semantics [kBadHeader unless noted]: known enum values, device_id charset/length, strings
 //      UTF-8, object_id hex, payload size <= max_payload_bytes [kTooLarge], payload_len == frame 2
-//      size [kBadPayload], sha256 32 bytes, per-type rules (PROTOCOL.md), dimension limits [kTooLarge],
+//      size [kBadPayload], payload_crc32c present, per-type rules (PROTOCOL.md), dimension limits [kTooLarge],
 //      timestamps
-//   -> payload sha256 [kBadPayload] -> for kFrame: JPEG magic FF D8 FF [kBadPayload].
+//   -> payload CRC32C [kBadPayload] -> for kFrame: JPEG magic FF D8 FF [kBadPayload].
 // On failure: a non-OK Status (InvalidArgument; Corruption for payload checks) and *error_code
 // (if given) says which ErrorCode to reply with; on success *error_code = kNone.
 Result<Message> DecodeFrames(const std::vector<std::string>& frames, const Limits& limits,
                              ErrorCode* error_code = nullptr);
+// The same, but on success the payload is moved out of frames[2] (left empty) instead of copied;
+// on failure `frames` is unchanged (the caller may still peek at the header to address a refusal).
+Result<Message> DecodeFramesTakingPayload(std::vector<std::string>& frames, const Limits& limits,
+                                          ErrorCode* error_code = nullptr);
 
 // The cheap checks a sender makes before sending (an oversize message makes the receiving libzmq
 // drop the whole connection): serialized header and payload sizes against `limits`.

@@ -132,10 +132,10 @@ TEST(EndpointInprocTest, MalformedGetsErrorAndServerKeepsServing) {
   auto bad_sha = good;
   bad_sha[2][5] ^= 1;
   const std::vector<Case> cases = {
-      {{"KDP2", good[1], good[2]}, ErrorCode::kBadProtocol},
-      {{"KDP1"}, ErrorCode::kBadProtocol},
-      {std::vector<std::string>(50, "KDP1"), ErrorCode::kBadProtocol},
-      {{"KDP1", "\xFF\xFF\xFF", ""}, ErrorCode::kBadHeader},
+      {{"KDP1", good[1], good[2]}, ErrorCode::kBadProtocol},  // the previous protocol
+      {{"KDP2"}, ErrorCode::kBadProtocol},
+      {std::vector<std::string>(50, "KDP2"), ErrorCode::kBadProtocol},
+      {{"KDP2", "\xFF\xFF\xFF", ""}, ErrorCode::kBadHeader},
       {bad_sha, ErrorCode::kBadPayload},
   };
   uint64_t expected_malformed = 0;

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/crc32c.h"
 #include "base/device_id.h"
 #include "base/sha256.h"
 
@@ -58,7 +59,11 @@ void AppendVarintField(std::string* bytes, uint32_t field, uint64_t value) {
 }
 
 void AppendBytesField(std::string* bytes, uint32_t field, const std::string& value) {
-  bytes->push_back(static_cast<char>((field << 3) | 2));
+  // The tag is a varint too: fields from 16 up take two bytes (a one-byte tag was malformed there).
+  for (uint64_t v = (uint64_t{field} << 3) | 2;; v >>= 7) {
+    bytes->push_back(static_cast<char>(v < 0x80 ? v : (v & 0x7F) | 0x80));
+    if (v < 0x80) break;
+  }
   KD_CHECK(value.size() < 128);
   bytes->push_back(static_cast<char>(value.size()));
   bytes->append(value);
@@ -68,7 +73,7 @@ TEST(MessageTest, FrameRoundTrip) {
   const Message m = MakeFrame();
   const auto frames = EncodeFrames(m);
   ASSERT_EQ(frames.size(), 3u);
-  EXPECT_EQ(frames[0], "KDP1");
+  EXPECT_EQ(frames[0], "KDP2");
   EXPECT_EQ(frames[2], m.payload);
   EXPECT_LT(frames[1].size(), 200u);
   ErrorCode code = ErrorCode::kInternal;
@@ -86,9 +91,20 @@ TEST(MessageTest, FrameRoundTrip) {
   EXPECT_EQ(h.height, 576u);
   EXPECT_FLOAT_EQ(h.selection_score, 0.5f);
   EXPECT_EQ(h.payload_len, m.payload.size());
-  EXPECT_EQ(h.payload_sha256, Sha256Raw(m.payload));
-  EXPECT_EQ(h.payload_sha256.size(), 32u);
+  EXPECT_EQ(h.payload_crc32c, Crc32c(m.payload));
   EXPECT_EQ(r->payload, m.payload);
+  // The receive path's variant moves the payload out of the frames instead of copying it.
+  auto owned = frames;
+  Result<Message> taken = DecodeFramesTakingPayload(owned, Limits{});
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  EXPECT_EQ(taken->payload, m.payload);
+  EXPECT_EQ(taken->header.payload_crc32c, h.payload_crc32c);
+  EXPECT_TRUE(owned[2].empty());
+  // ... and leaves them whole when it refuses them.
+  auto damaged = frames;
+  damaged[2][7] ^= 1;
+  EXPECT_FALSE(DecodeFramesTakingPayload(damaged, Limits{}).ok());
+  EXPECT_EQ(damaged[2].size(), m.payload.size());
 }
 
 TEST(MessageTest, EveryFieldRoundTrips) {
@@ -215,18 +231,19 @@ TEST(MessageValidationTest, FrameCount) {
   auto four = frames;
   four.push_back("extra");
   EXPECT_EQ(DecodeCode(four), ErrorCode::kBadProtocol);
-  std::vector<std::string> fifty(50, "KDP1");
+  std::vector<std::string> fifty(50, "KDP2");
   EXPECT_EQ(DecodeCode(fifty), ErrorCode::kBadProtocol);
 }
 
 TEST(MessageValidationTest, ProtocolId) {
-  for (const char* bad : {"KDP2", "", "KDP", "KDP1 ", "kdp1", "KDP0"}) {
+  // KDP1 (SHA-256 payload digests) is the previous protocol: refused, not misread.
+  for (const char* bad : {"KDP1", "KDP3", "", "KDP", "KDP2 ", "kdp2", "KDP0"}) {
     auto frames = EncodeFrames(MakeFrame());
     frames[0] = bad;
     EXPECT_EQ(DecodeCode(frames), ErrorCode::kBadProtocol) << bad;
   }
   auto frames = EncodeFrames(MakeFrame());
-  frames[0] = std::string("KDP1\0", 5);
+  frames[0] = std::string("KDP2\0", 5);
   EXPECT_EQ(DecodeCode(frames), ErrorCode::kBadProtocol);
 }
 
@@ -270,9 +287,16 @@ TEST(MessageValidationTest, PayloadLenAndSha) {
   auto len_field = frames;
   AppendVarintField(&len_field[1], 20, 65);  // payload_len
   EXPECT_EQ(DecodeCode(len_field), ErrorCode::kBadPayload);
-  auto short_sha = frames;
-  AppendBytesField(&short_sha[1], 21, "abc");  // payload_sha256 of 3 bytes
-  EXPECT_EQ(DecodeCode(short_sha), ErrorCode::kBadHeader);
+  // payload_crc32c (field 22, fixed32: tag B5 01, then 4 bytes) is the header's last field; without
+  // it the header is refused, even when the payload's CRC happens to be 0.
+  auto no_crc = frames;
+  ASSERT_EQ(no_crc[1].substr(no_crc[1].size() - 6, 2), "\xB5\x01");
+  no_crc[1].resize(no_crc[1].size() - 6);
+  EXPECT_EQ(DecodeCode(no_crc), ErrorCode::kBadHeader);
+  // KDP1's payload_sha256 (field 21, now reserved) is an unknown field: ignored, not a digest.
+  auto old_field = frames;
+  AppendBytesField(&old_field[1], 21, std::string(32, 'x'));
+  EXPECT_EQ(DecodeCode(old_field), ErrorCode::kNone);
 }
 
 TEST(MessageValidationTest, PayloadTooLarge) {
@@ -421,7 +445,7 @@ TEST(MessageValidationTest, ClockSkew) {
 TEST(MessageValidationTest, FirstFailureWins) {
   // Bad frame 0 and bad header: frame 0 is reported.
   auto frames = EncodeFrames(MakeFrame());
-  frames[0] = "KDP2";
+  frames[0] = "KDP1";
   frames[1] = "garbage";
   EXPECT_EQ(DecodeCode(frames), ErrorCode::kBadProtocol);
   // Bad device_id and bad sha: the header is reported.
@@ -430,14 +454,14 @@ TEST(MessageValidationTest, FirstFailureWins) {
   frames = EncodeFrames(m);
   frames[2][5] ^= 1;
   EXPECT_EQ(DecodeCode(frames), ErrorCode::kBadHeader);
-  // Bad sha and not a JPEG: the sha is reported (both kBadPayload, different text).
+  // Bad CRC and not a JPEG: the CRC is reported (both kBadPayload, different text).
   m = MakeFrame();
   m.payload = "not a jpeg";
   frames = EncodeFrames(m);
   frames[2][0] = 'N';
   Result<Message> r = DecodeFrames(frames, Limits{});
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("sha256"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("CRC32C"), std::string::npos) << r.status().ToString();
 }
 
 // Random bytes and mutations of valid messages: DecodeFrames never crashes and either accepts a
@@ -473,7 +497,7 @@ TEST(MessageFuzzTest, RandomInputsNeverCrash) {
     if (mode == 0) {  // random frame count and bytes
       const size_t n = rng() % 5;
       for (size_t i = 0; i < n; ++i) frames.push_back(rand_bytes(rng() % 64));
-      if (n > 0 && rng() % 2 == 0) frames[0] = "KDP1";
+      if (n > 0 && rng() % 2 == 0) frames[0] = "KDP2";
     } else {  // mutate a seed's header (and sometimes payload)
       frames = seeds[rng() % seeds.size()];
       std::string& target = (mode == 3 && !frames[2].empty()) ? frames[2] : frames[1];
