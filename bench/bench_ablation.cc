@@ -2,7 +2,8 @@
 // data order, initialisation and augmentation for every arm):
 //   a pseudo-labels only, b + prediction mimicking, c pseudo-labels + CrossKD instead,
 //   d c + CAKD (NMS-free), e d + adaptive hard samples; the CrossKD departures on c:
-//   f the neck tap, g the teacher-scale cross head, h both (config::AblationArm).
+//   f the neck tap, g the teacher-scale cross head, h both; i d with the one-to-one branch at
+//   stride 8 (the shipped recipe), j i + adaptive hard samples (config::AblationArm).
 // Trains on frames [0,636). Each run is scored three ways: against the human boxes of those
 // frames (../shared/eval, person, with its scorer; skipped with a note when the folder is
 // missing), and on held-out frames [636,795) against the refined teacher labels (boxes >= 0.3,
@@ -208,7 +209,8 @@ int main(int argc, char** argv) {
   static const std::map<char, const char*> kNames = {
       {'a', "pseudo-labels only"},    {'b', "+ prediction mimicking"},      {'c', "pseudo-labels + CrossKD"},
       {'d', "c + CAKD (NMS-free)"},   {'e', "d + adaptive hard samples"},   {'f', "c, neck tap"},
-      {'g', "c, teacher-scale head"}, {'h', "c, neck tap + teacher scale"}, {'i', "d, one-to-one at stride 8"}};
+      {'g', "c, teacher-scale head"}, {'h', "c, neck tap + teacher scale"}, {'i', "d, one-to-one at stride 8"},
+      {'j', "i + adaptive hard samples"}};
   std::printf(
       "\nablation: %d iterations, %d seed(s) from seed %d, train [0,%lld), held-out [%lld,%lld), %.0f s total\n",
       base.iterations, seeds, first_seed, static_cast<long long>(train_end), static_cast<long long>(held_begin),

@@ -257,8 +257,12 @@ Result<DistillOptions> AblationArm(char arm, DistillOptions base) {
       o.crosskd = o.cakd = true;
       o.cakd_stride = 8;
       break;
+    case 'j':  // i (the shipped recipe's losses) + adaptive hard samples: e on the winner
+      o.crosskd = o.cakd = o.adaptive = true;
+      o.cakd_stride = 8;
+      break;
     default:
-      return Status::InvalidArgument(std::string("unknown ablation arm '") + arm + "' (a..i)");
+      return Status::InvalidArgument(std::string("unknown ablation arm '") + arm + "' (a..j)");
   }
   return o;
 }

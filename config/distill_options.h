@@ -126,8 +126,8 @@ Result<DistillOptions> LoadDistillOptions(const std::string& path, DistillOption
 // +adaptive hard samples (d and e with the base's CrossKD tap and scale); the CrossKD departures
 // from the paper fixed on c: f the neck tap, g the teacher-scale cross head, h both (the default
 // in the 11th and 12th stops); i is d with the one-to-one branch at stride 8 (the default since
-// the 13th stop). Every other key (the CAKD assignment keys included)
-// comes from `base`.
+// the 13th stop); j is i with the adaptive hard-sample weights (e's switch tried on the shipped
+// losses). Every other key (the CAKD assignment keys included) comes from `base`.
 Result<DistillOptions> AblationArm(char arm, DistillOptions base);
 
 }  // namespace kd::config

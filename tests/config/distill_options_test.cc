@@ -91,10 +91,11 @@ TEST(DistillOptionsTest, AblationArmsAreCumulative) {
   auto e = *AblationArm('e', {});
   EXPECT_TRUE(e.crosskd && e.cakd && e.adaptive);
   EXPECT_FALSE(AblationArm('z', {}).ok());
-  for (char arm : {'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'}) EXPECT_TRUE(AblationArm(arm, {})->Validate().ok());
-  auto d = *AblationArm('d', {}), i = *AblationArm('i', {});
+  for (char arm : {'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'}) EXPECT_TRUE(AblationArm(arm, {})->Validate().ok());
+  auto d = *AblationArm('d', {}), i = *AblationArm('i', {}), j = *AblationArm('j', {});
   EXPECT_TRUE(d.cakd && d.cakd_stride == 4);
-  EXPECT_TRUE(i.crosskd && i.cakd && i.cakd_stride == 8);  // d, one-to-one at stride 8
+  EXPECT_TRUE(i.crosskd && i.cakd && i.cakd_stride == 8 && !i.adaptive);  // d, one-to-one at stride 8
+  EXPECT_TRUE(j.crosskd && j.cakd && j.cakd_stride == 8 && j.adaptive);   // i + adaptive hard samples
   DistillOptions bad;
   bad.cakd_stride = 16;
   EXPECT_FALSE(bad.Validate().ok());
