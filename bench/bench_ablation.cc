@@ -207,9 +207,9 @@ int main(int argc, char** argv) {
     }
   }
   static const std::map<char, const char*> kNames = {
-      {'a', "pseudo-labels only"},    {'b', "+ prediction mimicking"},      {'c', "pseudo-labels + CrossKD"},
-      {'d', "c + CAKD (NMS-free)"},   {'e', "d + adaptive hard samples"},   {'f', "c, neck tap"},
-      {'g', "c, teacher-scale head"}, {'h', "c, neck tap + teacher scale"}, {'i', "d, one-to-one at stride 8"},
+      {'a', "pseudo-labels only"},       {'b', "+ prediction mimicking"},      {'c', "pseudo-labels + CrossKD"},
+      {'d', "c + CAKD (NMS-free)"},      {'e', "d + adaptive hard samples"},   {'f', "c, neck tap"},
+      {'g', "c, teacher-scale head"},    {'h', "c, neck tap + teacher scale"}, {'i', "d, one-to-one at stride 8"},
       {'j', "i + adaptive hard samples"}};
   std::printf(
       "\nablation: %d iterations, %d seed(s) from seed %d, train [0,%lld), held-out [%lld,%lld), %.0f s total\n",

@@ -91,7 +91,8 @@ TEST(DistillOptionsTest, AblationArmsAreCumulative) {
   auto e = *AblationArm('e', {});
   EXPECT_TRUE(e.crosskd && e.cakd && e.adaptive);
   EXPECT_FALSE(AblationArm('z', {}).ok());
-  for (char arm : {'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'}) EXPECT_TRUE(AblationArm(arm, {})->Validate().ok());
+  for (char arm : {'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'})
+    EXPECT_TRUE(AblationArm(arm, {})->Validate().ok());
   auto d = *AblationArm('d', {}), i = *AblationArm('i', {}), j = *AblationArm('j', {});
   EXPECT_TRUE(d.cakd && d.cakd_stride == 4);
   EXPECT_TRUE(i.crosskd && i.cakd && i.cakd_stride == 8 && !i.adaptive);  // d, one-to-one at stride 8
