@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <sched.h>
 #include <string>
 #include <unistd.h>
 
@@ -25,5 +26,18 @@ int CurrentThreadNice() {
   errno = 0;
   return ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
 }
+
+Status SetCurrentThreadIdle() {
+  const sched_param param{.sched_priority = 0};  // the only priority SCHED_IDLE takes
+  // pid 0 is the calling thread (Linux schedules threads, not processes).
+  if (::sched_setscheduler(0, SCHED_IDLE, &param) != 0) {
+    const int err = errno;
+    const std::string what = std::string("moving the thread to SCHED_IDLE: ") + std::strerror(err);
+    return err == EACCES || err == EPERM ? Status::PermissionDenied(what) : Status::Internal(what);
+  }
+  return Status::Ok();
+}
+
+bool CurrentThreadIsIdle() { return ::sched_getscheduler(0) == SCHED_IDLE; }
 
 }  // namespace kd

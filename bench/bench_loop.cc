@@ -1,14 +1,16 @@
 // bench_loop: the continual loop's systems numbers, measured on real parts (a kdlearnd process
 // with the real teacher, RocksDB with synced writes, CURVE over loopback TCP, real EdgeAgents).
 //   ingest   frames/s acknowledged (durable) for 1 and 32 (--edges) simulated edges sending real JPEGs as
-//            fast as their credit windows allow, with ack latency percentiles;
+//            fast as their credit windows allow, with ack latency percentiles; then, the edges
+//            stopped, frames/s the teacher labels of what they sent (--label-seconds; beside the
+//            same spinning processes with --busy-cores);
 //   rollout  two edges on vtest.avi, a learner publishing on every round: per version, seconds
 //            from publish to both edges running it and to both committed; delta bytes against
 //            full fp32 and fp16 snapshots; frames dropped (target 0) and the longest gap between two
 //            inferred frames; edge inference ms/frame while downloading or on probation vs idle.
 // Prints tables and writes JSON (--json). Not a test: every number is a measurement of this run.
-//   bench_loop [--kdlearnd build/daemon/kdlearnd] [--ingest-seconds 10] [--edges 1,32] [--credits 16]
-//              [--busy-cores N]
+//   bench_loop [--kdlearnd build/daemon/kdlearnd] [--ingest-seconds 10] [--edges 1,32] [--credits 32]
+//              [--busy-cores N] [--label-seconds 0] [--set KEY=VALUE ...]
 //              [--rollout-seconds 120] [--skip-ingest] [--skip-rollout] [--json F]
 #include <algorithm>
 #include <atomic>
@@ -69,13 +71,19 @@ double Percentile(std::vector<double> v, double p) {
 
 struct Learner {
   pid_t pid = -1;
-  void Start(const std::string& bin, const std::string& config, const std::string& log) {
+  // `sets`: more `--set KEY=VALUE` overrides for kdlearnd (bench_loop --set).
+  void Start(const std::string& bin, const std::string& config, const std::string& log,
+             const std::vector<std::string>& sets = {}) {
+    std::vector<std::string> args = {bin, "serve", "--config", config, "--set", "http.listen=\"127.0.0.1:0\""};
+    for (const auto& s : sets) args.insert(args.end(), {"--set", s});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid = ::fork();
     if (pid == 0) {
       const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(fd, 2);
-      ::execl(bin.c_str(), bin.c_str(), "serve", "--config", config.c_str(), "--set", "http.listen=\"127.0.0.1:0\"",
-              static_cast<char*>(nullptr));
+      ::execv(bin.c_str(), argv.data());
       ::_exit(127);
     }
   }
@@ -128,8 +136,8 @@ std::string KeyPair(const fs::path& dir, const std::string& name) {
   return k.public_key;
 }
 
-// `credits`: the learner's window of un-acknowledged frames per device (the product's default: 16).
-std::string LearnerConfig(int frames_port, int control_port, const std::string& extra, int credits = 16) {
+// `credits`: the learner's window of un-acknowledged frames per device (the product's default: 32).
+std::string LearnerConfig(int frames_port, int control_port, const std::string& extra, int credits = 32) {
   return "[server]\nframes_endpoint = \"tcp://127.0.0.1:" + std::to_string(frames_port) +
          "\"\ncontrol_endpoint = \"tcp://127.0.0.1:" + std::to_string(control_port) +
          "\"\nsecret_key = \"learner.key\"\ncredits = " + std::to_string(credits) +
@@ -139,7 +147,7 @@ std::string LearnerConfig(int frames_port, int control_port, const std::string& 
 // ---- ingest ---------------------------------------------------------------------------------
 
 json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const std::vector<uint8_t>& jpeg, int w, int h,
-                 int busy_cores, int window) {
+                 int busy_cores, int window, double label_seconds, const std::vector<std::string>& sets) {
   const fs::path dir =
       fs::temp_directory_path() / ("kd_bench_ingest_" + std::to_string(::getpid()) + "_" + std::to_string(edges));
   fs::remove_all(dir);
@@ -156,7 +164,7 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
   std::ofstream(dir / "kdlearnd.toml") << LearnerConfig(fp, cp, "[training]\nmin_frames = 1000000000\n" + devices,
                                                         window);
   Learner learner;
-  learner.Start(kdlearnd, (dir / "kdlearnd.toml").string(), (dir / "kdlearnd.log").string());
+  learner.Start(kdlearnd, (dir / "kdlearnd.toml").string(), (dir / "kdlearnd.log").string(), sets);
   const auto server_pub = kd::wire::ReadCurvePublicKey((dir / "learner.pub").string()).value();
 
   std::atomic<uint64_t> acked{0};
@@ -222,9 +230,18 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
   const uint64_t n = acked.load();
   const uint64_t labelled = LabelledFrames(dir) - labelled0;
   const double dt = Seconds(t0, Clock::now());
-  spinners.reset();
   stop = true;
   for (auto& t : threads) t.join();
+  // Labelling alone: the stored backlog, nothing arriving (the labeller then has the cores the
+  // ingest took; with --busy-cores the spinners keep theirs).
+  double label_rate = 0;
+  if (label_seconds > 0) {
+    const uint64_t before = LabelledFrames(dir);
+    const auto l0 = Clock::now();
+    std::this_thread::sleep_for(std::chrono::duration<double>(label_seconds));
+    label_rate = static_cast<double>(LabelledFrames(dir) - before) / Seconds(l0, Clock::now());
+  }
+  spinners.reset();
   // Group commit: how many frames each synced write carried (the learner's own count).
   double frames_per_write = 0;
   if (auto st = kd::wire::AdminCall("ipc://" + (dir / "store" / "admin.sock").string(), R"({"cmd":"status"})",
@@ -239,6 +256,8 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
          {"busy_cores", busy_cores},
          {"seconds", dt},
          {"labelled_frames_per_second", static_cast<double>(labelled) / dt},
+         {"label_seconds", label_seconds},
+         {"labelled_frames_per_second_after", label_rate},
          {"acked_frames", n},
          {"frames_per_second", static_cast<double>(n) / dt},
          {"jpeg_bytes", jpeg.size()},
@@ -253,6 +272,10 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
       edges, window, busy_cores, r["frames_per_second"].get<double>(), r["ack_latency_ms_p50"].get<double>(),
       r["ack_latency_ms_p99"].get<double>(), frames_per_write, r["labelled_frames_per_second"].get<double>(),
       jpeg.size());
+  if (label_seconds > 0) {
+    std::printf("label   %2d edges  %d busy cores  %6.2f frames/s labelled over %.0f s after the ingest\n", edges,
+                busy_cores, label_rate, label_seconds);
+  }
   std::fflush(stdout);
   learner.Stop();
   std::error_code ignored;  // a leftover temporary directory is not worth failing the benchmark for
@@ -411,7 +434,9 @@ int main(int argc, char** argv) {
   std::string kdlearnd = "build/daemon/kdlearnd", json_path;
   double ingest_seconds = 10, rollout_seconds = 120;
   bool skip_ingest = false, skip_rollout = false;
-  int busy_cores = 0, credits = 16;
+  int busy_cores = 0, credits = 32;
+  double label_seconds = 0;
+  std::vector<std::string> sets;
   std::vector<int> edge_counts{1, 32};
   app.add_option("--kdlearnd", kdlearnd, "The kdlearnd binary")->capture_default_str();
   app.add_option("--ingest-seconds", ingest_seconds, "Seconds per ingest run")->capture_default_str();
@@ -422,13 +447,19 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   app.add_option("--credits", credits,
-                 "The learner's credit window per device in the ingest runs (the product's default is 16)")
+                 "The learner's credit window per device in the ingest runs (the product's default is 32)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   app.add_flag("--skip-rollout", skip_rollout);
   app.add_option("--busy-cores", busy_cores,
                  "Also run each ingest beside this many spinning processes (contention); 0 = quiet only")
       ->capture_default_str();
+  app.add_option("--label-seconds", label_seconds,
+                 "After each ingest run, seconds to measure the teacher labelling what arrived (0 = skip)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  app.add_option("--set", sets,
+                 "KEY=VALUE passed to the ingest runs' kdlearnd as --set (e.g. training.sched_idle=false)");
   app.add_option("--json", json_path, "Write the results here");
   CLI11_PARSE(app, argc, argv);
   ::signal(SIGPIPE, SIG_IGN);
@@ -442,8 +473,8 @@ int main(int argc, char** argv) {
     out["ingest"] = json::array();
     for (int busy : busy_cores > 0 ? std::vector<int>{0, busy_cores} : std::vector<int>{0}) {
       for (int edges : edge_counts) {
-        out["ingest"].push_back(
-            BenchIngest(kdlearnd, edges, ingest_seconds, jpeg, small.width, small.height, busy, credits));
+        out["ingest"].push_back(BenchIngest(kdlearnd, edges, ingest_seconds, jpeg, small.width, small.height, busy,
+                                            credits, label_seconds, sets));
       }
     }
   }

@@ -240,6 +240,7 @@ constexpr Key<LearnerTrainingOptions> kLearnerTrainingKeys[] = {
                  "\"" + t.device + "\" is not one of auto, cpu, cuda, cuda:N");
      }},
     {"threads", &LearnerTrainingOptions::threads, InRange(1, 256)},
+    {"sched_idle", &LearnerTrainingOptions::sched_idle},
     {"nice", &LearnerTrainingOptions::nice, InRange(0, 19)},
     {"bootstrap", &LearnerTrainingOptions::bootstrap, kNoLimit, PathKind::kFile},
     {"round_iterations", &LearnerTrainingOptions::round_iterations, InRange(1, 1000000)},

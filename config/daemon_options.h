@@ -137,9 +137,13 @@ struct LearnerServerOptions {
   // kdctl's endpoint; must start with ipc://. "" = "ipc://<store.path>/admin.sock" (the loaders
   // fill it in; see AdminEndpoint for options edited in code).
   std::string admin_endpoint;
-  std::string secret_key;         // path of the learner's CURVE secret key (required unless insecure)
-  bool insecure = false;          // plaintext transport on loopback endpoints only (tests, labs); updates stay signed
-  int credits = 16;               // frames in flight per device. REQUIRES: 1..4096
+  std::string secret_key;  // path of the learner's CURVE secret key (required unless insecure)
+  bool insecure = false;   // plaintext transport on loopback endpoints only (tests, labs); updates stay signed
+  // Frames in flight (un-acknowledged) per device: the learner may hold this many of a device's
+  // frames in its receive buffers (32 x ~80 KB = 2.5 MB). One camera's upload rate is bounded by
+  // credits / ack round trip (measured: 16 -> 32 took one edge from ~1,800 to ~2,200 frames/s,
+  // RESULTS.md). REQUIRES: 1..4096
+  int credits = 32;
   int max_frame_bytes = 4194304;  // larger frame messages are rejected. REQUIRES: 65536..67108864
   int heartbeat_ms = 2000;        // REQUIRES: 100..60000
   int timeout_ms = 6000;          // REQUIRES: > heartbeat_ms, <= 600000
@@ -170,9 +174,12 @@ struct LearnerTrainingOptions {
   std::string recipe;           // distill TOML (config/examples/distill.toml format; "" = built-in defaults)
   std::string device = "auto";  // auto, cpu, cuda, cuda:N
   int threads = 2;              // CPU threads. REQUIRES: 1..256
-  // Nice value of the labeller and trainer threads and the LibTorch workers they start: frames are
-  // stored and acked, and devices answered, before teacher and training work takes the cores
-  // (base/thread_priority.h). 0 = same priority as ingest. REQUIRES: 0..19
+  // The labeller and trainer threads, and the LibTorch workers they start, run in the background:
+  // frames are stored and acked, and devices answered, before teacher and training work takes the
+  // cores (base/thread_priority.h). sched_idle: under SCHED_IDLE, a core only when no other thread
+  // wants it (measured: one camera's acked frames/s +20 % against nice 10, RESULTS.md). Otherwise
+  // at nice value `nice` (0 = same priority as ingest). REQUIRES: nice 0..19
+  bool sched_idle = true;
   int nice = 10;
   std::string bootstrap;       // initial student .kdw, published as version 1 ("" = train from scratch)
   int round_iterations = 100;  // optimiser steps per round. REQUIRES: 1..1e6

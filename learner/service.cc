@@ -100,9 +100,9 @@ struct LearnerService::Impl {
   std::condition_variable sample_cv;
 
   void SampleSeries();
-  // Called first on the labeller and trainer threads: training.nice for them and the LibTorch
-  // workers they start (a failure leaves normal priority and says so).
-  void RunNiced(const char* stage) const;
+  // Called first on the labeller and trainer threads: training.sched_idle or training.nice for
+  // them and the LibTorch workers they start (a failure leaves normal priority and says so).
+  void RunInBackground(const char* stage) const;
 
   std::atomic<bool> draining{false}, stopping{false};
   std::vector<std::thread> threads;
@@ -148,7 +148,12 @@ void LearnerService::Impl::PollMembership() {
   }
 }
 
-void LearnerService::Impl::RunNiced(const char* stage) const {
+void LearnerService::Impl::RunInBackground(const char* stage) const {
+  if (opt.training.sched_idle) {
+    Status st = SetCurrentThreadIdle();
+    if (st.ok()) return;
+    KD_LOG(kWarn) << stage << ": not under SCHED_IDLE (" << st.ToString() << "); training.nice applies";
+  }
   if (opt.training.nice == 0) return;
   if (Status st = SetCurrentThreadNice(opt.training.nice); !st.ok()) {
     KD_LOG(kWarn) << stage << ": runs at normal priority: " << st.ToString();
@@ -289,12 +294,12 @@ Status LearnerService::Impl::Init() {
   });
   threads.emplace_back([this] {
     SetCurrentThreadName("kd-labeller");
-    RunNiced("labeller");
+    RunInBackground("labeller");
     label_stage->Run(stopping);
   });
   threads.emplace_back([this] {
     SetCurrentThreadName("kd-trainer");
-    RunNiced("trainer");
+    RunInBackground("trainer");
     train_stage->Run(stopping);
   });
   threads.emplace_back([this] {

@@ -22,6 +22,21 @@ TEST(ThreadPriorityTest, NiceIsPerThreadAndInheritedByThreadsStartedAfter) {
   EXPECT_EQ(CurrentThreadNice(), main_nice);  // the rest of the process keeps its priority
 }
 
+TEST(ThreadPriorityTest, IdlePolicyIsPerThreadAndInheritedByThreadsStartedAfter) {
+  ASSERT_FALSE(CurrentThreadIsIdle());
+  bool set = false, child_saw = false;
+  std::thread worker([&] {
+    ASSERT_TRUE(SetCurrentThreadIdle().ok());
+    set = CurrentThreadIsIdle();
+    std::thread child([&] { child_saw = CurrentThreadIsIdle(); });  // as LibTorch's OpenMP workers
+    child.join();
+  });
+  worker.join();
+  EXPECT_TRUE(set);
+  EXPECT_TRUE(child_saw);
+  EXPECT_FALSE(CurrentThreadIsIdle());  // the rest of the process keeps its policy
+}
+
 TEST(ThreadPriorityTest, OutOfRangeIsInvalidArgument) {
   EXPECT_EQ(SetCurrentThreadNice(-1).code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(SetCurrentThreadNice(20).code(), Status::Code::kInvalidArgument);

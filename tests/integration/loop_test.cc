@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <sched.h>
 #include <set>
 #include <signal.h>
 #include <thread>
@@ -156,6 +157,20 @@ key = "cam-2.pub"
                       seconds(120)))
       << edges[0]->StatusJson() << "\n"
       << edges[1]->StatusJson();
+
+  // Teacher and training work run under SCHED_IDLE (training.sched_idle), ingest at normal
+  // priority: the learner's threads by name, LibTorch's workers named after their stage.
+  {
+    std::map<std::string, std::set<int>> policies;
+    for (const auto& task : fs::directory_iterator(fs::path("/proc") / std::to_string(learner.pid()) / "task")) {
+      std::string comm;
+      std::getline(std::ifstream(task.path() / "comm"), comm);
+      policies[comm].insert(::sched_getscheduler(std::stoi(task.path().filename().string())));
+    }
+    EXPECT_EQ(policies["kd-labeller"], std::set<int>{SCHED_IDLE});
+    EXPECT_EQ(policies["kd-trainer"], std::set<int>{SCHED_IDLE});
+    EXPECT_EQ(policies["kd-ingest"], std::set<int>{SCHED_OTHER});
+  }
 
   // An unknown key gets nothing back (ZAP refuses the handshake).
   {

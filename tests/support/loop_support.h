@@ -91,6 +91,7 @@ class ChildProcess {
       ::_exit(127);
     }
   }
+  pid_t pid() const { return pid_; }
   // Sends `sig` without waiting (SIGSTOP / SIGCONT).
   void Signal(int sig) const {
     if (pid_ > 0) ::kill(pid_, sig);
