@@ -4,8 +4,10 @@
 // ingest). Two strengths: a nice value (a smaller share of a contended core), or Linux's SCHED_IDLE
 // policy (a core only when no normal thread wants it; a waking normal thread preempts at once,
 // which a nice value does not promise: an ack passes through several thread hand-offs, and each
-// one waited behind a niced teacher). Linux keeps both per thread and a new thread inherits its
-// creator's, so the LibTorch (OpenMP) workers a background thread starts are background too.
+// one waited behind a niced teacher; but a LibTorch thread team under SCHED_IDLE stalls whenever
+// any other thread wakes, and the live loop learned half as fast: RESULTS.md, seventeenth stop).
+// Linux keeps both per thread and a new thread inherits its creator's, so the LibTorch (OpenMP)
+// workers a background thread starts are background too.
 #ifndef KD_BASE_THREAD_PRIORITY_H_
 #define KD_BASE_THREAD_PRIORITY_H_
 

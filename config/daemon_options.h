@@ -176,10 +176,12 @@ struct LearnerTrainingOptions {
   int threads = 2;              // CPU threads. REQUIRES: 1..256
   // The labeller and trainer threads, and the LibTorch workers they start, run in the background:
   // frames are stored and acked, and devices answered, before teacher and training work takes the
-  // cores (base/thread_priority.h). sched_idle: under SCHED_IDLE, a core only when no other thread
-  // wants it (measured: one camera's acked frames/s +20 % against nice 10, RESULTS.md). Otherwise
-  // at nice value `nice` (0 = same priority as ingest). REQUIRES: nice 0..19
-  bool sched_idle = true;
+  // cores (base/thread_priority.h). By default at nice value `nice` (0 = same priority as ingest).
+  // sched_idle: under SCHED_IDLE instead, a core only when no other thread wants it. Ingest first
+  // (one edge: 2,144 acked frames/s against 1,943, means of 6 runs), but the live loop learned half
+  // as fast beside two cameras (its LibTorch thread teams stall whenever another thread wakes;
+  // RESULTS.md, seventeenth stop). For a learner that mostly ingests. REQUIRES: nice 0..19
+  bool sched_idle = false;
   int nice = 10;
   std::string bootstrap;       // initial student .kdw, published as version 1 ("" = train from scratch)
   int round_iterations = 100;  // optimiser steps per round. REQUIRES: 1..1e6

@@ -100,6 +100,7 @@ bootstrap = "factory.kdw"
 round_iterations = 8
 round_frames = 24
 min_frames = 12
+sched_idle = true
 [gate]
 holdout_every = 4
 holdout_span_ms = 0
@@ -158,7 +159,7 @@ key = "cam-2.pub"
       << edges[0]->StatusJson() << "\n"
       << edges[1]->StatusJson();
 
-  // Teacher and training work run under SCHED_IDLE (training.sched_idle), ingest at normal
+  // With training.sched_idle, teacher and training work run under SCHED_IDLE, ingest at normal
   // priority: the learner's threads by name, LibTorch's workers named after their stage.
   {
     std::map<std::string, std::set<int>> policies;
