@@ -31,18 +31,24 @@ void SetThisThreadsComputeThreads(int threads) {
   omp_set_num_threads(threads);
 }
 
-void UsePassiveOpenMpWait(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) {
+void ReexecWithRuntimeSettings(char** argv) {
+  if (std::getenv("KD_REEXECUTED") != nullptr) {
     // After the re-exec the kernel names the process "exe" (the last part of /proc/self/exe), and
     // `pkill kdlearnd`, top and ps -C lose it: name it after argv[0] again (15 bytes at most).
     const char* slash = std::strrchr(argv[0], '/');
     ::prctl(PR_SET_NAME, slash != nullptr ? slash + 1 : argv[0], 0, 0, 0);
+    ::unsetenv("KD_REEXECUTED");  // not inherited by the programs this one starts
     return;
   }
-  if (::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/1) != 0) return;
+  bool changed = false;
+  for (const auto& [name, value] :
+       {std::pair{"OMP_WAIT_POLICY", "PASSIVE"}, std::pair{"GLIBC_TUNABLES", "glibc.malloc.hugetlb=1"}}) {
+    if (std::getenv(name) == nullptr && ::setenv(name, value, /*overwrite=*/0) == 0) changed = true;
+  }
+  if (!changed || ::setenv("KD_REEXECUTED", "1", 1) != 0) return;
   ::execv("/proc/self/exe", argv);
-  KD_LOG(kWarn) << "could not re-execute with OMP_WAIT_POLICY=PASSIVE (" << std::strerror(errno)
-                << "): OpenMP threads keep spinning between parallel regions";
+  KD_LOG(kWarn) << "could not re-execute with OMP_WAIT_POLICY and GLIBC_TUNABLES set (" << std::strerror(errno)
+                << "): OpenMP threads keep spinning between parallel regions, malloc uses 4-KB pages";
 }
 
 void TuneAllocatorForTensors() {

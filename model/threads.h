@@ -17,18 +17,21 @@ void SetComputeThreads(int threads);
 // OpenBLAS's pool stays process-wide. REQUIRES: threads >= 1.
 void SetThisThreadsComputeThreads(int threads);
 
-// Makes LibTorch's OpenMP threads (libgomp) sleep instead of spin between parallel regions, by
-// running the program with OMP_WAIT_POLICY=PASSIVE: libgomp reads it once, when it is loaded
-// (before main), so when it is unset this sets it and re-executes the program (execv of
-// /proc/self/exe with the same argv; the new process finds it set and returns at once). An
-// explicit OMP_WAIT_POLICY (e.g. ACTIVE on a machine of its own) is respected. Why: spinning
-// threads on a core that another process uses, with two of LibTorch's thread teams in one
-// process (the learner labels and trains at once), made the teacher 13x slower here (kdlearnd
-// label, 20 frames, 2 threads, beside a compiler: 50.8 s spinning, 3.98 s passive; RESULTS.md).
-// Call first in main(), before any thread exists. Returns only in the process that goes on
-// (if the exec fails, with the spinning default and a warning), named after argv[0] (the exec
-// would leave it named "exe").
-void UsePassiveOpenMpWait(char** argv);
+// Two settings that libgomp and glibc read only when the program is loaded (before main), so when
+// they are unset this sets them and re-executes the program (execv of /proc/self/exe with the same
+// argv; the new process finds them set and returns at once):
+// - OMP_WAIT_POLICY=PASSIVE: LibTorch's OpenMP threads sleep instead of spin between parallel
+//   regions. Spinning threads on a core that another process uses, with two of LibTorch's thread
+//   teams in one process (the learner labels and trains at once), made the teacher 13x slower here
+//   (kdlearnd label, 20 frames, 2 threads, beside a compiler: 50.8 s spinning, 3.98 s passive).
+// - GLIBC_TUNABLES=glibc.malloc.hugetlb=1: malloc asks for transparent huge pages (madvise) on the
+//   heap. The teacher's activations came as fresh 4-KB pages, half of the labeller's time in page
+//   faults in the live learner; with it the learner labelled 1.00 / 1.37 frames/s against 0.57 /
+//   0.53 (bench_loop --label-seconds 60) and `kdlearnd label` took 17,000 faults instead of 500,000.
+// An explicit OMP_WAIT_POLICY or GLIBC_TUNABLES is respected (RESULTS.md, seventeenth stop). Call
+// first in main(), before any thread exists. Returns only in the process that goes on (if the exec
+// fails, with the defaults and a warning), named after argv[0] (the exec would leave it "exe").
+void ReexecWithRuntimeSettings(char** argv);
 
 // Keeps freed tensor memory in the process instead of returning it to the OS on every free.
 // glibc serves blocks over 128 KiB (most activations) with mmap/munmap by default, so each

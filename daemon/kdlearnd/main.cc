@@ -340,7 +340,7 @@ int RunWorkerProcess(const daemon::ConfigFlags& flags, const std::string& coordi
 }  // namespace kd
 
 int main(int argc, char** argv) {
-  kd::model::UsePassiveOpenMpWait(argv);  // may re-execute this program once (model/threads.h)
+  kd::model::ReexecWithRuntimeSettings(argv);  // may re-execute this program once (model/threads.h)
   kd::model::TuneAllocatorForTensors();
   CLI::App app{"kdlearnd: the learner of the kd continual distillation system"};
   app.require_subcommand(1);

@@ -194,5 +194,5 @@ notify_check kdedge 60 "$B/daemon/kdedge" run --config "$T/kdedge.toml" \
 printf '[server]\nframes_endpoint = "tcp://127.0.0.1:*"\ncontrol_endpoint = "tcp://127.0.0.1:*"\ninsecure = true\n[store]\npath = "%s/store"\n[publish]\nsigning_key = "%s/publisher.key_secret"\n[http]\nlisten = ""\n' \
   "$T/learner" "$E" >"$T/kdlearnd.toml"
 mkdir -p "$T/learner"
-notify_check kdlearnd 90 env OMP_WAIT_POLICY=PASSIVE "$B/daemon/kdlearnd" serve --config "$T/kdlearnd.toml"
+notify_check kdlearnd 90 env OMP_WAIT_POLICY=PASSIVE GLIBC_TUNABLES=glibc.malloc.hugetlb=1 "$B/daemon/kdlearnd" serve --config "$T/kdlearnd.toml"
 exit $fail

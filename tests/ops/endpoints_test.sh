@@ -121,8 +121,12 @@ for _ in $(seq 150); do
   sleep 0.2
 done
 
-# The learner re-executes itself (OMP_WAIT_POLICY) and names itself again: pkill/top/ps -C find it.
+# The learner re-executes itself (OMP_WAIT_POLICY, GLIBC_TUNABLES) and names itself again: pkill/top/ps -C find it.
 [ "$(cat /proc/$lpid/comm)" = kdlearnd ] && ok "learner process named kdlearnd" || bad "learner process named '$(cat /proc/$lpid/comm)'"
+# ... with the settings it re-executed for (model/threads.h).
+for kv in OMP_WAIT_POLICY=PASSIVE GLIBC_TUNABLES=glibc.malloc.hugetlb=1; do
+  tr '\0' '\n' </proc/$lpid/environ | grep -qx "$kv" && ok "learner runs with $kv" || bad "learner runs without $kv"
+done
 
 # --- metrics -----------------------------------------------------------------------------------------
 lint() {  # lint <name> <url> <families...>
