@@ -65,12 +65,13 @@ std::optional<std::string> RoundScheduler::Pick(const std::map<std::string, Grou
   return *pick;
 }
 
-void RoundScheduler::RoundDone(const std::string& group, double seconds, bool published, double now_s) {
+void RoundScheduler::RoundDone(const std::string& group, double seconds, RoundOutcome outcome, double now_s) {
   Entry& e = EntryFor(group, now_s);
   e.ledger_s += std::max(0.0, seconds);
   e.last_round_s = now_s;
   ++e.rounds;
-  if (published || e.drift >= options_.drift_threshold) {
+  if (outcome == RoundOutcome::kUndecided) return;
+  if (outcome == RoundOutcome::kPublished || e.drift >= options_.drift_threshold) {
     e.rejects_in_a_row = 0;
     e.backoff_until_s = 0;
     return;

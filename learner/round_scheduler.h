@@ -8,7 +8,10 @@
 // of its deployed model. A floor: a group that has waited floor_s since its last round goes first,
 // whatever its ledger. Backoff: a group without drift whose gate rejected backoff_after rounds in a
 // row waits (backoff_base_s, doubling up to backoff_max_s) instead of training continuously; drift
-// or a published version ends the backoff. A group seen for the first time starts at the smallest
+// or a published version ends the backoff. A round the gate could not judge (too few held-out
+// frames yet, or a publish that failed) is no rejection: it neither counts towards the backoff nor
+// ends it (a new learner's first rounds wait for held-out labels; counting them backed the group
+// off for a minute of its first four, RESULTS "Eighteenth stop"). A group seen for the first time starts at the smallest
 // ledger of the others, so that it neither starves nor takes every round until it has caught up.
 //
 // Threading: not thread-safe; owned by the training stage's thread (status reads a JSON copy).
@@ -30,6 +33,13 @@ struct GroupSignals {
   double deployed_age_s = 0;  // since the deployed version was published (0 = none yet)
 };
 
+// How a round ended, as the backoff sees it.
+enum class RoundOutcome {
+  kPublished,  // the gate passed and the version was published
+  kRejected,   // the gate judged the candidate no better than the deployed version
+  kUndecided,  // no verdict on the candidate: too few held-out frames, or the publish failed
+};
+
 class RoundScheduler {
  public:
   explicit RoundScheduler(const config::LearnerScheduleOptions& options);
@@ -37,8 +47,8 @@ class RoundScheduler {
   // The group to train next among `ready` (groups with enough labelled frames and no round in
   // flight), or nullopt when every one of them is backing off. `now_s`: any monotonic seconds.
   std::optional<std::string> Pick(const std::map<std::string, GroupSignals>& ready, double now_s);
-  // A round of `group` ended: `seconds` of trainer time, whether its candidate was published.
-  void RoundDone(const std::string& group, double seconds, bool published, double now_s);
+  // A round of `group` ended: `seconds` of trainer time, and what became of its candidate.
+  void RoundDone(const std::string& group, double seconds, RoundOutcome outcome, double now_s);
 
   // Per group: ledger, share, drift, backoff, rounds, the reason of the last pick (JSON object).
   std::string StatusJson(double now_s) const;

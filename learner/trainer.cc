@@ -195,7 +195,8 @@ bool TrainStage::Finish(const Prepared& p, const TrainedRound& trained) {
   if (JudgeCandidate(holdout_frames, 0, 0, opt.gate) == GateVerdict::kWaiting) {
     round["gate"] = GateVerdictName(GateVerdict::kWaiting);
     RecordRound(name, round, p.latest);
-    scheduler_.RoundDone(name, trained.seconds, published, static_cast<double>(clock_.MonotonicNanos()) / 1e9);
+    scheduler_.RoundDone(name, trained.seconds, RoundOutcome::kUndecided,
+                         static_cast<double>(clock_.MonotonicNanos()) / 1e9);
     return false;
   }
   auto score_new = ScoreOnHoldout(*arch, candidate, *hold, opt.gate);
@@ -279,7 +280,11 @@ bool TrainStage::Finish(const Prepared& p, const TrainedRound& trained) {
     }
   }
   RecordRound(name, round, p.latest);
-  scheduler_.RoundDone(name, trained.seconds, published, static_cast<double>(clock_.MonotonicNanos()) / 1e9);
+  // A pass whose publish failed is no verdict against the model: the next round tries again.
+  const RoundOutcome outcome = published ? RoundOutcome::kPublished
+                               : pass    ? RoundOutcome::kUndecided
+                                         : RoundOutcome::kRejected;
+  scheduler_.RoundDone(name, trained.seconds, outcome, static_cast<double>(clock_.MonotonicNanos()) / 1e9);
   return published;
 }
 

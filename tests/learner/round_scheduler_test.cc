@@ -34,7 +34,7 @@ std::map<std::string, int> Simulate(RoundScheduler& s, const std::map<std::strin
     }
     ++picks[*g];
     *now += seconds;
-    s.RoundDone(*g, seconds, /*published=*/true, *now);
+    s.RoundDone(*g, seconds, RoundOutcome::kPublished, *now);
   }
   return picks;
 }
@@ -74,29 +74,52 @@ TEST(RoundSchedulerTest, AGroupWithoutDriftWhoseGateKeepsRejectingBacksOffAndDri
   std::map<std::string, GroupSignals> ready{{"quiet", {}}};
   for (int i = 0; i < 2; ++i) {
     ASSERT_EQ(s.Pick(ready, now).value_or(""), "quiet");
-    s.RoundDone("quiet", 5, /*published=*/false, now);
+    s.RoundDone("quiet", 5, RoundOutcome::kRejected, now);
   }
   // Two rejections in a row: 10 s of backoff, then 20, 40, 40 (capped).
   EXPECT_TRUE(s.backing_off("quiet", now));
   EXPECT_FALSE(s.Pick(ready, now + 9).has_value());
   ASSERT_EQ(s.Pick(ready, now + 10).value_or(""), "quiet");
   now += 10;
-  s.RoundDone("quiet", 5, false, now);
+  s.RoundDone("quiet", 5, RoundOutcome::kRejected, now);
   EXPECT_FALSE(s.Pick(ready, now + 19).has_value());
   EXPECT_TRUE(s.Pick(ready, now + 20).has_value());
   now += 20;
-  s.RoundDone("quiet", 5, false, now);
+  s.RoundDone("quiet", 5, RoundOutcome::kRejected, now);
   now += 40;
   ASSERT_TRUE(s.Pick(ready, now).has_value());
-  s.RoundDone("quiet", 5, false, now);
+  s.RoundDone("quiet", 5, RoundOutcome::kRejected, now);
   EXPECT_FALSE(s.Pick(ready, now + 39).has_value());
   // Drift above the threshold: trains again at once.
   ready["quiet"].drift = 0.5;
   EXPECT_EQ(s.Pick(ready, now + 1).value_or(""), "quiet");
   // A published version also ends the backoff.
   ready["quiet"].drift = 0;
-  s.RoundDone("quiet", 5, true, now + 2);
+  s.RoundDone("quiet", 5, RoundOutcome::kPublished, now + 2);
   EXPECT_FALSE(s.backing_off("quiet", now + 2));
+}
+
+TEST(RoundSchedulerTest, RoundsTheGateCouldNotJudgeNeitherBackOffNorEndABackoff) {
+  RoundScheduler s(Options());
+  double now = 0;
+  std::map<std::string, GroupSignals> ready{{"new", {}}};
+  // A new group's first rounds wait for held-out labels: however many, they are no rejections.
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(s.Pick(ready, now).value_or(""), "new") << "round " << i;
+    now += 5;
+    s.RoundDone("new", 5, RoundOutcome::kUndecided, now);
+    EXPECT_FALSE(s.backing_off("new", now)) << "round " << i;
+  }
+  EXPECT_DOUBLE_EQ(s.ledger_seconds("new"), 25);  // their trainer time still counts in the fair share
+  // One rejection, an undecided round, a second rejection: two in a row, so the backoff starts.
+  s.RoundDone("new", 5, RoundOutcome::kRejected, now);
+  s.RoundDone("new", 5, RoundOutcome::kUndecided, now);
+  EXPECT_FALSE(s.backing_off("new", now));
+  s.RoundDone("new", 5, RoundOutcome::kRejected, now);
+  EXPECT_TRUE(s.backing_off("new", now));
+  // An undecided round does not end it either.
+  s.RoundDone("new", 5, RoundOutcome::kUndecided, now + 1);
+  EXPECT_TRUE(s.backing_off("new", now + 1));
 }
 
 TEST(RoundSchedulerTest, TheFloorServesAGroupThatWaitedTooLongWhateverItsLedger) {
