@@ -110,7 +110,7 @@ std::string DescribeKey(std::string_view kind, std::string_view key) {
 
 // ---- Values (FORMAT.md, "Values") -----------------------------------------------------------------
 
-FrameValueParts EncodeFrameValueParts(std::string_view key, const FrameRecord& frame) {
+FrameValueParts EncodeFrameValueParts(std::string_view key, const FrameRef& frame) {
   FrameValueParts parts;
   std::string& h = parts.head;
   h.reserve(kFrameHeaderBytes);
@@ -126,7 +126,7 @@ FrameValueParts EncodeFrameValueParts(std::string_view key, const FrameRecord& f
 }
 
 std::string EncodeFrameValue(std::string_view key, const FrameRecord& frame) {
-  const FrameValueParts parts = EncodeFrameValueParts(key, frame);
+  const FrameValueParts parts = EncodeFrameValueParts(key, FrameRef::Of(frame));
   std::string v;
   v.reserve(parts.head.size() + frame.jpeg.size() + parts.tail.size());
   v.append(parts.head);

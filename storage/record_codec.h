@@ -56,7 +56,7 @@ struct FrameValueParts {
   std::string head;  // format version, timestamps, JPEG length
   std::string tail;  // CRC32C of key + head + JPEG
 };
-FrameValueParts EncodeFrameValueParts(std::string_view key, const FrameRecord& frame);
+FrameValueParts EncodeFrameValueParts(std::string_view key, const FrameRef& frame);
 // REQUIRES: blob.size() < 2^32.
 std::string EncodeTeacherValue(std::string_view key, std::span<const uint8_t> blob, float difficulty,
                                uint32_t blob_schema);

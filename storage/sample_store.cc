@@ -569,12 +569,19 @@ Status SampleStore::LearnMaxSeq(const std::string& device_id) {
 }
 
 std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const FrameRecord> frames) {
+  std::vector<FrameRef> refs;
+  refs.reserve(frames.size());
+  for (const FrameRecord& f : frames) refs.push_back(FrameRef::Of(f));
+  return PutFrames(std::span<const FrameRef>(refs));
+}
+
+std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const FrameRef> frames) {
   std::vector<PutResult> results(frames.size());
   std::vector<std::string> keys(frames.size());
   std::vector<bool> valid(frames.size(), false);
   std::vector<std::mutex*> stripes;
   for (size_t i = 0; i < frames.size(); ++i) {
-    const FrameRecord& f = frames[i];
+    const FrameRef& f = frames[i];
     Status check = CheckDeviceId(f.device_id);
     if (check.ok() && f.jpeg.empty())
       check = Status::InvalidArgument(DescribeSample("frame", f.device_id, f.seq) + ": no JPEG bytes");
@@ -583,7 +590,7 @@ std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const Frame
           Status::InvalidArgument(DescribeSample("frame", f.device_id, f.seq) + ": JPEG of " +
                                   std::to_string(f.jpeg.size()) + " bytes exceeds " + std::to_string(kMaxValueBytes));
     }
-    if (check.ok()) check = LearnMaxSeq(f.device_id);
+    if (check.ok()) check = LearnMaxSeq(std::string(f.device_id));
     results[i].status = check;
     if (!check.ok()) continue;
     valid[i] = true;
@@ -615,7 +622,7 @@ std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const Frame
       continue;
     }
     rocksdb::PinnableSlice existing;
-    const rocksdb::Status rs = impl_->AboveStored(frames[i].device_id, frames[i].seq)
+    const rocksdb::Status rs = impl_->AboveStored(std::string(frames[i].device_id), frames[i].seq)
                                    ? rocksdb::Status::NotFound()
                                    : impl_->db->Get(rocksdb::ReadOptions(), impl_->frames_cf, key, &existing);
     if (rs.ok()) {
@@ -651,7 +658,7 @@ std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const Frame
     for (size_t i : written) results[i].status = st;
     return results;
   }
-  for (size_t i : written) impl_->NoteStored(frames[i].device_id, frames[i].seq);
+  for (size_t i : written) impl_->NoteStored(std::string(frames[i].device_id), frames[i].seq);
   return results;
 }
 

@@ -59,6 +59,21 @@ struct FrameRecord {
   std::vector<uint8_t> jpeg;     // the encoded image, opaque to the store (1 byte .. kMaxValueBytes)
 };
 
+// A frame to store that borrows its device id and JPEG bytes (they must outlive the call): the
+// learner's ingest passes each received payload this way, so it is copied once, into the write
+// batch, instead of first into a FrameRecord.
+struct FrameRef {
+  std::string_view device_id;
+  uint64_t seq = 0;
+  int64_t capture_time_us = 0;
+  int64_t received_time_us = 0;
+  std::span<const uint8_t> jpeg;
+
+  static FrameRef Of(const FrameRecord& f) {
+    return {f.device_id, f.seq, f.capture_time_us, f.received_time_us, f.jpeg};
+  }
+};
+
 // The teacher's output for one frame: an opaque blob whose layout `blob_schema` names (owned by
 // the learner), and the frame's difficulty (>= 0, finite) that drives replay sampling.
 struct TeacherRecord {
@@ -103,6 +118,7 @@ class SampleStore {
     Status status;
     bool duplicate = false;
   };
+  std::vector<PutResult> PutFrames(std::span<const FrameRef> frames);
   std::vector<PutResult> PutFrames(std::span<const FrameRecord> frames);
   // nullopt when absent (never stored, or dropped by retention); Corruption on a bad value.
   Result<std::optional<FrameRecord>> GetFrame(std::string_view device_id, uint64_t seq) const;

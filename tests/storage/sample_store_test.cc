@@ -183,7 +183,25 @@ TEST(SampleStoreTest, PutFramesStoresABatchWithPutFramesRules) {
   for (uint64_t seq : {1, 2, 3}) ExpectSameFrame(**store->GetFrame("cam", seq), MakeFrame("cam", seq));
   ExpectSameFrame(**store->GetFrame("cam-2", 1), MakeFrame("cam-2", 1));
   EXPECT_EQ(*store->CountFrames(), 4u);
-  EXPECT_TRUE(store->PutFrames({}).empty());
+  EXPECT_TRUE(store->PutFrames(std::span<const FrameRecord>{}).empty());
+  EXPECT_TRUE(store->PutFrames(std::span<const FrameRef>{}).empty());
+}
+
+// The borrowing form (what ingest passes: views of the received payloads) stores the same values.
+TEST(SampleStoreTest, PutFramesFromBorrowedBytesStoresWhatTheyPointAt) {
+  TempDir dir;
+  auto store = OpenOrDie(OptionsAt(dir.path()));
+  const std::vector<FrameRecord> owned = {MakeFrame("cam", 5), MakeFrame("cam", 6, 4096), MakeFrame("cam-2", 1)};
+  std::vector<FrameRef> refs;
+  for (const FrameRecord& f : owned) refs.push_back(FrameRef::Of(f));
+  refs.push_back(FrameRef::Of(owned[0]));  // repeated in the batch: stored once
+  const auto r = store->PutFrames(refs);
+  ASSERT_EQ(r.size(), refs.size());
+  for (size_t i = 0; i < owned.size(); ++i) EXPECT_TRUE(r[i].status.ok() && !r[i].duplicate) << i;
+  EXPECT_TRUE(r[3].status.ok() && r[3].duplicate);
+  for (const FrameRecord& f : owned) ExpectSameFrame(**store->GetFrame(f.device_id, f.seq), f);
+  const FrameRecord empty = MakeFrame("cam", 9, 0);
+  EXPECT_TRUE(store->PutFrames(std::vector<FrameRef>{FrameRef::Of(empty)})[0].status.IsInvalidArgument());
 }
 
 // A batch that would pass the budget is refused whole (NoSpace for each frame to write), and
