@@ -208,7 +208,9 @@ struct LearnerTrainingOptions {
 };
 
 struct LearnerGateOptions {
-  int holdout_every = 10;  // one in N spans of labelled frames is held out. REQUIRES: 2..1000
+  // One in N spans of labelled frames is held out: exactly one of each N consecutive spans, the
+  // one a hash of the block picks (learner/loop_state.h IsHoldout). REQUIRES: 2..1000
+  int holdout_every = 10;
   // Frames whose seqs (the edge's wall-clock microseconds, wire/PROTOCOL.md) fall in the same span
   // of this many ms share the split, so a burst of near-identical consecutive frames is all
   // training or all hold-out: split per frame, most held-out frames had a twin in training and the

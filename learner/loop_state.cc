@@ -10,12 +10,15 @@ namespace kd::learner {
 
 bool IsHoldout(uint64_t seq, int every, uint64_t span_us) {
   KD_CHECK(every >= 1);
-  // splitmix64: a well-mixed hash, so every `every`-th span on average, in no regular pattern.
-  uint64_t z = (span_us ? seq / span_us : seq) + 0x9e3779b97f4a7c15ULL;
+  const uint64_t n = static_cast<uint64_t>(every);
+  const uint64_t unit = span_us ? seq / span_us : seq;
+  // splitmix64 of the block: which one of the block's `every` units is held out, in no regular
+  // pattern across blocks.
+  uint64_t z = unit / n + 0x9e3779b97f4a7c15ULL;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   z ^= z >> 31;
-  return z % static_cast<uint64_t>(every) == 0;
+  return unit % n == z % n;
 }
 
 LoopState::LoopState(const config::LearnerOptions& opts) : options(opts) {

@@ -119,10 +119,14 @@ struct StageBeats {
   ops::Heartbeat ingest, labeller, trainer, control, admin;
 };
 
-// The hold-out rule: a frame is held out by a hash of its seq's span (seq / span_us; not a counter,
-// which could alias with a looping scene), so the split is the same after a restart and does not
-// depend on arrival order. Edge seqs are wall-clock microseconds: every frame of one span, a burst
-// of consecutive frames included, lands on the same side. span_us = 0: per frame. `every` >= 1.
+// The hold-out rule: a frame is held out by its seq's span (seq / span_us), so the split is the same
+// after a restart and does not depend on arrival order. Edge seqs are wall-clock microseconds: every
+// frame of one span, a burst of consecutive frames included, lands on the same side. Spans come in
+// blocks of `every`; a hash of the block picks the one span of it that is held out. So exactly one
+// in `every` is, never two blocks' worth of spans pass without one (a new learner's gate gets its
+// first held-out frames within 2 x every spans; a hash per span went 33 spans without one in a
+// demo), and the position moves from block to block (a fixed period could alias with a looping
+// scene such as vtest.avi's 79.5 s). span_us = 0: per frame. `every` >= 1.
 bool IsHoldout(uint64_t seq, int every, uint64_t span_us);
 
 struct LoopState {

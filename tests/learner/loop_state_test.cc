@@ -1,5 +1,6 @@
 #include "learner/loop_state.h"
 
+#include <algorithm>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -54,6 +55,30 @@ TEST(LoopStateTest, TheHoldoutSplitDependsOnlyOnTheSeqAndTheWindowIsBounded) {
   EXPECT_LT(window[0], window[1]);
   EXPECT_LT(window[1], window[2]);
   for (uint64_t seq : window) EXPECT_TRUE(IsHoldout(seq, 4, 0));
+}
+
+TEST(LoopStateTest, EachBlockOfEverySpansHoldsOutExactlyOneAtAPositionThatVaries) {
+  // Edge seqs (wall-clock microseconds) over 4,000 spans of 10 s from 2026-12-01, every = 8.
+  const uint64_t span_us = 10'000'000, first = 1'796'083'200'000'000 / span_us;
+  std::set<uint64_t> positions;
+  uint64_t last_held = 0, longest_gap = 0, held = 0;
+  for (uint64_t unit = first / 8 * 8; unit < first + 4000; unit += 8) {
+    int in_block = 0;
+    for (uint64_t k = 0; k < 8; ++k) {
+      // Any seq inside the span decides the same way.
+      const bool h = IsHoldout((unit + k) * span_us + 1234, 8, span_us);
+      EXPECT_EQ(h, IsHoldout((unit + k) * span_us + span_us - 1, 8, span_us));
+      if (!h) continue;
+      ++in_block, ++held;
+      positions.insert(k);
+      if (last_held != 0) longest_gap = std::max(longest_gap, unit + k - last_held);
+      last_held = unit + k;
+    }
+    EXPECT_EQ(in_block, 1) << "block of span " << unit;
+  }
+  EXPECT_GE(held, 500u);
+  EXPECT_LT(longest_gap, 16u);      // never two blocks without a held-out span
+  EXPECT_EQ(positions.size(), 8u);  // not one fixed phase that a looping scene could alias with
 }
 
 TEST(LoopStateTest, FramesOfOneSpanOfSeqsShareTheSplitSoABurstIsNeverSplit) {
