@@ -29,16 +29,13 @@ for k in learner cam-1 cam-2; do "$BIN"/kdctl keygen curve --secret "$OUT/$k.key
 
 # The recipe: the shipped one, except on a machine of 4 cores or fewer, where the labeller and the
 # trainer share the cores with two cameras:
-# - the teacher labels at one input scale (512) instead of four, the boxes still smoothed along
-#   each burst: the labeller must keep up with two cameras' uploads (about 3.7 frames/s), and each
-#   extra scale costs (side/512)^2 teacher forwards. With two scales (512 + 768) it labelled half of
-#   what arrived and took half the CPU from the trainer for the whole ten minutes (RESULTS,
-#   "Eighteenth stop");
+# - the teacher labels at two input scales (512 + 768) instead of four: the labeller must keep up
+#   with two cameras' uploads, and each extra scale costs (side/512)^2 teacher forwards;
 # - the cross head runs at the student's scale (crosskd_teacher_scale = false): the teacher-scale
 #   head makes a training step 1.65x as long on CPU, and in ten minutes the number of steps is
 #   what limits the live student (docs/RESULTS.md, "Twelfth stop"; docs/METHODS.md).
 if [ "$(nproc)" -le 4 ]; then
-  sed -e 's/^extra_long_sides = .*/extra_long_sides = []/' \
+  sed -e 's/^extra_long_sides = .*/extra_long_sides = [768]/' \
     -e 's/^crosskd_teacher_scale = .*/crosskd_teacher_scale = false/' config/examples/distill.toml >"$OUT/recipe.toml"
   grep -q '^crosskd_teacher_scale = false' "$OUT/recipe.toml" || { echo "demo: recipe edit failed" >&2; exit 1; }
 else
