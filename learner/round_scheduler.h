@@ -11,8 +11,9 @@
 // or a published version ends the backoff. A round the gate could not judge (too few held-out
 // frames yet, or a publish that failed) is no rejection: it neither counts towards the backoff nor
 // ends it (a new learner's first rounds wait for held-out labels; counting them backed the group
-// off for a minute of its first four, RESULTS "Eighteenth stop"). A group seen for the first time starts at the smallest
-// ledger of the others, so that it neither starves nor takes every round until it has caught up.
+// off for a minute of its first four, RESULTS "Eighteenth stop"). A group seen for the first time
+// starts at the smallest ledger of the others, so that it neither starves nor takes every round
+// until it has caught up.
 //
 // Threading: not thread-safe; owned by the training stage's thread (status reads a JSON copy).
 #ifndef KD_LEARNER_ROUND_SCHEDULER_H_
