@@ -101,11 +101,6 @@ inline uint32_t ShiftByStream(uint32_t v) {
   return kShift.t[0][v & 0xFFu] ^ kShift.t[1][(v >> 8) & 0xFFu] ^ kShift.t[2][(v >> 16) & 0xFFu] ^ kShift.t[3][v >> 24];
 }
 
-// The SSE4.2 crc32 instruction computes this very polynomial (Castagnoli). It has a latency of 3
-// cycles and a throughput of 1, so one dependent chain uses a third of it: three streams over
-// adjacent blocks run side by side and are combined by shifting (about 3x one chain; a 78 KB frame
-// is checksummed on every store, wire decode and read). Compiled for SSE4.2 alone and called only
-// when the CPU has it.
 // x86 is little-endian: a plain unaligned load (DecodeLe64's byte loop became one only in the
 // single-stream loop, not in the interleaved one).
 inline uint64_t LoadWord(const uint8_t* p) {
@@ -114,6 +109,11 @@ inline uint64_t LoadWord(const uint8_t* p) {
   return v;
 }
 
+// The SSE4.2 crc32 instruction computes this very polynomial (Castagnoli). It has a latency of 3
+// cycles and a throughput of 1, so one dependent chain uses a third of it: three streams over
+// adjacent blocks run side by side and are combined by shifting (about 3x one chain; a 78 KB frame
+// is checksummed on every store, wire decode and read). Compiled for SSE4.2 alone and called only
+// when the CPU has it.
 __attribute__((target("sse4.2"))) uint32_t Crc32cExtendSse42(uint32_t crc, const void* data, size_t n) {
   const auto* p = static_cast<const uint8_t*>(data);
   uint64_t c = ~crc;
