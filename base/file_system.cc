@@ -38,6 +38,9 @@ class PosixWritableFile final : public WritableFile {
   }
   Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return ErrnoStatus("cannot truncate", path_, errno);
+    // The next append continues at the cut (a kTruncate file has no O_APPEND: its offset would
+    // stay past the end and the next write would leave a hole of zeros).
+    if (::lseek(fd_, static_cast<off_t>(size), SEEK_SET) < 0) return ErrnoStatus("cannot seek in", path_, errno);
     return Status::Ok();
   }
   Status Sync() override {

@@ -69,5 +69,23 @@ TEST_F(FileSystemTest, AppendTruncateAndSync) {
   EXPECT_EQ(DirName("/a/b/c"), "/a/b");
 }
 
+// Truncate undoes a partial append in both open modes: the next append continues at the cut, with
+// no hole (a kTruncate file is written at its offset, which the cut must move back too).
+TEST_F(FileSystemTest, AnAppendAfterTruncateContinuesAtTheCut) {
+  for (const auto mode : {FileSystem::OpenMode::kTruncate, FileSystem::OpenMode::kAppend}) {
+    const std::string path = dir_ + (mode == FileSystem::OpenMode::kTruncate ? "/cut-t" : "/cut-a");
+    auto f = fs_.OpenWritable(path, mode, 0644);
+    ASSERT_TRUE(f.ok());
+    const std::string first = "abcdef", second = "xy";
+    ASSERT_TRUE((*f)->Append({reinterpret_cast<const uint8_t*>(first.data()), first.size()}).ok());
+    ASSERT_TRUE((*f)->Truncate(2).ok());
+    ASSERT_TRUE((*f)->Append({reinterpret_cast<const uint8_t*>(second.data()), second.size()}).ok());
+    ASSERT_TRUE((*f)->Close().ok());
+    auto bytes = fs_.ReadFile(path);
+    ASSERT_TRUE(bytes.ok());
+    EXPECT_EQ(std::string(bytes->begin(), bytes->end()), "abxy");
+  }
+}
+
 }  // namespace
 }  // namespace kd
