@@ -21,8 +21,9 @@ namespace kd::storage {
 
 // Value format version written by this build (byte 0 of every value).
 inline constexpr uint8_t kValueFormatVersion = 1;
-// Whole-store format, kept under kFormatMarkerKey in the default column family.
-inline constexpr uint32_t kStoreFormatVersion = 1;
+// Whole-store format, kept under kFormatMarkerKey in the default column family (2: frames have a
+// journal, FORMAT.md "Frame journal"; 1 is read and upgraded).
+inline constexpr uint32_t kStoreFormatVersion = 2;
 inline constexpr std::string_view kFormatMarkerKey = "kd.storage.format";
 
 // ---- Keys of `frames` and `teacher`: u8 length, device_id, u64 big-endian seq ------------------

@@ -18,6 +18,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/sst_file_manager.h>
@@ -25,7 +26,9 @@
 #include <rocksdb/write_batch.h>
 #include <sys/statvfs.h>
 
+#include "base/file_system.h"
 #include "base/log.h"
+#include "storage/frame_journal.h"
 #include "storage/record_codec.h"
 
 namespace kd::storage {
@@ -101,6 +104,26 @@ rocksdb::CompressionType TeacherCompression() {
 
 }  // namespace
 
+// Hands the frame journal what RocksDB has flushed of `frames` into table files, so that the
+// journal files holding only flushed frames are deleted. Runs on RocksDB's flush thread; attached
+// once the journal was replayed at Open, detached after RocksDB closed (which flushes first).
+class JournalReleaser final : public rocksdb::EventListener {
+ public:
+  void Attach(FrameJournal* journal) {
+    std::lock_guard lock(mu_);
+    journal_ = journal;
+  }
+  void OnFlushCompleted(rocksdb::DB* /*db*/, const rocksdb::FlushJobInfo& info) override {
+    if (info.cf_name != kFramesCf) return;
+    std::lock_guard lock(mu_);
+    if (journal_ != nullptr) journal_->Release(info.largest_seqno);
+  }
+
+ private:
+  std::mutex mu_;
+  FrameJournal* journal_ = nullptr;
+};
+
 // ---- Impl -----------------------------------------------------------------------------------------
 
 struct SampleStore::Impl {
@@ -113,8 +136,17 @@ struct SampleStore::Impl {
   rocksdb::ColumnFamilyHandle* frames_cf = nullptr;
   rocksdb::ColumnFamilyHandle* teacher_cf = nullptr;
   rocksdb::ColumnFamilyHandle* meta_cf = nullptr;
-  rocksdb::WriteOptions sample_write;  // frames and teacher: sync as options.sync_writes
+  rocksdb::WriteOptions sample_write;  // teacher outputs: sync as options.sync_writes
   rocksdb::WriteOptions meta_write;    // meta and the format marker: always synced
+  rocksdb::WriteOptions frames_write;  // frames: no WAL (the frame journal is theirs)
+  FileSystem* journal_fs = nullptr;
+  std::unique_ptr<FrameJournal> journal;
+  std::shared_ptr<JournalReleaser> releaser = std::make_shared<JournalReleaser>();
+  // Serialises frame writes (journal append, its sync, the RocksDB write), so that each journal
+  // file's sequence numbers follow its appends. Held across the fsync: it is the frame write
+  // path's own queue, as RocksDB's write leader is for the WAL (the learner has one ingest thread;
+  // group commit happens in its batches, not across concurrent callers).
+  std::mutex frame_write_mutex;
   // Serialises the check-then-write of PutFrame per key (striped), so concurrent duplicates of one
   // (device_id, seq) report exactly one "stored" and the rest "duplicate".
   std::array<std::mutex, kPutStripes> put_mutexes;
@@ -146,13 +178,96 @@ struct SampleStore::Impl {
 
   void Close() {
     if (db == nullptr) return;
+    if (journal != nullptr) {
+      // A clean close leaves no journal: the frames go into table files and the files are deleted
+      // (RocksDB would flush them in Close too, but a current file is released only here).
+      rocksdb::FlushOptions fo;
+      fo.wait = true;
+      const rocksdb::Status flushed = db->Flush(fo, frames_cf);
+      if (flushed.ok()) {
+        journal->CloseFile();
+        journal->Release(db->GetLatestSequenceNumber());
+      } else {
+        KD_LOG(kWarn) << "closing sample store at " << options.path << ": flushing frames: " << flushed.ToString()
+                      << " (the frame journal stays and is replayed at the next open)";
+      }
+    }
     for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
     handles.clear();
     const rocksdb::Status s = db->Close();
     if (!s.ok()) {
       KD_LOG(kWarn) << "closing sample store at " << options.path << ": " << s.ToString();
     }
+    releaser->Attach(nullptr);
     db.reset();
+    journal.reset();
+  }
+
+  // Frames acknowledged by the previous run but not yet in table files are in the journal files it
+  // left: each valid record whose key has no valid stored value is written again, the result
+  // flushed into table files, and the files removed (FORMAT.md, "Frame journal").
+  Status ReplayJournal() {
+    uint64_t replayed = 0, present = 0, damaged = 0, tail = 0;
+    for (const std::string& file : journal->found()) {
+      KD_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, journal_fs->ReadFile(file));
+      rocksdb::WriteBatch batch;
+      Status status;
+      const JournalParse parse =
+          ParseJournal(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                       [&](std::string_view key, std::string_view value) {
+                         if (!status.ok()) return;
+                         rocksdb::PinnableSlice existing;
+                         const rocksdb::Status rs = db->Get(rocksdb::ReadOptions(), frames_cf, AsSlice(key), &existing);
+                         if (rs.ok() && DecodeFrameValue(key, AsView(existing), nullptr).ok()) {
+                           ++present;
+                           return;
+                         }
+                         if (!rs.ok() && !rs.IsNotFound()) {
+                           status = Map(rs, "replaying the frame journal: reading " + DescribeKey("frame", key));
+                           return;
+                         }
+                         batch.Put(frames_cf, AsSlice(key), AsSlice(value));
+                         ++replayed;
+                       });
+      KD_RETURN_IF_ERROR(status);
+      if (batch.Count() > 0) {
+        KD_RETURN_IF_ERROR(Map(db->Write(frames_write, &batch), "replaying " + file));
+      }
+      if (parse.damaged_records > 0) {
+        KD_LOG(kWarn) << "frame journal " << file << ": " << parse.damaged_records
+                      << " damaged records skipped (first: " << parse.first_problem << ")";
+      } else if (parse.tail_bytes > 0) {
+        KD_LOG(kInfo) << "frame journal " << file << ": " << parse.tail_bytes
+                      << " bytes of an unfinished write ignored (" << parse.first_problem << ")";
+      }
+      damaged += parse.damaged_records;
+      tail += parse.tail_bytes;
+    }
+    if (replayed > 0) {
+      rocksdb::FlushOptions fo;
+      fo.wait = true;
+      KD_RETURN_IF_ERROR(Map(db->Flush(fo, frames_cf), "flushing the frames replayed from the journal"));
+    }
+    if (!journal->found().empty()) {
+      KD_LOG(kInfo) << "sample store at " << options.path << ": frame journal replayed from " << journal->found().size()
+                    << " files: " << replayed << " frames written again, " << present << " already in table files, "
+                    << damaged << " damaged records, " << tail << " torn bytes";
+    }
+    return journal->RemoveFound();
+  }
+
+  // The frame write path: journal append, its sync (as options.sync_writes says), then the RocksDB
+  // write without WAL. Only a frame that passed all three is acknowledged.
+  Status WriteFrames(std::span<const JournalRecord> records, rocksdb::WriteBatch* batch, const std::string& what) {
+    std::lock_guard lock(frame_write_mutex);
+    KD_RETURN_IF_ERROR(journal->Append(records).WithContext(what));
+    if (options.sync_writes) {
+      KD_RETURN_IF_ERROR(journal->Sync().WithContext(what));
+    }
+    KD_RETURN_IF_ERROR(Map(db->Write(frames_write, batch), what));
+    journal->Written(db->GetLatestSequenceNumber());
+    journal->MaybeRotate();
+    return Status::Ok();
   }
 
   std::mutex room_mutex;  // serialises CheckBudgetOrMakeRoom's synchronous retention
@@ -426,6 +541,7 @@ Result<std::unique_ptr<SampleStore>> SampleStore::Open(const StoreOptions& optio
   db_options.keep_log_file_num = 4;
   db_options.max_log_file_size = size_t{4} << 20;
   db_options.max_background_jobs = 2;
+  db_options.listeners.push_back(impl->releaser);
 
   const std::vector<std::string> ours = {rocksdb::kDefaultColumnFamilyName, kFramesCf, kTeacherCf, kMetaCf};
   if (has_db) {
@@ -497,6 +613,8 @@ Result<std::unique_ptr<SampleStore>> SampleStore::Open(const StoreOptions& optio
   impl->meta_cf = impl->handles[3];
   impl->sample_write.sync = options.sync_writes;
   impl->meta_write.sync = true;
+  impl->frames_write.disableWAL = true;  // RocksDB refuses sync without WAL: the journal syncs
+  impl->journal_fs = options.journal_file_system != nullptr ? options.journal_file_system : &FileSystem::Default();
 
   // The whole-store format marker: read it, or write it into a store we have just created.
   std::string marker;
@@ -510,11 +628,24 @@ Result<std::unique_ptr<SampleStore>> SampleStore::Open(const StoreOptions& optio
     auto decoded = DecodeFormatMarkerValue(marker);
     if (!decoded.ok()) return decoded.status().WithContext("sample store at '" + path + "'");
     const uint32_t format = *decoded;
-    if (format != kStoreFormatVersion) {
+    if (format == 0 || format > kStoreFormatVersion) {
       return Status::Unimplemented("sample store at '" + path + "' has store format " + std::to_string(format) +
-                                   "; this build reads " + std::to_string(kStoreFormatVersion));
+                                   "; this build reads 1.." + std::to_string(kStoreFormatVersion));
+    }
+    if (format < kStoreFormatVersion) {
+      // Format 1 had no frame journal (its frames are in RocksDB's WAL, replayed by DB::Open):
+      // mark the store as 2 before the first journal write, so a build that reads only 1 refuses it
+      // instead of missing the journal's frames.
+      rs = impl->db->Put(impl->meta_write, impl->default_cf, AsSlice(kFormatMarkerKey), EncodeFormatMarkerValue());
+      if (!rs.ok()) return impl->Map(rs, "upgrading the format marker of '" + path + "'");
+      KD_LOG(kInfo) << "sample store at " << path << ": store format " << format << " -> " << kStoreFormatVersion;
     }
   }
+  auto journal = FrameJournal::Open(*impl->journal_fs, path + "/journal", sizes.write_buffer);
+  if (!journal.ok()) return journal.status().WithContext("opening the frame journal of '" + path + "'");
+  impl->journal = std::move(*journal);
+  KD_RETURN_IF_ERROR(impl->ReplayJournal().WithContext("opening sample store at '" + path + "'"));
+  impl->releaser->Attach(impl->journal.get());
   KD_RETURN_IF_ERROR(impl->ApplyBudget(options.max_bytes).WithContext("opening sample store at '" + path + "'"));
   KD_LOG(kDebug) << "opened sample store at " << path << " (max_bytes=" << options.max_bytes
                  << ", frames budget=" << sizes.frames_budget << ", teacher budget=" << sizes.teacher_budget
@@ -525,39 +656,10 @@ Result<std::unique_ptr<SampleStore>> SampleStore::Open(const StoreOptions& optio
 // ---- Frames ---------------------------------------------------------------------------------------
 
 Status SampleStore::PutFrame(const FrameRecord& frame, bool* duplicate) {
-  if (duplicate != nullptr) *duplicate = false;
-  KD_RETURN_IF_ERROR(CheckDeviceId(frame.device_id));
-  if (frame.jpeg.empty())
-    return Status::InvalidArgument(DescribeSample("frame", frame.device_id, frame.seq) + ": no JPEG bytes");
-  if (frame.jpeg.size() > kMaxValueBytes) {
-    return Status::InvalidArgument(DescribeSample("frame", frame.device_id, frame.seq) + ": JPEG of " +
-                                   std::to_string(frame.jpeg.size()) + " bytes exceeds " +
-                                   std::to_string(kMaxValueBytes));
-  }
-  const std::string key = SampleKey(frame.device_id, frame.seq);
-  const std::string value = EncodeFrameValue(key, frame);
-  const std::string what = DescribeSample("frame", frame.device_id, frame.seq);
-
-  KD_RETURN_IF_ERROR(LearnMaxSeq(frame.device_id));
-  std::lock_guard<std::mutex> lock(impl_->StripeFor(key));
-  rocksdb::PinnableSlice existing;
-  rocksdb::Status rs = impl_->AboveStored(frame.device_id, frame.seq)
-                           ? rocksdb::Status::NotFound()
-                           : impl_->db->Get(rocksdb::ReadOptions(), impl_->frames_cf, key, &existing);
-  if (rs.ok()) {
-    const Status check = DecodeFrameValue(key, AsView(existing), nullptr);
-    if (check.ok()) {
-      if (duplicate != nullptr) *duplicate = true;
-      return Status::Ok();
-    }
-    KD_LOG(kWarn) << "replacing the damaged stored copy of " << what << ": " << check.ToString();
-  } else if (!rs.IsNotFound()) {
-    return impl_->Map(rs, "checking for a stored copy of " + what);
-  }
-  KD_RETURN_IF_ERROR(impl_->CheckBudgetOrMakeRoom("storing " + what, key.size() + value.size()));
-  rs = impl_->db->Put(impl_->sample_write, impl_->frames_cf, key, value);
-  if (rs.ok()) impl_->NoteStored(frame.device_id, frame.seq);
-  return impl_->Map(rs, "storing " + what);
+  const FrameRef ref = FrameRef::Of(frame);
+  const std::vector<PutResult> results = PutFrames(std::span<const FrameRef>(&ref, 1));
+  if (duplicate != nullptr) *duplicate = results[0].duplicate;
+  return results[0].status;
 }
 
 Status SampleStore::LearnMaxSeq(const std::string& device_id) {
@@ -612,6 +714,8 @@ std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const Frame
   for (size_t i = 0; i < frames.size(); ++i) batch_bytes += valid[i] ? frames[i].jpeg.size() + 96 : 0;
   rocksdb::WriteBatch batch(batch_bytes);
   std::vector<size_t> written;  // indices whose value is in `batch`
+  std::vector<FrameValueParts> parts(frames.size());
+  std::vector<JournalRecord> journal_records;
   std::set<std::string_view> in_batch;
   uint64_t bytes = 0;
   for (size_t i = 0; i < frames.size(); ++i) {
@@ -638,22 +742,26 @@ std::vector<SampleStore::PutResult> SampleStore::PutFrames(std::span<const Frame
           rs, "checking for a stored copy of " + DescribeSample("frame", frames[i].device_id, frames[i].seq));
       continue;
     }
-    // The JPEG goes into the batch straight from the record (SliceParts): one copy, not two.
-    const FrameValueParts parts = EncodeFrameValueParts(key, frames[i]);
+    // The JPEG goes into the batch and the journal straight from the record (SliceParts, three
+    // writes): one copy, not two.
+    parts[i] = EncodeFrameValueParts(key, frames[i]);
     const rocksdb::Slice value_parts[] = {
-        rocksdb::Slice(parts.head),
+        rocksdb::Slice(parts[i].head),
         rocksdb::Slice(reinterpret_cast<const char*>(frames[i].jpeg.data()), frames[i].jpeg.size()),
-        rocksdb::Slice(parts.tail)};
+        rocksdb::Slice(parts[i].tail)};
     const rocksdb::Slice key_slice(key);
-    bytes += key.size() + parts.head.size() + frames[i].jpeg.size() + parts.tail.size();
+    bytes += key.size() + parts[i].head.size() + frames[i].jpeg.size() + parts[i].tail.size();
     batch.Put(impl_->frames_cf, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(value_parts, 3));
+    journal_records.push_back({key, parts[i].head, frames[i].jpeg, parts[i].tail});
     in_batch.insert(key);
     written.push_back(i);
   }
   if (written.empty()) return results;
-  const std::string what = std::to_string(written.size()) + " frames";
+  const std::string what = written.size() == 1
+                               ? DescribeSample("frame", frames[written[0]].device_id, frames[written[0]].seq)
+                               : std::to_string(written.size()) + " frames";
   Status st = impl_->CheckBudgetOrMakeRoom("storing " + what, bytes);
-  if (st.ok()) st = impl_->Map(impl_->db->Write(impl_->sample_write, &batch), "storing " + what);
+  if (st.ok()) st = impl_->WriteFrames(journal_records, &batch, "storing " + what);
   if (!st.ok()) {
     for (size_t i : written) results[i].status = st;
     return results;
@@ -876,6 +984,20 @@ Status SampleStore::Verify() const {
     }
     KD_RETURN_IF_ERROR(impl_->Map(it->status(), "verifying column family '" + f.cf->GetName() + "'"));
   }
+  // The journal's records (a torn tail is an unfinished write, not damage).
+  KD_ASSIGN_OR_RETURN(const std::vector<std::string> journal_files, impl_->journal->ListFiles());
+  for (const std::string& file : journal_files) {
+    Result<std::vector<uint8_t>> bytes = impl_->journal_fs->ReadFile(file);
+    if (!bytes.ok() && bytes.status().IsNotFound()) continue;  // released meanwhile
+    KD_RETURN_IF_ERROR(bytes.status());
+    const JournalParse parse =
+        ParseJournal(std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()),
+                     [](std::string_view, std::string_view) {});
+    if (parse.damaged_records > 0) {
+      return Status::Corruption("frame journal " + file + ": " + std::to_string(parse.damaged_records) +
+                                " damaged records (first: " + parse.first_problem + ")");
+    }
+  }
   return Status::Ok();
 }
 
@@ -892,6 +1014,8 @@ Result<StoreStats> SampleStore::Stats() const {
   }
   if (impl_->db->GetIntProperty(rocksdb::DB::Properties::kBackgroundErrors, &v)) stats.background_errors = v;
   if (impl_->db->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &v)) stats.writes_stopped = v != 0;
+  stats.journal_files = impl_->journal->files();
+  stats.journal_bytes = impl_->journal->bytes();
   return stats;
 }
 

@@ -18,6 +18,10 @@
 
 #include "base/status.h"
 
+namespace kd {
+class FileSystem;
+}  // namespace kd
+
 namespace kd::storage {
 
 // The smallest disk budget accepted (below it the derived memtable and WAL sizes stop making sense).
@@ -44,10 +48,13 @@ struct StoreOptions {
   // Drop frames and teacher outputs written more than this many seconds ago (a whole table file at a
   // time, at the next flush or compaction: not strict). 0 = off.
   uint64_t ttl_seconds = 0;
-  // true: a frame or teacher write returns only after the WAL is on disk (fdatasync), so an
-  // acknowledged write survives kill -9 and power loss. false: it survives kill -9 only.
-  // Meta writes are always synced.
+  // true: a frame or teacher write returns only after its log is on disk (fdatasync: the frame
+  // journal for frames, RocksDB's WAL for teacher outputs), so an acknowledged write survives
+  // kill -9 and power loss. false: it survives kill -9 only. Meta writes are always synced.
   bool sync_writes = true;
+  // The frame journal's file operations (FORMAT.md, "Frame journal"); null = FileSystem::Default().
+  // A seam for tests that inject ENOSPC, EIO, short writes and crashes. Must outlive the store.
+  FileSystem* journal_file_system = nullptr;
 };
 
 // One camera frame. (device_id, seq) is its identity; seq increases per device in arrival order.
@@ -91,6 +98,8 @@ struct StoreStats {
   uint64_t teacher_sst_bytes = 0;  // live table files of `teacher`
   uint64_t background_errors = 0;  // flush/compaction errors since open (e.g. budget reached)
   bool writes_stopped = false;     // true while RocksDB refuses writes (e.g. after a budget error)
+  uint64_t journal_files = 0;      // frame journal files not yet released (FORMAT.md, "Frame journal")
+  uint64_t journal_bytes = 0;      // their bytes (on top of the budget, as RocksDB's WAL is)
 };
 
 class SampleStore {

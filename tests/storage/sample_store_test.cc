@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 
 #include "base/clock.h"
+#include "base/file_system.h"
+#include "tests/support/faulty_file_system.h"
 #include "tests/support/small_disk.h"
 
 extern char** environ;
@@ -615,6 +617,131 @@ TEST(SampleStoreTest, DamagedManifestRefusesToOpen) {
   std::string content;
   std::getline(current, content);
   EXPECT_EQ(content, "MANIFEST-999999");
+}
+
+// ---- Frame journal (FORMAT.md, "Frame journal") -------------------------------------------------------
+
+std::vector<std::string> JournalFiles(const std::string& db) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(db + "/journal")) out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Frames acknowledged but not yet flushed into table files live only in the journal: a store that
+// finds journal files at Open (as after kill -9 or a power cut) writes their frames again,
+// skipping a torn tail, and removes the files.
+TEST(SampleStoreTest, OpenReplaysJournalFilesLeftByAnEarlierRun) {
+  TempDir dir;
+  const std::string a = dir.path() + "/a", b = dir.path() + "/b", saved = dir.path() + "/saved";
+  fs::create_directories(saved);
+  std::vector<FrameRecord> frames;
+  for (uint64_t seq = 1; seq <= 5; ++seq) frames.push_back(MakeFrame("cam-r", seq, 2000 + seq));
+  {
+    StoreOptions options;
+    options.path = a;
+    auto store = SampleStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    for (const auto& r : (*store)->PutFrames(frames)) ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    auto stats = (*store)->Stats();
+    ASSERT_TRUE(stats.ok());
+    EXPECT_EQ(stats->journal_files, 1u);
+    EXPECT_GT(stats->journal_bytes, 5u * 2000);
+    // What a crash now would leave: the journal file (the frames are in a memtable only).
+    const std::vector<std::string> files = JournalFiles(a);
+    ASSERT_EQ(files.size(), 1u);
+    fs::copy_file(files[0], saved + "/" + fs::path(files[0]).filename().string());
+  }
+  EXPECT_TRUE(JournalFiles(a).empty()) << "a clean close flushes the frames and releases the journal";
+  {
+    StoreOptions options;
+    options.path = b;
+    ASSERT_TRUE(SampleStore::Open(options).ok());
+  }
+  for (const auto& e : fs::directory_iterator(saved)) {
+    const std::string to = b + "/journal/" + e.path().filename().string();
+    fs::copy_file(e.path(), to);
+    std::ofstream(to, std::ios::app | std::ios::binary) << "KDJ1 and a torn write";
+  }
+  StoreOptions options;
+  options.path = b;
+  options.create_if_missing = false;
+  auto store = SampleStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  for (const FrameRecord& f : frames) {
+    auto got = (*store)->GetFrame(f.device_id, f.seq);
+    ASSERT_TRUE(got.ok() && got->has_value()) << "frame " << f.seq << " not replayed";
+    ExpectSameFrame(**got, f);
+  }
+  EXPECT_TRUE(JournalFiles(b).empty());
+  EXPECT_TRUE((*store)->Verify().ok());
+  auto count = (*store)->CountFrames();
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, frames.size());
+}
+
+// The journal's file operations fail (ENOSPC, EIO, a short write), each in turn: a frame write that
+// met the failure returns its error (NoSpace for ENOSPC and short writes: the edge keeps the frame
+// and resends it) and stores nothing; the resend succeeds; every acknowledged frame is there after
+// a reopen with the real file system.
+TEST(SampleStoreTest, AFailingJournalRefusesTheWriteAndLosesNothingAcknowledged) {
+  for (const auto fault :
+       {kd::testing::Fault::kNoSpace, kd::testing::Fault::kIOError, kd::testing::Fault::kShortWrite}) {
+    for (int fail_at = 0;; ++fail_at) {
+      TempDir dir;
+      kd::testing::FaultyFileSystem faulty(FileSystem::Default(), fault, fail_at);
+      std::set<uint64_t> acked;
+      bool refused = false;
+      {
+        StoreOptions options;
+        options.path = dir.path() + "/db";
+        options.journal_file_system = &faulty;
+        auto store = SampleStore::Open(options);
+        if (!store.ok()) {
+          ASSERT_TRUE(faulty.triggered()) << store.status().ToString();
+          continue;
+        }
+        for (uint64_t batch = 0; batch < 3; ++batch) {
+          std::vector<FrameRecord> frames;
+          for (uint64_t seq = batch * 4 + 1; seq <= batch * 4 + 4; ++seq)
+            frames.push_back(MakeFrame("cam-f", seq, 900));
+          auto results = (*store)->PutFrames(frames);
+          if (!results[0].status.ok()) {
+            refused = true;
+            for (const auto& r : results) EXPECT_EQ(r.status.code(), results[0].status.code());
+            if (fault != kd::testing::Fault::kIOError) {
+              EXPECT_TRUE(results[0].status.IsNoSpace()) << results[0].status.ToString();
+            }
+            for (const FrameRecord& f : frames) {
+              auto got = (*store)->GetFrame(f.device_id, f.seq);
+              ASSERT_TRUE(got.ok());
+              EXPECT_FALSE(got->has_value()) << "a refused frame was stored";
+            }
+            results = (*store)->PutFrames(frames);  // the edge's resend
+          }
+          for (size_t i = 0; i < frames.size(); ++i) {
+            ASSERT_TRUE(results[i].status.ok())
+                << kd::testing::FaultName(fault) << " at op " << fail_at << ": " << results[i].status.ToString();
+            acked.insert(frames[i].seq);
+          }
+        }
+      }
+      StoreOptions options;
+      options.path = dir.path() + "/db";
+      options.create_if_missing = false;
+      auto store = SampleStore::Open(options);
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      for (uint64_t seq : acked) {
+        auto got = (*store)->GetFrame("cam-f", seq);
+        ASSERT_TRUE(got.ok() && got->has_value()) << "acknowledged frame " << seq << " lost";
+      }
+      EXPECT_TRUE((*store)->Verify().ok());
+      if (!faulty.triggered()) {
+        EXPECT_FALSE(refused);
+        break;
+      }
+    }
+  }
 }
 
 // ---- Crash durability (kill -9) ---------------------------------------------------------------------
