@@ -32,6 +32,7 @@
 #include "learner/teacher_record.h"
 #include "model/student.h"
 #include "model/weights_file.h"
+#include "storage/frame_journal.h"
 #include "storage/record_codec.h"
 #include "update/delta.h"
 #include "update/manifest.h"
@@ -413,6 +414,32 @@ void StoreSeeds(SeedWriter& w) {
   w.Write("store", "edge-short-value", JoinKeyValue(frame_key, frame_value.substr(0, 4)));
 }
 
+// ---- frame journal files -------------------------------------------------------------------------
+
+void JournalSeeds(SeedWriter& w) {
+  using storage::SampleKey;
+  std::string file;
+  std::vector<size_t> ends;
+  for (uint64_t seq = 7; seq < 10; ++seq) {
+    const std::string key = SampleKey("cam-1", seq);
+    storage::FrameRecord frame;
+    frame.capture_time_us = 1'700'000'000'000'000 + static_cast<int64_t>(seq);
+    frame.received_time_us = 1'700'000'000'250'000;
+    frame.jpeg = Bytes(std::string("\xFF\xD8\xFF\xE0", 4) + std::string(20 + seq, 'j'));
+    const std::string value = storage::EncodeFrameValue(key, frame);
+    file += storage::EncodeJournalHeader(static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value.size()));
+    file += key + value;
+    ends.push_back(file.size());
+  }
+  KD_CHECK(storage::ParseJournal(file, [](std::string_view, std::string_view) {}).records == 3);
+  w.Write("journal", "three-frames", file);
+  w.Write("journal", "edge-empty", std::string());
+  w.Write("journal", "edge-torn-tail", file.substr(0, ends[1] + 21));  // two records and half a header+
+  std::string damaged = file;
+  damaged[ends[0] + storage::kJournalHeaderBytes + 12] ^= 0x20;  // inside the second record's key/value
+  w.Write("journal", "edge-damaged-record", damaged);
+}
+
 // ---- daemon configs ------------------------------------------------------------------------------
 
 std::string ReadText(const fs::path& path) {
@@ -475,6 +502,7 @@ int main(int argc, char** argv) {
   kd::fuzz::DeltaSeeds(w);
   kd::fuzz::TeacherRecordSeeds(w);
   kd::fuzz::StoreSeeds(w);
+  kd::fuzz::JournalSeeds(w);
   kd::fuzz::RoundJobSeeds(w);
   kd::fuzz::ConfigSeeds(w, source / "config" / "examples");
   std::cout << "wrote " << w.count() << " seeds (" << w.total_bytes() << " bytes) under " << out.string() << "\n";
