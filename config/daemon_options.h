@@ -154,7 +154,7 @@ struct LearnerStoreOptions {
   std::string path;                 // REQUIRED: sample store directory
   uint64_t max_bytes = 8ull << 30;  // store size cap (bytes; oldest evicted). REQUIRES: >= 4 MiB
   uint64_t ttl_seconds = 0;         // frames older than this are evicted (0 = no TTL)
-  bool sync_writes = true;          // fsync the WAL on every write batch
+  bool sync_writes = true;          // fdatasync the log (frame journal, WAL) on every write batch
   bool operator==(const LearnerStoreOptions&) const = default;
 };
 

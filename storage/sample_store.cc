@@ -364,8 +364,9 @@ struct SampleStore::Impl {
     // The disk itself, which may be smaller than the budget or shared: RocksDB must not meet
     // ENOSPC. In 7.8 a write that failed for it can end in an assertion that aborts the process
     // (Debian builds RocksDB with assertions), and its recovery only polls. The write needs room in
-    // the WAL now and in a table file at the next flush; the memtables not yet flushed need theirs;
-    // and a new WAL or table file is preallocated (about one write buffer each).
+    // its log now (the frame journal or the WAL) and in a table file at the next flush; the
+    // memtables not yet flushed need theirs; and a new log or table file is preallocated (about
+    // one write buffer each).
     const std::optional<uint64_t> free = FreeDiskBytes();
     const uint64_t needed = 2 * (memtables + incoming) + 2 * Derive(cap).write_buffer;
     if (free.has_value() && *free < needed) {

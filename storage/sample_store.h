@@ -43,7 +43,8 @@ struct StoreOptions {
   // space is freed or the budget raised (SetMaxBytes). A disk with less free space than a write
   // needs (FORMAT.md) is NoSpace("disk full ...") the same way, before RocksDB meets ENOSPC.
   // RocksDB's SstFileManager cap is the backstop.
-  // The WAL (flushed away beyond min(max_bytes/16, 256 MiB)) and RocksDB's LOG files come on top.
+  // The frame journal (about 3 write buffers at most), the WAL (flushed away beyond
+  // min(max_bytes/16, 256 MiB)) and RocksDB's LOG files come on top.
   uint64_t max_bytes = uint64_t{8} << 30;
   // Drop frames and teacher outputs written more than this many seconds ago (a whole table file at a
   // time, at the next flush or compaction: not strict). 0 = off.

@@ -410,7 +410,7 @@ TEST(SampleStoreTest, ReopenKeepsEverything) {
   {
     auto store = OpenOrDie(options);
     for (uint64_t s = 0; s < 50; ++s) ASSERT_TRUE(store->PutFrame(MakeFrame("a", s, 2000)).ok());
-    ASSERT_TRUE(store->Flush().ok());  // half in table files, half only in the WAL
+    ASSERT_TRUE(store->Flush().ok());  // half in table files, half only in the memtable (journal)
     for (uint64_t s = 50; s < 100; ++s) ASSERT_TRUE(store->PutFrame(MakeFrame("a", s, 2000)).ok());
     ASSERT_TRUE(store->PutTeacher("a", 7, std::vector<uint8_t>{9, 9}, 0.5f).ok());
     ASSERT_TRUE(store->PutMeta("devices/a", "allowed").ok());
