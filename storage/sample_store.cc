@@ -1047,4 +1047,18 @@ Result<std::string> SampleStore::TEST_GetRawFrameValue(std::string_view device_i
   return value;
 }
 
+Result<uint32_t> SampleStore::TEST_FormatMarker() const {
+  std::string marker;
+  const rocksdb::Status rs =
+      impl_->db->Get(rocksdb::ReadOptions(), impl_->default_cf, AsSlice(kFormatMarkerKey), &marker);
+  if (!rs.ok()) return impl_->Map(rs, "TEST_FormatMarker");
+  return DecodeFormatMarkerValue(marker);
+}
+
+Status SampleStore::TEST_SetFormatMarker(uint32_t store_format) {
+  return impl_->Map(impl_->db->Put(impl_->meta_write, impl_->default_cf, AsSlice(kFormatMarkerKey),
+                                   EncodeFormatMarkerValue(store_format)),
+                    "TEST_SetFormatMarker");
+}
+
 }  // namespace kd::storage

@@ -176,6 +176,9 @@ class SampleStore {
   // Test-only hooks: raw access to the stored value of a frame (no encoding, no checks).
   Status TEST_PutRawFrameValue(std::string_view device_id, uint64_t seq, std::string_view value);
   Result<std::string> TEST_GetRawFrameValue(std::string_view device_id, uint64_t seq) const;
+  // Test-only hooks: the whole-store format marker (FORMAT.md), read and overwritten as stored.
+  Result<uint32_t> TEST_FormatMarker() const;
+  Status TEST_SetFormatMarker(uint32_t store_format);
 
  private:
   struct Impl;

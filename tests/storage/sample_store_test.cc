@@ -25,6 +25,7 @@
 
 #include "base/clock.h"
 #include "base/file_system.h"
+#include "storage/record_codec.h"
 #include "tests/support/faulty_file_system.h"
 #include "tests/support/small_disk.h"
 
@@ -742,6 +743,31 @@ TEST(SampleStoreTest, AFailingJournalRefusesTheWriteAndLosesNothingAcknowledged)
       }
     }
   }
+}
+
+// A store of format 1 (frames in RocksDB's WAL, no journal) opens and is marked 2 before anything
+// goes to the journal, so an older build refuses it; a format newer than this build's is refused.
+TEST(SampleStoreTest, AFormatOneStoreIsUpgradedAndANewerFormatRefused) {
+  TempDir dir;
+  StoreOptions options;
+  options.path = dir.path() + "/db";
+  {
+    auto store = SampleStore::Open(options);
+    ASSERT_TRUE(store.ok());
+    EXPECT_EQ(*(*store)->TEST_FormatMarker(), kStoreFormatVersion);
+    ASSERT_TRUE((*store)->PutFrame(MakeFrame("cam-v", 1)).ok());
+    ASSERT_TRUE((*store)->TEST_SetFormatMarker(1).ok());
+  }
+  {
+    auto store = SampleStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_EQ(*(*store)->TEST_FormatMarker(), 2u);
+    ExpectSameFrame(**(*store)->GetFrame("cam-v", 1), MakeFrame("cam-v", 1));
+    ASSERT_TRUE((*store)->TEST_SetFormatMarker(kStoreFormatVersion + 1).ok());
+  }
+  auto store = SampleStore::Open(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Status::Code::kUnimplemented) << store.status().ToString();
 }
 
 // ---- Crash durability (kill -9) ---------------------------------------------------------------------
