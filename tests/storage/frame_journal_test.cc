@@ -3,7 +3,6 @@
 // an append/sync sequence (nothing whose Append and Sync returned OK is missing afterwards).
 #include "storage/frame_journal.h"
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,9 +11,9 @@
 
 #include <gtest/gtest.h>
 
-#include "base/check.h"
 #include "storage/record_codec.h"
 #include "tests/support/faulty_file_system.h"
+#include "tests/support/scratch_dir.h"
 
 namespace kd::storage {
 namespace {
@@ -23,23 +22,7 @@ namespace fs = std::filesystem;
 using kd::testing::AllFaults;
 using kd::testing::FaultName;
 using kd::testing::FaultyFileSystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kd_journal_test_XXXXXX").string();
-    KD_CHECK(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using kd::testing::ScratchDir;
 
 // A frame of `size` JPEG bytes as the store would journal it: key and value parts.
 struct Frame {
@@ -136,7 +119,7 @@ TEST(FrameJournalTest, ADamagedValueIsSkippedAndTheRecordsBehindItStillRead) {
 }
 
 TEST(FrameJournalTest, FilesRotateAndGoOnceRocksDbHasFlushedEverythingInThem) {
-  TempDir dir;
+  ScratchDir dir;
   auto j = FrameJournal::Open(FileSystem::Default(), dir.path() + "/journal", /*rotate_bytes=*/1000);
   ASSERT_TRUE(j.ok()) << j.status().ToString();
   FrameJournal& journal = **j;
@@ -174,7 +157,7 @@ TEST(FrameJournalTest, FilesRotateAndGoOnceRocksDbHasFlushedEverythingInThem) {
 }
 
 TEST(FrameJournalTest, FilesLeftByAnEarlierRunAreFoundInOrderAndNumberingGoesOn) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string jdir = dir.path() + "/journal";
   {
     auto j = FrameJournal::Open(FileSystem::Default(), jdir, 1);
@@ -216,7 +199,7 @@ TEST(FrameJournalTest, NoAcknowledgedBatchIsLostWhateverFileOperationFails) {
   constexpr int kBatches = 6;
   for (const auto fault : AllFaults()) {
     for (int fail_at = 0;; ++fail_at) {
-      TempDir dir;
+      ScratchDir dir;
       const std::string jdir = dir.path() + "/journal";
       FaultyFileSystem faulty(FileSystem::Default(), fault, fail_at);
       std::vector<uint64_t> acked;
