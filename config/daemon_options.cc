@@ -242,6 +242,8 @@ constexpr Key<LearnerTrainingOptions> kLearnerTrainingKeys[] = {
     {"threads", &LearnerTrainingOptions::threads, InRange(1, 256)},
     {"sched_idle", &LearnerTrainingOptions::sched_idle},
     {"nice", &LearnerTrainingOptions::nice, InRange(0, 19)},
+    {"yield_above_fps", &LearnerTrainingOptions::yield_above_fps, InRange(0.0, 1e9)},
+    {"yield_max_s", &LearnerTrainingOptions::yield_max_s, InRange(0.1, 3600.0)},
     {"bootstrap", &LearnerTrainingOptions::bootstrap, kNoLimit, PathKind::kFile},
     {"round_iterations", &LearnerTrainingOptions::round_iterations, InRange(1, 1000000)},
     {"round_frames", &LearnerTrainingOptions::round_frames, InRange(8, 100000)},

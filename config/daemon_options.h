@@ -183,6 +183,13 @@ struct LearnerTrainingOptions {
   // RESULTS.md, seventeenth stop). For a learner that mostly ingests. REQUIRES: nice 0..19
   bool sched_idle = false;
   int nice = 10;
+  // Ingest first (learner/ingest_pressure.h): while ingest stores more than yield_above_fps frames/s
+  // (a backlog draining after an outage; budgeted uploads stay far below), the labeller waits before
+  // each teacher forward and the trainer before each step, yield_max_s at most at a time. With the
+  // labeller at nice 10 instead, ingest acked 25-35 % fewer frames/s (RESULTS.md, twentieth stop).
+  // 0 = never wait. REQUIRES: yield_above_fps >= 0; yield_max_s 0.1..3600
+  double yield_above_fps = 200;
+  double yield_max_s = 10;
   std::string bootstrap;       // initial student .kdw, published as version 1 ("" = train from scratch)
   int round_iterations = 100;  // optimiser steps per round. REQUIRES: 1..1e6
   int round_frames = 256;      // frames in a round's dataset. REQUIRES: 8..100000

@@ -11,8 +11,9 @@
 
 namespace kd::learner {
 
-DatasetBuilder::DatasetBuilder(const model::CenterNetTeacher& teacher, DatasetOptions options)
-    : teacher_(teacher), options_(std::move(options)) {
+DatasetBuilder::DatasetBuilder(const model::CenterNetTeacher& teacher, DatasetOptions options,
+                               std::function<void()> before_forward)
+    : teacher_(teacher), options_(std::move(options)), before_forward_(std::move(before_forward)) {
   data_.labels = options_.labels;
 }
 
@@ -52,6 +53,7 @@ Status DatasetBuilder::AddBatch(const std::vector<media::Frame>& frames) {
   }
   // One teacher forward for the whole batch: [B,3,Ht,Wt].
   auto tin = torch::stack(teacher_inputs).to(torch::kFloat);
+  if (before_forward_) before_forward_();
   KD_ASSIGN_OR_RETURN(auto out, teacher_.Forward(tin));
   auto heat = out.heat.index_select(1, label_index.to(out.heat.device()));  // [B,K,ht,wt]
   auto heat_s = model::ResizeBilinearLegacy(heat, gh, gw).clamp(0, 1);      // [B,K,gh,gw]
@@ -82,6 +84,7 @@ Status DatasetBuilder::AddBatch(const std::vector<media::Frame>& frames) {
       const auto [w, h] = media::FitSize(d.orig_width, d.orig_height, side, 32);
       std::vector<torch::Tensor> inputs;
       for (const auto& frame : frames) inputs.push_back(model::FrameToTensor(media::ResizeRgb(frame, w, h)));
+      if (before_forward_) before_forward_();
       KD_ASSIGN_OR_RETURN(auto scaled, teacher_.Forward(torch::stack(inputs).to(torch::kFloat)));
       decode_pass(scaled.heat.index_select(1, label_index.to(scaled.heat.device())), scaled.box, w, h, &passes);
     }

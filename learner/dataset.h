@@ -59,7 +59,10 @@ using ProgressFn = std::function<void(size_t done, size_t total)>;
 // Builds a dataset frame by frame (teacher forward per Add). All frames must share a size.
 class DatasetBuilder {
  public:
-  DatasetBuilder(const model::CenterNetTeacher& teacher, DatasetOptions options);
+  // `before_forward`, when set, runs before every teacher forward (each refine scale's too): where
+  // the learner's labeller waits while ingest is flooded (learner/ingest_pressure.h).
+  DatasetBuilder(const model::CenterNetTeacher& teacher, DatasetOptions options,
+                 std::function<void()> before_forward = {});
   Status Add(const media::Frame& frame);
   // As Add for several frames with one batched teacher forward ([B,3,H,W]).
   Status AddBatch(const std::vector<media::Frame>& frames);
@@ -68,6 +71,7 @@ class DatasetBuilder {
  private:
   const model::CenterNetTeacher& teacher_;
   DatasetOptions options_;
+  std::function<void()> before_forward_;
   DistillDataset data_;
   std::vector<torch::Tensor> images_, heats_, boxes_, means_, sqmeans_;
 };

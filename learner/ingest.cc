@@ -1,5 +1,6 @@
 #include "learner/ingest.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -85,6 +86,8 @@ std::vector<Outgoing> IngestStage::StoreAndAck(const std::vector<wire::Incoming>
                        .jpeg = {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}});
   }
   const std::vector<storage::SampleStore::PutResult> results = store_.PutFrames(records);  // the one sync
+  state_.pressure.Stored(static_cast<uint64_t>(
+      std::count_if(results.begin(), results.end(), [](const auto& r) { return r.status.ok(); })));
   {
     std::lock_guard lock(state_.mu);
     ++state_.ingest_writes;

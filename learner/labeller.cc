@@ -1,6 +1,7 @@
 #include "learner/labeller.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "base/log.h"
 #include "base/text.h"
@@ -18,13 +19,14 @@ constexpr std::chrono::milliseconds kIdleWait{500};
 
 }  // namespace
 
-CenterNetTeacherPass::CenterNetTeacherPass(const model::CenterNetTeacher& teacher, size_t chunk_frames)
-    : teacher_(teacher), chunk_frames_(std::max<size_t>(1, chunk_frames)) {}
+CenterNetTeacherPass::CenterNetTeacherPass(const model::CenterNetTeacher& teacher, size_t chunk_frames,
+                                           std::function<void()> before_forward)
+    : teacher_(teacher), chunk_frames_(std::max<size_t>(1, chunk_frames)), before_forward_(std::move(before_forward)) {}
 
 Result<DistillDataset> CenterNetTeacherPass::Label(const std::vector<media::Frame>& frames,
                                                    const std::vector<std::vector<uint8_t>>& /*jpegs*/,
                                                    const DatasetOptions& options, const std::atomic<bool>& cancel) {
-  DatasetBuilder builder(teacher_, options);
+  DatasetBuilder builder(teacher_, options, before_forward_);
   for (size_t begin = 0; begin < frames.size(); begin += chunk_frames_) {
     if (cancel) return Status::Unavailable("stopping: the teacher pass was cancelled");
     const size_t end = std::min(frames.size(), begin + chunk_frames_);

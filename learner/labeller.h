@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -48,16 +49,20 @@ class TeacherPass {
 // The real one: batched forwards of the CenterNet teacher (DatasetBuilder), `chunk_frames` frames
 // per forward, `cancel` checked between them. A labeller batch grows to its run's end (up to
 // teacher.batch + kMaxRunExtension frames, each at every refine scale: minutes on a busy CPU), and
-// a stopping learner must not wait for all of it (systemd's stop timeout is 90 s).
+// a stopping learner must not wait for all of it (systemd's stop timeout is 90 s). For the same
+// reason `before_forward` (when set) runs before each forward, every refine scale's included: the
+// learner's labeller waits there while ingest is flooded (learner/ingest_pressure.h).
 class CenterNetTeacherPass final : public TeacherPass {
  public:
-  CenterNetTeacherPass(const model::CenterNetTeacher& teacher, size_t chunk_frames);
+  CenterNetTeacherPass(const model::CenterNetTeacher& teacher, size_t chunk_frames,
+                       std::function<void()> before_forward = {});
   Result<DistillDataset> Label(const std::vector<media::Frame>& frames, const std::vector<std::vector<uint8_t>>& jpegs,
                                const DatasetOptions& options, const std::atomic<bool>& cancel) override;
 
  private:
   const model::CenterNetTeacher& teacher_;
   const size_t chunk_frames_;
+  const std::function<void()> before_forward_;
 };
 
 class LabelStage {

@@ -21,7 +21,11 @@ bool IsHoldout(uint64_t seq, int every, uint64_t span_us) {
   return unit % n == z % n;
 }
 
-LoopState::LoopState(const config::LearnerOptions& opts) : options(opts) {
+LoopState::LoopState(const config::LearnerOptions& opts, const Clock& clock)
+    : options(opts),
+      pressure(clock,
+               {.busy_fps = opts.training.yield_above_fps,
+                .max_pause = std::chrono::milliseconds(static_cast<int64_t>(opts.training.yield_max_s * 1000))}) {
   for (const auto& g : options.groups) {
     for (const auto& d : g.devices) static_group_of_[d] = g.name;
   }

@@ -3,8 +3,8 @@
 // (ingest, labeller, trainer, publisher, control, admin) each own their thread and sockets; this is
 // the only state they have in common.
 //
-// Locking contract: every member of LoopState except the constants (`options`) and the heartbeats
-// (`beats`, atomics) is guarded by `mu`.
+// Locking contract: every member of LoopState except the constants (`options`), the heartbeats
+// (`beats`, atomics) and `pressure` (its own lock) is guarded by `mu`.
 // Hold `mu` only to read or change these maps and counters: never across a store write, a file
 // write, a model forward, a signature or a socket send. Copy what is needed, unlock, then work.
 // Lock order: a stage's own serialising mutex (Publisher::publish_mu_, Catalogue::persist_mu_)
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "config/daemon_options.h"
+#include "learner/ingest_pressure.h"
 #include "learner/rollout.h"
 #include "storage/replay_sampler.h"
 #include "wire/message.h"
@@ -130,7 +131,8 @@ struct StageBeats {
 bool IsHoldout(uint64_t seq, int every, uint64_t span_us);
 
 struct LoopState {
-  explicit LoopState(const config::LearnerOptions& options);
+  // `clock` (for the ingest pressure) outlives the state.
+  explicit LoopState(const config::LearnerOptions& options, const Clock& clock = SystemClock::Get());
 
   const config::LearnerOptions options;  // constant after construction: read without `mu`
 
@@ -145,6 +147,9 @@ struct LoopState {
   ops::HistogramAccumulator train_step_seconds{ops::LatencyBucketsSeconds()};
 
   StageBeats beats;  // not guarded by mu (atomics)
+  // Ingest first: the ingest stage records what it stores, the labeller and trainer wait on it
+  // (training.yield_above_fps). Not guarded by mu (its own lock).
+  IngestPressure pressure;
 
   // The group a device belongs to: its `[[groups]]` entry, else a group of its own. No lock needed.
   std::string GroupNameOf(const std::string& device_id) const;

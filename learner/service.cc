@@ -55,7 +55,7 @@ constexpr std::chrono::milliseconds kMembershipPoll{200};
 }  // namespace
 
 struct LearnerService::Impl {
-  Impl(const config::LearnerOptions& options, const Clock& c) : opt(options), clock(c), state(options) {}
+  Impl(const config::LearnerOptions& options, const Clock& c) : opt(options), clock(c), state(options, c) {}
 
   Status Init();
   Status LoadRecipe();
@@ -252,7 +252,10 @@ Status LearnerService::Impl::Init() {
   auto teacher_or = model::CenterNetTeacher::Load(teacher_path, device);
   if (!teacher_or.ok()) return teacher_or.status().WithContext("teacher " + teacher_path);
   teacher = std::move(teacher_or).value();
-  teacher_pass = std::make_unique<CenterNetTeacherPass>(*teacher, static_cast<size_t>(opt.teacher.batch));
+  // Ingest first: before each forward the labeller waits while a backlog floods in.
+  teacher_pass = std::make_unique<CenterNetTeacherPass>(*teacher, static_cast<size_t>(opt.teacher.batch), [this] {
+    state.pressure.PauseWhileBusy(stopping, [this] { state.beats.labeller.Beat(); });
+  });
 
   catalogue = std::make_unique<Catalogue>(state, *store, artifacts_dir);
   publisher = std::make_unique<Publisher>(state, *catalogue, std::move(signing_key), clock);

@@ -140,11 +140,15 @@ bool TrainStage::Round(const std::string& name, const std::atomic<bool>& stoppin
     start.arch = &bootstrap_arch;
     start.state = &bootstrap_state;
   }
-  const auto on_step = [this](double step_s) {
+  const auto on_step = [this, &stopping](double step_s) {
     state_.beats.trainer.Beat();
-    std::lock_guard lock(state_.mu);
-    ++state_.train_steps;
-    state_.train_step_seconds.Observe(step_s);
+    {
+      std::lock_guard lock(state_.mu);
+      ++state_.train_steps;
+      state_.train_step_seconds.Observe(step_s);
+    }
+    // Ingest first: the next step waits while a backlog floods in (learner/ingest_pressure.h).
+    state_.pressure.PauseWhileBusy(stopping, [this] { state_.beats.trainer.Beat(); });
   };
   auto trained = trainer_.Train(name, *data, start,
                                 {.iterations = state_.options.training.round_iterations,

@@ -73,6 +73,26 @@ TEST_F(DistillerTest, DatasetAlignsTeacherOutputsToTheStudentGrid) {
   EXPECT_EQ(data_->frame_indices[0], 300);
 }
 
+TEST_F(DistillerTest, TheBuilderCallsItsHookBeforeEveryTeacherForwardEachRefineScaleIncluded) {
+  // The labeller's wait for ingest (learner/ingest_pressure.h) runs there: before the fix it ran
+  // once per batch of every scale, seconds of teacher time on a busy CPU.
+  DatasetOptions o;
+  o.student_long_side = 192;
+  o.teacher_long_side = 256;
+  o.refine.enabled = true;
+  o.refine.extra_long_sides = {320};
+  int forwards = 0;
+  DatasetBuilder builder(*teacher_, o, [&] { ++forwards; });
+  auto read = media::ReadFrames(AssetPath("vtest.avi"), 300, 302);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  const std::vector<media::Frame>& frames = *read;
+  ASSERT_TRUE(builder.AddBatch(frames).ok());
+  EXPECT_EQ(forwards, 2);  // the teacher scale, then 320
+  ASSERT_TRUE(builder.AddBatch({frames[0]}).ok());
+  EXPECT_EQ(forwards, 4);
+  EXPECT_EQ(std::move(builder).Finish().value().size(), 3u);
+}
+
 TEST_F(DistillerTest, CrossKdSendsNoKdGradientToLayersAfterTheTap) {
   auto d = Make('c');
   auto grads = d->KdGradients(*data_, {0, 1});

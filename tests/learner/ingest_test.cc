@@ -38,6 +38,16 @@ TEST(IngestStageTest, FramesAreStoredThenAckedWithCredits) {
   EXPECT_EQ(f.state.ingest_writes, 1u);  // one synced write for the batch
 }
 
+TEST(IngestStageTest, StoredFramesCountTowardsTheIngestPressure) {
+  IngestFixture f;
+  EXPECT_EQ(f.state.pressure.FramesPerSecond(), 0);
+  (void)f.stage.StoreAndAck({f.Frame("cam-a", 1), f.Frame("cam-a", 2), f.Frame("cam-a", 2)});
+  // Three acknowledged (the resend too) within the one-second window of the fixture's clock.
+  EXPECT_NEAR(f.state.pressure.FramesPerSecond(), 3, 1e-9);
+  f.clock.AdvanceNanos(1'000'000'000);
+  EXPECT_EQ(f.state.pressure.FramesPerSecond(), 0);
+}
+
 TEST(IngestStageTest, AResentFrameIsAckedAgainAndCountedAsDuplicate) {
   IngestFixture f;
   (void)f.stage.StoreAndAck({f.Frame("cam-a", 7)});

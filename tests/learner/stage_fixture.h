@@ -82,7 +82,7 @@ inline config::LearnerOptions StageOptions(const std::string& store_path) {
 
 struct StageFixture {
   explicit StageFixture(config::LearnerOptions (*make_options)(const std::string&) = StageOptions)
-      : options(make_options(dir / "store")), state(options) {
+      : options(make_options(dir / "store")), state(options, clock) {
     storage::StoreOptions so;
     so.path = options.store.path;
     so.sync_writes = false;
@@ -139,8 +139,8 @@ struct StageFixture {
 
   kd::testing::ScratchDir dir;
   config::LearnerOptions options;
+  FakeClock clock{1'000'000'000'000};  // before `state`, which keeps a reference
   LoopState state;
-  FakeClock clock{1'000'000'000'000};
   std::unique_ptr<storage::SampleStore> store;
   std::unique_ptr<Catalogue> catalogue;
   update::SigningKeyPair key;

@@ -2,7 +2,7 @@
 # distiller on the real teacher and video (real_asset).
 kd_add_test(NAME losses_test SOURCES learner/losses_test.cc learner/rollout_test.cc learner/teacher_record_test.cc
                                      learner/refine_test.cc learner/round_scheduler_test.cc learner/round_job_test.cc learner/label_job_test.cc
-                                     learner/weight_average_test.cc
+                                     learner/weight_average_test.cc learner/ingest_pressure_test.cc
             LIBS kd_learner nlohmann_json::nlohmann_json TIMEOUT 30)
 kd_add_test(NAME distiller_test SOURCES learner/distiller_test.cc LIBS kd_learner TIMEOUT 120 LABELS real_asset)
 # The stages of kdlearnd, each on its own (no teacher, no video: synthetic rows, tiny students, a
