@@ -112,6 +112,8 @@ json StatusDoc(const LoopState& state_, const StatusSources& sources_, const Clo
     j["gate"] = {{"margin", state_.options.gate.margin}};
     j["frames_received"] = state_.frames_received;
     j["ingest_writes"] = state_.ingest_writes;
+    j["ingest_frames_per_second"] = state_.pressure.FramesPerSecond();
+    j["background_yield_s"] = state_.pressure.paused_seconds();
     j["ingest_frames_per_write"] = state_.ingest_writes ? static_cast<double>(state_.ingest_batched_frames) /
                                                               static_cast<double>(state_.ingest_writes)
                                                         : 0.0;

@@ -42,6 +42,7 @@ struct View {
   std::vector<GroupView> groups;
   uint64_t frames_received = 0, frames_labelled = 0, train_steps = 0, ingest_writes = 0;
   ops::HistogramValue step_seconds;
+  double yielded_seconds = 0;  // the labeller's and trainer's waits for ingest (learner/ingest_pressure.h)
 };
 
 View Snapshot(const LoopState& state) {
@@ -87,6 +88,7 @@ View Snapshot(const LoopState& state) {
   v.train_steps = state.train_steps;
   v.ingest_writes = state.ingest_writes;
   v.step_seconds = state.train_step_seconds.value();
+  v.yielded_seconds = state.pressure.paused_seconds();
   return v;
 }
 
@@ -204,6 +206,9 @@ std::vector<ops::MetricFamily> LearnerMetrics(const LoopState& state, const Stat
                     .Add({}, static_cast<double>(v.frames_labelled)));
   out.push_back(Counter("kd_learner_train_steps_total", "Optimiser steps, all groups.")
                     .Add({}, static_cast<double>(v.train_steps)));
+  out.push_back(Counter("kd_learner_background_yield_seconds_total",
+                        "Seconds the labeller and trainer waited while ingest stored a flood of frames.")
+                    .Add({}, v.yielded_seconds));
   out.push_back(ops::Histogram("kd_learner_train_step_duration_seconds",
                                "Time of one training step (forward, losses, backward, update).")
                     .AddHistogram({}, v.step_seconds));

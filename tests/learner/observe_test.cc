@@ -79,6 +79,7 @@ TEST(ObserveTest, MetricsCoverCamerasGroupsTheGateTheStoreAndTraining) {
   EXPECT_TRUE(Contains(m, "kd_learner_publishes_total{group=\"cam-a\"} 1\n")) << m;
   EXPECT_TRUE(Contains(m, "kd_learner_rollout_stage{group=\"cam-a\",stage=\"canary\"} 1\n")) << m;
   EXPECT_TRUE(Contains(m, "kd_learner_train_steps_total 60\n")) << m;
+  EXPECT_TRUE(Contains(m, "kd_learner_background_yield_seconds_total 0\n")) << m;
   EXPECT_TRUE(Contains(m, "kd_learner_train_step_duration_seconds_count 1\n")) << m;
   EXPECT_TRUE(Contains(m, "kd_learner_store_budget_bytes ")) << m;
   EXPECT_TRUE(Contains(m, "kd_learner_draining 0\n")) << m;

@@ -144,6 +144,7 @@ lint() {  # lint <name> <url> <families...>
 lint learner "$L" kd_build_info kd_learner_frames_stored_total kd_learner_frames_duplicate_total \
   kd_learner_frames_refused_total kd_learner_store_bytes kd_learner_store_budget_bytes kd_learner_label_backlog_frames \
   kd_learner_train_steps_total kd_learner_train_step_duration_seconds kd_learner_gate_decisions_total \
+  kd_learner_background_yield_seconds_total \
   kd_learner_publishes_total kd_learner_heldout_ap_ratio kd_learner_rollout_stage kd_learner_device_last_seen_timestamp_seconds \
   kd_learner_device_model_version kd_learner_device_uplink_bytes_total kd_learner_device_downlink_bytes_total \
   kd_learner_rollbacks_total kd_learner_latest_version
