@@ -243,11 +243,14 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
   }
   spinners.reset();
   // Group commit: how many frames each synced write carried (the learner's own count).
-  double frames_per_write = 0;
+  // And how long the labeller waited for ingest (training.yield_above_fps: ingest first).
+  double frames_per_write = 0, yield_s = 0;
   if (auto st = kd::wire::AdminCall("ipc://" + (dir / "store" / "admin.sock").string(), R"({"cmd":"status"})",
                                     milliseconds(5000));
       st.ok()) {
-    frames_per_write = json::parse(*st, nullptr, false).value("ingest_frames_per_write", 0.0);
+    const json status = json::parse(*st, nullptr, false);
+    frames_per_write = status.value("ingest_frames_per_write", 0.0);
+    yield_s = status.value("background_yield_s", 0.0);
   }
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
@@ -263,14 +266,15 @@ json BenchIngest(const std::string& kdlearnd, int edges, double seconds, const s
          {"jpeg_bytes", jpeg.size()},
          {"ack_latency_ms_p50", Percentile(all, 0.5)},
          {"ack_latency_ms_p99", Percentile(all, 0.99)},
-         {"frames_per_synced_write", frames_per_write}};
+         {"frames_per_synced_write", frames_per_write},
+         {"background_yield_seconds", yield_s}};
   if (n == 0) std::fprintf(stderr, "no frame acknowledged; learner log: %s\n", (dir / "kdlearnd.log").c_str());
   std::printf(
       "ingest  %2d edges  credits %3d  %d busy cores  %8.1f frames/s acked (sync writes)  ack p50 %6.1f ms  p99 %6.1f "
       "ms  "
-      "%5.1f frames/write  %6.1f frames/s labelled  (%zu B JPEG)\n",
+      "%5.1f frames/write  %6.1f frames/s labelled  %5.1f s yielded  (%zu B JPEG)\n",
       edges, window, busy_cores, r["frames_per_second"].get<double>(), r["ack_latency_ms_p50"].get<double>(),
-      r["ack_latency_ms_p99"].get<double>(), frames_per_write, r["labelled_frames_per_second"].get<double>(),
+      r["ack_latency_ms_p99"].get<double>(), frames_per_write, r["labelled_frames_per_second"].get<double>(), yield_s,
       jpeg.size());
   if (label_seconds > 0) {
     std::printf("label   %2d edges  %d busy cores  %6.2f frames/s labelled over %.0f s after the ingest\n", edges,
