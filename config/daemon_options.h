@@ -186,7 +186,8 @@ struct LearnerTrainingOptions {
   // Ingest first (learner/ingest_pressure.h): while ingest stores more than yield_above_fps frames/s
   // (a backlog draining after an outage; budgeted uploads stay far below), the labeller waits before
   // each teacher forward and the trainer before each step, yield_max_s at most at a time. With the
-  // labeller at nice 10 instead, ingest acked 25-35 % fewer frames/s (RESULTS.md, twentieth stop).
+  // labeller at nice 10 only, ingest acked 15-26 % fewer frames/s (paired means; RESULTS.md,
+  // twentieth stop).
   // 0 = never wait. REQUIRES: yield_above_fps >= 0; yield_max_s 0.1..3600
   double yield_above_fps = 200;
   double yield_max_s = 10;

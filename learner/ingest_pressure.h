@@ -3,8 +3,8 @@
 //
 // Why: on a CPU learner the teacher and the trainer take every core they are given. At nice 10 the
 // labeller still held about half a core beside 32 edges (its threads run whenever an ingest thread
-// waits on a hand-off), and ingest acknowledged 25-35 % fewer frames/s than with the labeller
-// stopped (RESULTS.md, twentieth stop). Under SCHED_IDLE a LibTorch team stalls whenever any thread
+// waits on a hand-off), and ingest acknowledged 26-29 % fewer frames/s than with the labeller
+// stopped (paired means, RESULTS.md, twentieth stop). Under SCHED_IDLE a LibTorch team stalls whenever any thread
 // wakes, which halved live learning (seventeenth stop). So the policy lives here instead: while
 // ingest stores more than `busy_fps` frames/s (over the last second), the labeller waits before its
 // next teacher forward and the trainer before its next step. A camera fleet's budgeted uploads stay
@@ -13,7 +13,7 @@
 // labelled once it has drained. One wait lasts at most `max_pause`, then one unit of work runs: a
 // flood that never ends slows learning but cannot stop it.
 //
-// Ownership: LoopState holds one; the clock and the sleep function outlive it.
+// Ownership: LoopState holds one; the clock outlives it.
 // Threading: all methods are thread-safe (the ingest thread records, the labeller and trainer
 // threads wait; one mutex, never held across a sleep).
 #ifndef KD_LEARNER_INGEST_PRESSURE_H_
