@@ -271,7 +271,7 @@ TEST(FaultsTest, AFullDiskStopsAcksLosesNothingAndIngestResumesWhenSpaceReturns)
 }
 
 // Issue 12: a model that passes the self-test and then fails probation. Every new trained
-// version runs normally through its self-test and then, once on probation, looks 300 ms slower
+// version runs normally through its self-test and then, once on probation, looks 3 s slower
 // per frame (the test's inference clock), as a model that is slow on real frames would. The edge
 // rolls it back and reports it; the learner halts the rollout and republishes the previous
 // weights as a new version, which the edge commits. A real kdlearnd trains and publishes.
@@ -295,7 +295,7 @@ TEST(FaultsTest, AModelThatFailsProbationIsRolledBackAndTheLearnerRepublishesThe
   Learner learner((dir / "kdlearnd.toml").string(), (dir / "kdlearnd.log").string());
   learner.Start();
 
-  SlowInferenceClock clock(300'000'000);
+  SlowInferenceClock clock(3'000'000'000);
   edge::EdgeSeams seams;
   seams.inference_clock = &clock;
   const std::vector<std::string> set = {
@@ -313,7 +313,7 @@ TEST(FaultsTest, AModelThatFailsProbationIsRolledBackAndTheLearnerRepublishesThe
       "update.trusted_keys=[\"" + (dir / "s.pub").string() + "\"]",
       "update.probation_frames=10",
       "update.probation_seconds=2",
-      "update.max_latency_ratio=3",
+      "update.max_latency_ratio=20",  // the self-test is timed on the real clock: room for a busy CI
       "output.detections=",
       "output.status_interval_ms=300",
   };

@@ -708,20 +708,22 @@ TEST(LoopTest, NmsFreeStudentsRunUpdateAndSwapWithOneToManyStudentsBothWays) {
 
 // A version rolled back on probation is not installed again by the same edge, even when the
 // learner keeps offering it (here a scripted learner that offers v2 until it is committed). The
-// test's inference clock makes v2 look 300 ms slower per frame once it is on probation.
+// test's inference clock makes v2 look 3 s slower per frame once it is on probation; the latency
+// ratio allowed (20) leaves the self-test, timed on the real clock, room for a busy machine (a CI
+// run measured 10.2 ms against 2.7 ms there, and a ratio of 3 refused v2 before probation).
 TEST(LoopTest, AVersionRolledBackOnProbationIsNotInstalledAgain) {
   if (!AssetsPresent()) GTEST_SKIP() << "assets missing (scripts/fetch_assets.sh)";
   UpdateFixture fx("kd_no_retry");
   UpdateSequence seq;
   seq.offers.push_back(NudgedFactoryOffer(fx, "cam-r"));
   FakeLearner learner([&](const wire::Message& in) { return seq.Handle(in); });
-  testing::SlowInferenceClock clock(300'000'000);
+  testing::SlowInferenceClock clock(3'000'000'000);
   edge::EdgeSeams seams;
   seams.inference_clock = &clock;
   auto overrides = learner.EdgeOverrides("cam-r", fx.dir, fx.factory, fx.dir / "s.pub");
   overrides.push_back("update.probation_frames=10");
   overrides.push_back("update.probation_seconds=1");
-  overrides.push_back("update.max_latency_ratio=3");
+  overrides.push_back("update.max_latency_ratio=20");
   auto opts = config::LoadEdgeOptions("", overrides);
   ASSERT_TRUE(opts.ok()) << opts.status().ToString();
   auto agent = edge::EdgeAgent::Start(*opts, seams);
