@@ -41,6 +41,28 @@ TEST(LossesTest, AlignScaleMatchesTeacherStatistics) {
   EXPECT_TRUE(torch::allclose(a.std({0, 2, 3}), std, 1e-3, 1e-3));
 }
 
+// AlignScale runs as a fused batch norm; its values and its gradient (the student learns through
+// it) must be those of CrossKD's formula with the unbiased std.
+TEST(LossesTest, AlignScaleIsCrossKdsFormulaInValueAndGradient) {
+  torch::manual_seed(3);
+  const auto x = (torch::randn({3, 4, 6, 5}) * 3 + 1).requires_grad_(true);
+  const auto mean = torch::tensor({1.f, -2.f, 0.5f, 0.f});
+  const auto std = torch::tensor({0.5f, 3.f, 1.f, 2.f});
+  const auto weights = torch::randn({3, 4, 6, 5});
+  const auto formula = [&](const torch::Tensor& s) {
+    auto m = s.mean({0, 2, 3}, true);
+    auto sd = s.std({0, 2, 3}, /*unbiased=*/true, true);
+    return (s - m) / (sd + 1e-6) * std.view({1, -1, 1, 1}) + mean.view({1, -1, 1, 1});
+  };
+  const auto fused = AlignScale(x, mean, std);
+  const auto grad_fused = torch::autograd::grad({(fused * weights).sum()}, {x})[0];
+  const auto reference = formula(x);
+  const auto grad_reference = torch::autograd::grad({(reference * weights).sum()}, {x})[0];
+  EXPECT_TRUE(torch::allclose(fused, reference, 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(grad_fused, grad_reference, 1e-4, 1e-5))
+      << (grad_fused - grad_reference).abs().max().item<float>();
+}
+
 TEST(LossesTest, OneToManyPeaksAtTheCentreAndIgnoresUncertainTeacher) {
   const int k = 2, h = 16, w = 16;
   auto heat = torch::zeros({1, k, h, w});
