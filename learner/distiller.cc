@@ -141,9 +141,9 @@ Distiller::Losses Distiller::ComputeLosses(const DistillDataset& data, const std
           x,
           F::InterpolateFuncOptions().size(std::vector<int64_t>{oh, ow}).mode(torch::kBilinear).align_corners(false));
     };
-    auto head = teacher_.Head(resample ? bilinear(aligned, th, tw) : aligned);
+    auto head = teacher_.Head(resample ? bilinear(aligned, th, tw) : aligned, label_index_);
     KD_CHECK_MSG(head.ok(), head.status().ToString());
-    cross_cls = head->cls_logits.index_select(1, torch::tensor(label_index_).to(device_));
+    cross_cls = head->cls_logits;  // the student's classes only
     cross_box = head->box;
     if (resample) {
       cross_cls = bilinear(cross_cls, h, w);

@@ -1,5 +1,7 @@
 #include "model/teacher.h"
 
+#include <map>
+
 #include <torch/torch.h>
 
 namespace kd::model {
@@ -38,11 +40,21 @@ Result<TeacherOutput> CenterNetTeacher::Forward(const torch::Tensor& images) con
   return out;
 }
 
-Result<TeacherHeadOutput> CenterNetTeacher::Head(const torch::Tensor& feature) const {
+Result<TeacherHeadOutput> CenterNetTeacher::Head(const torch::Tensor& feature,
+                                                 const std::vector<int64_t>& classes) const {
   if (feature.dim() != 4 || feature.size(1) != kFeatureChannels) {
     return Status::InvalidArgument("teacher head input must be [N,128,h,w]");
   }
-  KD_ASSIGN_OR_RETURN(auto outs, graph_->Run({{kFeature, feature}}, {kClsLogits, kBox}));
+  std::map<std::string, torch::Tensor> channels;
+  if (!classes.empty()) {
+    for (int64_t c : classes) {
+      if (c < 0 || c >= kNumClasses) {
+        return Status::InvalidArgument("teacher class " + std::to_string(c) + " not in 0..79");
+      }
+    }
+    channels[kClsLogits] = torch::tensor(classes, torch::kLong);
+  }
+  KD_ASSIGN_OR_RETURN(auto outs, graph_->Run({{kFeature, feature}}, {kClsLogits, kBox}, channels));
   return TeacherHeadOutput{outs[0], outs[1]};
 }
 

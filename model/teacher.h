@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -24,7 +25,7 @@ struct TeacherOutput {
 };
 
 struct TeacherHeadOutput {
-  torch::Tensor cls_logits;  // [N,80,h,w]
+  torch::Tensor cls_logits;  // [N,80,h,w], or [N,K,h,w] for K chosen classes
   torch::Tensor box;         // [N,4,h,w] l,t,r,b in pixels of an input with stride 4
 };
 
@@ -44,8 +45,9 @@ class CenterNetTeacher {
   Result<TeacherOutput> Forward(const torch::Tensor& images) const;
 
   // The teacher's head on a feature map: [N,128,h,w] -> class logits and boxes. Autograd flows
-  // into `feature`; the teacher's own weights never receive gradients.
-  Result<TeacherHeadOutput> Head(const torch::Tensor& feature) const;
+  // into `feature`; the teacher's own weights never receive gradients. `classes` (COCO indices,
+  // each in 0..79): only those classes' logits are computed, in that order (empty = all 80).
+  Result<TeacherHeadOutput> Head(const torch::Tensor& feature, const std::vector<int64_t>& classes = {}) const;
 
   const torch::Device& device() const { return device_; }
   int64_t NumParameters() const { return graph_->NumParameters(); }

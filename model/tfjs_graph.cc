@@ -144,8 +144,11 @@ struct TfjsGraph::Impl {
     return Status::Ok();
   }
 
-  torch::Tensor Conv(const Node& n, const torch::Tensor& x, bool depthwise) const {
-    const torch::Tensor& w = n.const_inputs[1];
+  // `channels`: undefined for every output channel, else the int64 indices of those computed.
+  torch::Tensor Conv(const Node& n, const torch::Tensor& x, bool depthwise, const torch::Tensor& channels) const {
+    KD_CHECK_MSG(!depthwise || !channels.defined(), "output channels of a depthwise convolution cannot be chosen");
+    const torch::Tensor& all = n.const_inputs[1];
+    const torch::Tensor w = channels.defined() ? all.index_select(0, channels.to(all.device())) : all;
     torch::Tensor in = x;
     int64_t pad_h = 0, pad_w = 0;
     if (n.same_padding) {
@@ -159,6 +162,7 @@ struct TfjsGraph::Impl {
       }
     }
     torch::Tensor bias = n.bias ? n.const_inputs[2] : torch::Tensor();
+    if (bias.defined() && channels.defined()) bias = bias.index_select(0, channels.to(bias.device()));
     torch::Tensor y =
         torch::conv2d(in, w, bias, {n.stride_h, n.stride_w}, {pad_h, pad_w}, {1, 1}, depthwise ? x.size(1) : 1);
     if (n.relu) y = torch::relu(y);
@@ -171,7 +175,11 @@ struct TfjsGraph::Impl {
     return values[static_cast<size_t>(n.inputs[i])];
   }
 
-  Result<torch::Tensor> Eval(const Node& n, const std::vector<torch::Tensor>& values) const {
+  Result<torch::Tensor> Eval(const Node& n, const std::vector<torch::Tensor>& values,
+                             const torch::Tensor& channels) const {
+    if (channels.defined() && n.op != Op::kConv) {
+      return Status::InvalidArgument("output channels chosen for '" + n.name + "', which is not a convolution");
+    }
     switch (n.op) {
       case Op::kPlaceholder:
         return Status::InvalidArgument("input '" + n.name + "' was not fed");
@@ -180,9 +188,9 @@ struct TfjsGraph::Impl {
       case Op::kIdentity:
         return Input(n, 0, values);
       case Op::kConv:
-        return Conv(n, Input(n, 0, values), /*depthwise=*/false);
+        return Conv(n, Input(n, 0, values), /*depthwise=*/false, channels);
       case Op::kDepthwiseConv:
-        return Conv(n, Input(n, 0, values), /*depthwise=*/true);
+        return Conv(n, Input(n, 0, values), /*depthwise=*/true, torch::Tensor());
       case Op::kMul:
         return Input(n, 0, values) * Input(n, 1, values);
       case Op::kAdd:
@@ -419,10 +427,19 @@ Result<std::unique_ptr<TfjsGraph>> TfjsGraph::Load(const std::string& json_path,
 }
 
 Result<std::vector<torch::Tensor>> TfjsGraph::Run(const std::map<std::string, torch::Tensor>& feeds,
-                                                  const std::vector<std::string>& outputs) const {
+                                                  const std::vector<std::string>& outputs,
+                                                  const std::map<std::string, torch::Tensor>& output_channels) const {
   const auto& nodes = impl_->nodes;
   std::vector<torch::Tensor> values(nodes.size());
   std::vector<char> fed(nodes.size(), 0);
+  std::vector<torch::Tensor> channels(nodes.size());
+  for (const auto& [name, c] : output_channels) {
+    KD_ASSIGN_OR_RETURN(int id, impl_->Find(name));
+    if (c.dim() != 1 || c.scalar_type() != torch::kLong) {
+      return Status::InvalidArgument("output channels of '" + name + "' must be a 1-D int64 tensor");
+    }
+    channels[static_cast<size_t>(id)] = c;
+  }
   for (const auto& [name, t] : feeds) {
     KD_ASSIGN_OR_RETURN(int id, impl_->Find(name));
     if (t.dim() != 4) return Status::InvalidArgument("feed '" + name + "' must be a [N,C,H,W] tensor");
@@ -443,7 +460,7 @@ Result<std::vector<torch::Tensor>> TfjsGraph::Run(const std::map<std::string, to
         if (values[uid].defined() || fed[uid]) continue;
         const auto& n = nodes[uid];
         if (expanded) {
-          KD_ASSIGN_OR_RETURN(values[uid], impl_->Eval(n, values));
+          KD_ASSIGN_OR_RETURN(values[uid], impl_->Eval(n, values, channels[uid]));
           continue;
         }
         stack.push_back({id, true});

@@ -30,9 +30,13 @@ class TfjsGraph {
 
   // Evaluates `outputs` given `feeds` (node name -> NCHW tensor). Feeding an inner node cuts the
   // graph there: nothing upstream of it is evaluated. Returns tensors in NCHW, in output order.
+  // `output_channels` (convolution node name -> int64 channel indices) computes only those output
+  // channels of that convolution, in that order: the cross head needs 6 of the teacher's 80
+  // classes, and the 74 others cost their share of the forward and the backward for nothing.
   // Throws nothing: shape errors from LibTorch come back as InvalidArgument.
   Result<std::vector<torch::Tensor>> Run(const std::map<std::string, torch::Tensor>& feeds,
-                                         const std::vector<std::string>& outputs) const;
+                                         const std::vector<std::string>& outputs,
+                                         const std::map<std::string, torch::Tensor>& output_channels = {}) const;
 
   // A constant weight by node name (converted layout), or an undefined tensor.
   torch::Tensor Constant(const std::string& name) const;

@@ -97,5 +97,32 @@ TEST_F(TeacherTest, HeadIsDifferentiableButFrozen) {
   EXPECT_GT(teacher_->NumParameters(), 2'000'000);
 }
 
+// The cross head computes only the student's classes: the same logits, and the same gradient into
+// the feature, as the full head followed by a selection of those classes.
+TEST_F(TeacherTest, HeadOfChosenClassesIsTheFullHeadSelected) {
+  auto out = teacher_->Forward(Input(256, 192));
+  ASSERT_TRUE(out.ok());
+  const std::vector<int64_t> classes = {0, 2, 7, 5};
+  auto full_feat = out->feature.detach().clone().requires_grad_(true);
+  auto chosen_feat = out->feature.detach().clone().requires_grad_(true);
+  auto full = teacher_->Head(full_feat);
+  auto chosen = teacher_->Head(chosen_feat, classes);
+  ASSERT_TRUE(full.ok() && chosen.ok());
+  ASSERT_EQ(chosen->cls_logits.size(1), 4);
+  const auto selected = full->cls_logits.index_select(1, torch::tensor(classes));
+  EXPECT_TRUE(torch::allclose(chosen->cls_logits, selected, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(chosen->box, full->box, 1e-5, 1e-5));
+  (selected.sigmoid().sum() + full->box.sum()).backward();
+  (chosen->cls_logits.sigmoid().sum() + chosen->box.sum()).backward();
+  EXPECT_TRUE(torch::allclose(chosen_feat.grad(), full_feat.grad(), 1e-4, 1e-5));
+  EXPECT_TRUE(teacher_->Head(out->feature, {80}).status().IsInvalidArgument());
+  // Output channels can only be chosen for a convolution.
+  EXPECT_TRUE(teacher_->graph()
+                  .Run({{"tower_0/CenternetHead/Relu_2", out->feature}}, {"tower_0/wh"},
+                       {{"tower_0/wh", torch::tensor(std::vector<int64_t>{0})}})
+                  .status()
+                  .IsInvalidArgument());
+}
+
 }  // namespace
 }  // namespace kd::model
